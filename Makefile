@@ -1,0 +1,48 @@
+# paylab — the two commands a newcomer needs are `make scenario NAME=zone-failover` and `make test`.
+GO          ?= go
+STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+BIN         := bin/paylab
+NAME        ?= zone-failover
+FUZZTIME    ?= 10s
+
+.PHONY: all build test test-unit fuzz lint bench bench-go bench-ledger bench-failover scenario clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/paylab
+
+## test: lint, the race-enabled unit and cluster tests, then a short fuzz of every fuzz target.
+test: lint test-unit fuzz
+
+test-unit:
+	$(GO) test -race -count=1 -timeout 9m ./...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCommand$$' -fuzztime $(FUZZTIME) ./nodes/ledger
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeTransferJSON$$' -fuzztime $(FUZZTIME) ./nodes/ledger
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+## bench: Go micro-benchmarks of the FSM, then the ledger throughput and failover benchmarks.
+bench: bench-go bench-ledger bench-failover
+
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchmem ./nodes/ledger
+
+bench-ledger: build
+	$(BIN) bench ledger --mode single --rate 10000 --duration 10s --repeat 3
+	$(BIN) bench ledger --mode batch --batch 4096 --connections 4 --rate 30 --duration 10s --repeat 3
+
+bench-failover: build
+	$(BIN) bench failover --kills 20
+
+scenario: build
+	$(BIN) run scenarios/library/$(NAME).yaml
+
+clean:
+	rm -rf bin

@@ -1,0 +1,93 @@
+// Command paylab runs the payment-system chaos lab: scenarios, benchmarks and single nodes.
+//
+// Usage errors exit with code 2, failed assertions with 1, success with 0.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+)
+
+// exitUsage is the exit code for bad input or a setup failure.
+const exitUsage = 2
+
+// errUsage marks an error caused by how the command was called; main prints it and exits 2.
+var errUsage = errors.New("usage")
+
+// command is one paylab subcommand.
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+func commands() map[string]command {
+	return map[string]command{
+		"bench": {"measure the ledger: throughput (bench ledger) and leader failover (bench failover)", runBench},
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "paylab — chaos-testing and simulation lab for multi-region payment systems")
+	fmt.Fprintln(w, "\nUsage: paylab <command> [flags]\n\nCommands:")
+	cmds := commands()
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun 'paylab <command> --help' for the flags of one command.")
+}
+
+func main() {
+	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func realMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return exitUsage
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stdout)
+		return 0
+	}
+	cmd, ok := commands()[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "paylab: unknown command %q\n\n", args[0])
+		usage(stderr)
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := cmd.run(ctx, args[1:], stdout, stderr)
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "paylab %s: %v\n", args[0], err)
+		return exitUsage
+	case errors.Is(err, errFailed):
+		fmt.Fprintf(stderr, "paylab %s: %v\n", args[0], err)
+		return 1
+	default:
+		fmt.Fprintf(stderr, "paylab %s: %v\n", args[0], err)
+		return exitUsage
+	}
+}
+
+// errHelp is returned when the user asked for --help; the flags were printed.
+var errHelp = errors.New("help requested")
+
+// errFailed marks a run whose assertions failed (exit code 1).
+var errFailed = errors.New("failed")
