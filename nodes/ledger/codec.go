@@ -1,0 +1,187 @@
+package ledger
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// Raft entries carry one command in a compact binary form:
+//
+//	version(1) kind(1) payload
+//	create accounts: count(uvarint) { id(str) balance(varint) }*
+//	transfers:       count(uvarint) { id(str) from(str) to(str) amount(varint) }*
+//	balance write:   account(str) balance(varint) payment(str) fence(uvarint)
+//	str = len(uvarint, ≤ 64) bytes
+//
+// The decoder bounds every length and count, so a corrupt or hostile entry yields an error, never a panic
+// or an oversized allocation.
+
+const codecVersion = 1
+
+type commandKind byte
+
+const (
+	kindCreateAccounts commandKind = 1
+	kindTransfers      commandKind = 2
+	kindBalanceWrite   commandKind = 3
+)
+
+// command is one decoded raft entry; exactly one of the slices or write is set, by kind.
+type command struct {
+	kind      commandKind
+	accounts  []Account
+	transfers []Transfer
+	write     BalanceWrite
+}
+
+var errCodec = errors.New("decode command")
+
+func appendStr(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// encodeTransfers encodes a batch of transfers as one raft entry.
+func encodeTransfers(ts []Transfer) []byte {
+	n := 3 + binary.MaxVarintLen64
+	for i := range ts {
+		n += 3 + len(ts[i].ID) + len(ts[i].From) + len(ts[i].To) + binary.MaxVarintLen64
+	}
+	b := make([]byte, 0, n)
+	b = append(b, codecVersion, byte(kindTransfers))
+	b = binary.AppendUvarint(b, uint64(len(ts)))
+	for i := range ts {
+		b = appendStr(b, ts[i].ID)
+		b = appendStr(b, ts[i].From)
+		b = appendStr(b, ts[i].To)
+		b = binary.AppendVarint(b, ts[i].Amount)
+	}
+	return b
+}
+
+// encodeAccounts encodes a batch of account creations as one raft entry.
+func encodeAccounts(as []Account) []byte {
+	b := make([]byte, 0, 3+len(as)*(MaxIDLen+12))
+	b = append(b, codecVersion, byte(kindCreateAccounts))
+	b = binary.AppendUvarint(b, uint64(len(as)))
+	for i := range as {
+		b = appendStr(b, as[i].ID)
+		b = binary.AppendVarint(b, as[i].Balance)
+	}
+	return b
+}
+
+// encodeBalanceWrite encodes a blind balance write as one raft entry.
+func encodeBalanceWrite(w BalanceWrite) []byte {
+	b := make([]byte, 0, 2+2*MaxIDLen+24)
+	b = append(b, codecVersion, byte(kindBalanceWrite))
+	b = appendStr(b, w.Account)
+	b = binary.AppendVarint(b, w.Balance)
+	b = appendStr(b, w.Payment)
+	b = binary.AppendUvarint(b, w.Fence)
+	return b
+}
+
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: %s", errCodec, fmt.Sprintf(format, args...))
+	}
+}
+
+func (d *decoder) uvarint(what string) uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail("bad %s", what)
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint(what string) int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail("bad %s", what)
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) str(what string) string {
+	n := d.uvarint(what + " length")
+	if d.err != nil {
+		return ""
+	}
+	if n > MaxIDLen || n > uint64(len(d.b)) {
+		d.fail("%s length %d out of range", what, n)
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
+
+func (d *decoder) count(what string, minItemSize int) int {
+	n := d.uvarint(what + " count")
+	if d.err != nil {
+		return 0
+	}
+	if n == 0 || n > MaxBatch || n*uint64(minItemSize) > uint64(len(d.b)) {
+		d.fail("%s count %d out of range", what, n)
+		return 0
+	}
+	return int(n)
+}
+
+// decodeCommand parses one raft entry. It never panics and bounds every allocation by the input size.
+func decodeCommand(b []byte) (command, error) {
+	var c command
+	if len(b) < 2 {
+		return c, fmt.Errorf("%w: entry of %d bytes is too short", errCodec, len(b))
+	}
+	if b[0] != codecVersion {
+		return c, fmt.Errorf("%w: unknown version %d", errCodec, b[0])
+	}
+	c.kind = commandKind(b[1])
+	d := decoder{b: b[2:]}
+	switch c.kind {
+	case kindCreateAccounts:
+		n := d.count("account", 3)
+		c.accounts = make([]Account, 0, n)
+		for i := 0; i < n && d.err == nil; i++ {
+			c.accounts = append(c.accounts, Account{ID: d.str("account id"), Balance: d.varint("balance")})
+		}
+	case kindTransfers:
+		n := d.count("transfer", 7)
+		c.transfers = make([]Transfer, 0, n)
+		for i := 0; i < n && d.err == nil; i++ {
+			c.transfers = append(c.transfers, Transfer{
+				ID: d.str("transfer id"), From: d.str("from"), To: d.str("to"), Amount: d.varint("amount"),
+			})
+		}
+	case kindBalanceWrite:
+		c.write = BalanceWrite{Account: d.str("account"), Balance: d.varint("balance"), Payment: d.str("payment"), Fence: d.uvarint("fence")}
+	default:
+		return c, fmt.Errorf("%w: unknown command kind %d", errCodec, b[1])
+	}
+	if d.err != nil {
+		return command{}, d.err
+	}
+	if len(d.b) != 0 {
+		return command{}, fmt.Errorf("%w: %d trailing bytes", errCodec, len(d.b))
+	}
+	return c, nil
+}

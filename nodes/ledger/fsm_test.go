@@ -1,0 +1,464 @@
+package ledger
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/hashicorp/raft"
+)
+
+// fsmHarness feeds raft log entries straight into a state machine, with indexes like raft's.
+type fsmHarness struct {
+	t     *testing.T
+	fsm   *FSM
+	index uint64
+	log   []*raft.Log
+}
+
+func newHarness(t *testing.T) *fsmHarness {
+	t.Helper()
+	f, _, err := OpenFSM(filepath.Join(t.TempDir(), "state.db"), FSMOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close(false) })
+	return &fsmHarness{t: t, fsm: f}
+}
+
+func (h *fsmHarness) apply(data ...[]byte) []any {
+	var logs []*raft.Log
+	for _, d := range data {
+		h.index++
+		logs = append(logs, &raft.Log{Index: h.index, Term: 1, Type: raft.LogCommand, Data: d})
+	}
+	h.log = append(h.log, logs...)
+	return h.fsm.ApplyBatch(logs)
+}
+
+func (h *fsmHarness) transfers(ts ...Transfer) []TransferResult {
+	h.t.Helper()
+	out := h.apply(encodeTransfers(ts))
+	r, ok := out[0].(*TransfersResponse)
+	if !ok {
+		h.t.Fatalf("response %T %v", out[0], out[0])
+	}
+	return r.Results
+}
+
+func (h *fsmHarness) accounts(as ...Account) {
+	h.t.Helper()
+	h.apply(encodeAccounts(as))
+}
+
+func (h *fsmHarness) balance(id string) int64 {
+	h.t.Helper()
+	a, err := h.fsm.Account(id)
+	if err != nil {
+		h.t.Fatalf("account %s: %v", id, err)
+	}
+	return a.Balance
+}
+
+func TestTransferNeverDrivesBalanceNegative(t *testing.T) {
+	h := newHarness(t)
+	h.accounts(Account{"a", 100}, Account{"b", 0})
+	res := h.transfers(
+		Transfer{"t1", "a", "b", 60},
+		Transfer{"t2", "a", "b", 60}, // only 40 left: rejected whole, not partial
+		Transfer{"t3", "a", "b", 40},
+		Transfer{"t4", "a", "b", 1},
+	)
+	want := []struct {
+		status Status
+		reason string
+	}{{StatusCommitted, ""}, {StatusRejected, ReasonInsufficientFunds}, {StatusCommitted, ""}, {StatusRejected, ReasonInsufficientFunds}}
+	for i, w := range want {
+		if res[i].Status != w.status || res[i].Reason != w.reason {
+			t.Errorf("transfer %d: got %s/%s, want %s/%s", i+1, res[i].Status, res[i].Reason, w.status, w.reason)
+		}
+	}
+	if a, b := h.balance("a"), h.balance("b"); a != 0 || b != 100 {
+		t.Fatalf("balances a=%d b=%d, want 0 and 100", a, b)
+	}
+}
+
+func TestTransferRejectsUnknownAccountsAndOverflow(t *testing.T) {
+	h := newHarness(t)
+	h.accounts(Account{"a", 100}, Account{"rich", MaxBalance})
+	res := h.transfers(Transfer{"t1", "a", "nobody", 10}, Transfer{"t2", "nobody", "a", 10}, Transfer{"t3", "a", "rich", 10})
+	for i, want := range []string{ReasonUnknownAccount, ReasonUnknownAccount, ReasonOverflow} {
+		if res[i].Status != StatusRejected || res[i].Reason != want {
+			t.Errorf("transfer %d: got %s/%s, want rejected/%s", i+1, res[i].Status, res[i].Reason, want)
+		}
+	}
+	if h.balance("a") != 100 || h.balance("rich") != MaxBalance {
+		t.Fatal("a rejected transfer changed a balance")
+	}
+}
+
+func TestIdempotency(t *testing.T) {
+	h := newHarness(t)
+	h.accounts(Account{"a", 1000}, Account{"b", 0})
+	first := h.transfers(Transfer{"t1", "a", "b", 100})[0]
+	if first.Status != StatusCommitted || first.Duplicate {
+		t.Fatalf("first: %+v", first)
+	}
+
+	t.Run("same id and body returns the original result, marked duplicate", func(t *testing.T) {
+		again := h.transfers(Transfer{"t1", "a", "b", 100})[0]
+		if !again.Duplicate || again.Status != StatusCommitted || again.Index != first.Index {
+			t.Fatalf("again: %+v, want duplicate of %+v", again, first)
+		}
+		if h.balance("a") != 900 {
+			t.Fatalf("a = %d after a duplicate, want 900", h.balance("a"))
+		}
+	})
+	t.Run("same id with a different body is a conflict and applies nothing", func(t *testing.T) {
+		c := h.transfers(Transfer{"t1", "a", "b", 999})[0]
+		if !c.Conflict || c.Reason != ReasonIDConflict {
+			t.Fatalf("conflict: %+v", c)
+		}
+		if h.balance("a") != 900 || h.balance("b") != 100 {
+			t.Fatal("a conflicting reuse changed a balance")
+		}
+	})
+	t.Run("same id twice inside one batch applies once", func(t *testing.T) {
+		res := h.transfers(Transfer{"t2", "a", "b", 50}, Transfer{"t2", "a", "b", 50}, Transfer{"t2", "a", "b", 70})
+		if res[0].Status != StatusCommitted || res[0].Duplicate {
+			t.Fatalf("first in batch: %+v", res[0])
+		}
+		if !res[1].Duplicate || res[1].Index != res[0].Index {
+			t.Fatalf("second in batch: %+v", res[1])
+		}
+		if !res[2].Conflict {
+			t.Fatalf("third in batch: %+v", res[2])
+		}
+		if h.balance("a") != 850 {
+			t.Fatalf("a = %d, want 850", h.balance("a"))
+		}
+	})
+	t.Run("a rejected id stays rejected even when funds arrive later", func(t *testing.T) {
+		r := h.transfers(Transfer{"t3", "b", "a", 10_000})[0]
+		if r.Reason != ReasonInsufficientFunds {
+			t.Fatalf("%+v", r)
+		}
+		h.accounts(Account{"whale", 1_000_000})
+		h.transfers(Transfer{"fund", "whale", "b", 100_000})
+		again := h.transfers(Transfer{"t3", "b", "a", 10_000})[0]
+		if again.Status != StatusRejected || !again.Duplicate {
+			t.Fatalf("retry after funding: %+v", again)
+		}
+	})
+}
+
+func TestReplaySkipsAppliedEntries(t *testing.T) {
+	h := newHarness(t)
+	h.accounts(Account{"a", 100}, Account{"b", 0})
+	h.transfers(Transfer{"t1", "a", "b", 100})
+	rejected := h.transfers(Transfer{"t2", "a", "b", 50})[0]
+	h.transfers(Transfer{"refill", "b", "a", 100})
+	if rejected.Reason != ReasonInsufficientFunds {
+		t.Fatalf("setup: %+v", rejected)
+	}
+	before, _ := h.fsm.Summary()
+
+	// Raft replays the whole log after a restart: every entry is at or below the stored index.
+	out := h.fsm.ApplyBatch(h.log)
+	for i, o := range out {
+		if o != nil {
+			t.Fatalf("replayed entry %d produced %v; it should have been skipped", i+1, o)
+		}
+	}
+	after, _ := h.fsm.Summary()
+	if before != after {
+		t.Fatalf("replay changed the state: %+v → %+v", before, after)
+	}
+
+	// Rebuilding from the log alone (state file lost) decides every transfer the same way: t2 is still
+	// rejected although a refilled a could now pay it.
+	fresh := newHarness(t)
+	fresh.fsm.ApplyBatch(h.log)
+	_, res, err := fresh.fsm.LookupTransfer("t2")
+	if err != nil || res.Status != StatusRejected || res.Reason != ReasonInsufficientFunds {
+		t.Fatalf("t2 after rebuild: %+v %v", res, err)
+	}
+	rebuilt, _ := fresh.fsm.Summary()
+	if rebuilt.Hash != before.Hash {
+		t.Fatalf("rebuilt hash %s != original %s", rebuilt.Hash, before.Hash)
+	}
+}
+
+// TestConservationProperty applies thousands of random operations — valid, overdrawing, duplicate,
+// conflicting, to unknown accounts — in random batches, and checks after each batch that money is conserved,
+// no balance is negative, every balance equals its opening balance plus its committed journal, and the state
+// machine agrees with a simple model.
+func TestConservationProperty(t *testing.T) {
+	for seed := uint64(1); seed <= 3; seed++ {
+		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 99))
+			h := newHarness(t)
+			const accounts = 20
+			model := map[string]int64{}
+			var total int64
+			var as []Account
+			for i := 0; i < accounts; i++ {
+				id := fmt.Sprintf("acc-%d", i)
+				bal := rng.Int64N(1000)
+				as = append(as, Account{id, bal})
+				model[id] = bal
+				total += bal
+			}
+			h.accounts(as...)
+			decided := map[string]Transfer{}
+			var ids []string
+			for batch := 0; batch < 150; batch++ {
+				var ts []Transfer
+				for j := rng.IntN(40) + 1; j > 0; j-- {
+					tr := Transfer{
+						ID:     fmt.Sprintf("t-%d-%d", batch, j),
+						From:   fmt.Sprintf("acc-%d", rng.IntN(accounts+1)), // acc-20 does not exist
+						To:     fmt.Sprintf("acc-%d", rng.IntN(accounts)),
+						Amount: rng.Int64N(300) + 1,
+					}
+					if len(ids) > 0 && rng.IntN(10) == 0 { // resubmit an earlier id, sometimes with another body
+						old := decided[ids[rng.IntN(len(ids))]]
+						tr = old
+						if rng.IntN(2) == 0 {
+							tr.Amount++
+						}
+					}
+					if tr.From == tr.To {
+						continue
+					}
+					ts = append(ts, tr)
+				}
+				if len(ts) == 0 {
+					continue
+				}
+				res := h.transfers(ts...)
+				for i, r := range res {
+					tr := ts[i]
+					prev, seen := decided[tr.ID]
+					switch {
+					case seen && prev == tr:
+						if !r.Duplicate {
+							t.Fatalf("resubmitted %s not marked duplicate: %+v", tr.ID, r)
+						}
+					case seen:
+						if !r.Conflict {
+							t.Fatalf("conflicting reuse of %s not flagged: %+v", tr.ID, r)
+						}
+					default:
+						decided[tr.ID] = tr
+						ids = append(ids, tr.ID)
+						_, fromOK := model[tr.From]
+						wantCommit := fromOK && model[tr.From] >= tr.Amount
+						if (r.Status == StatusCommitted) != wantCommit {
+							t.Fatalf("%+v: got %s/%s, model says commit=%v", tr, r.Status, r.Reason, wantCommit)
+						}
+						if wantCommit {
+							model[tr.From] -= tr.Amount
+							model[tr.To] += tr.Amount
+						}
+					}
+				}
+				sum, err := h.fsm.Summary()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if sum.TotalBalance != total {
+					t.Fatalf("batch %d: total %d, want %d", batch, sum.TotalBalance, total)
+				}
+			}
+			for id, want := range model {
+				a, err := h.fsm.Account(id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if a.Balance != want || a.Balance < 0 {
+					t.Fatalf("%s: balance %d, model %d", id, a.Balance, want)
+				}
+			}
+			// Every balance = opening balance + committed journal.
+			journal := map[string]int64{}
+			for id := range decided {
+				tr, r, err := h.fsm.LookupTransfer(id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.Status == StatusCommitted {
+					journal[tr.From] -= tr.Amount
+					journal[tr.To] += tr.Amount
+				}
+			}
+			for id := range model {
+				a, _ := h.fsm.Account(id)
+				if a.Balance != a.Initial+journal[id] {
+					t.Fatalf("%s: balance %d != initial %d + journal %d", id, a.Balance, a.Initial, journal[id])
+				}
+			}
+		})
+	}
+}
+
+func TestBalanceWriteFencing(t *testing.T) {
+	h := newHarness(t)
+	h.accounts(Account{"a", 100})
+	out := h.apply(encodeBalanceWrite(BalanceWrite{"a", 70, "p1", 5}))
+	if r := out[0].(BalanceWriteResult); !r.Applied || r.Old != 100 || r.New != 70 {
+		t.Fatalf("first write: %+v", r)
+	}
+	out = h.apply(encodeBalanceWrite(BalanceWrite{"a", 10, "p2", 4}))
+	if r := out[0].(BalanceWriteResult); r.Applied || r.Reason != "stale_fence" {
+		t.Fatalf("stale fence accepted: %+v", r)
+	}
+	if h.balance("a") != 70 {
+		t.Fatalf("balance %d after a stale write, want 70", h.balance("a"))
+	}
+	out = h.apply(encodeBalanceWrite(BalanceWrite{"a", 60, "p3", 0}))
+	if r := out[0].(BalanceWriteResult); !r.Applied {
+		t.Fatalf("unfenced write refused: %+v", r)
+	}
+}
+
+func TestSnapshotRestoreReplacesState(t *testing.T) {
+	src := newHarness(t)
+	src.accounts(Account{"a", 100}, Account{"b", 0})
+	src.transfers(Transfer{"t1", "a", "b", 30})
+	snap, err := src.fsm.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.transfers(Transfer{"t2", "a", "b", 30}) // after the snapshot: not in it
+	var buf bytes.Buffer
+	sink := &memSink{Buffer: &buf}
+	if err := snap.Persist(sink); err != nil {
+		t.Fatal(err)
+	}
+	snap.Release()
+
+	dst := newHarness(t)
+	dst.accounts(Account{"zzz", 5}) // must be discarded
+	if err := dst.fsm.Restore(io.NopCloser(&buf)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dst.fsm.Account("zzz"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("restore kept old state: %v", err)
+	}
+	if dst.balance("a") != 70 || dst.fsm.AppliedIndex() != 2 {
+		t.Fatalf("restored a=%d applied=%d, want 70 and 2", dst.balance("a"), dst.fsm.AppliedIndex())
+	}
+}
+
+type memSink struct{ *bytes.Buffer }
+
+func (memSink) ID() string    { return "mem" }
+func (memSink) Cancel() error { return nil }
+func (memSink) Close() error  { return nil }
+
+func TestOpenRebuildsUnusableStateFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state.db")
+	f, rep, err := OpenFSM(path, FSMOptions{})
+	if err != nil || !rep.Rebuilt {
+		t.Fatalf("new file: %+v %v", rep, err)
+	}
+	f.Close(true)
+	f, rep, err = OpenFSM(path, FSMOptions{})
+	if err != nil || rep.Rebuilt || !rep.CleanShutdown {
+		t.Fatalf("clean reopen: %+v %v", rep, err)
+	}
+	f.Close(false)
+	// Garbage over the first pages: bbolt cannot open it; the file is moved aside and started empty.
+	if err := os.WriteFile(path, bytes.Repeat([]byte{0xAB}, 16384), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, rep, err = OpenFSM(path, FSMOptions{})
+	if err != nil || !rep.Rebuilt || rep.AppliedIndex != 0 {
+		t.Fatalf("corrupt reopen: %+v %v", rep, err)
+	}
+	f.Close(false)
+	if _, err := os.Stat(path + ".corrupt"); err != nil {
+		t.Fatalf("corrupt file not kept aside: %v", err)
+	}
+}
+
+func TestCodecRoundTrip(t *testing.T) {
+	ts := []Transfer{{"01J0000000000000000000000", "acc-1", "acc-2", 1}, {"x", "a", "b", MaxAmount}}
+	c, err := decodeCommand(encodeTransfers(ts))
+	if err != nil || c.kind != kindTransfers || len(c.transfers) != 2 || c.transfers[1] != ts[1] {
+		t.Fatalf("transfers: %+v %v", c, err)
+	}
+	as := []Account{{"a", 0}, {"b", MaxBalance}}
+	if c, err = decodeCommand(encodeAccounts(as)); err != nil || c.accounts[1] != as[1] {
+		t.Fatalf("accounts: %+v %v", c, err)
+	}
+	w := BalanceWrite{"a", 5, "p", 9}
+	if c, err = decodeCommand(encodeBalanceWrite(w)); err != nil || c.write != w {
+		t.Fatalf("write: %+v %v", c, err)
+	}
+	for _, bad := range [][]byte{nil, {1}, {2, 2, 1}, {1, 9}, {1, 2, 0}, {1, 2, 1, 65}, append(encodeAccounts(as), 0)} {
+		if _, err := decodeCommand(bad); err == nil {
+			t.Errorf("decoded %v without error", bad)
+		}
+	}
+}
+
+func FuzzDecodeCommand(f *testing.F) {
+	f.Add(encodeTransfers([]Transfer{{"t", "a", "b", 5}}))
+	f.Add(encodeAccounts([]Account{{"a", 5}}))
+	f.Add(encodeBalanceWrite(BalanceWrite{"a", 1, "p", 2}))
+	f.Add([]byte{1, 2, 0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := decodeCommand(b)
+		if err != nil {
+			return
+		}
+		// Whatever decodes re-encodes to the same bytes.
+		var again []byte
+		switch c.kind {
+		case kindTransfers:
+			again = encodeTransfers(c.transfers)
+		case kindCreateAccounts:
+			again = encodeAccounts(c.accounts)
+		case kindBalanceWrite:
+			again = encodeBalanceWrite(c.write)
+		}
+		if !bytes.Equal(again, b) {
+			// Varints have one canonical form only when minimal; accept non-minimal input by decoding again.
+			c2, err := decodeCommand(again)
+			if err != nil || fmt.Sprint(c2) != fmt.Sprint(c) {
+				t.Fatalf("re-encoding changed the command: %v vs %v (%v)", c, c2, err)
+			}
+		}
+	})
+}
+
+func FuzzDecodeTransferJSON(f *testing.F) {
+	f.Add([]byte(`{"id":"t-1","from":"a","to":"b","amount":100}`))
+	f.Add([]byte(`{"id":"t-1","from":"a","to":"b","amount":100,"x":1}`))
+	f.Add([]byte(`{"id":"t-1","from":"a","to":"a","amount":-1}`))
+	f.Add([]byte(`{"id":"t-1"} {}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		tr, err := DecodeTransferJSON(b)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error does not wrap ErrInvalid: %v", err)
+			}
+			return
+		}
+		if tr.Validate() != nil || tr.Amount <= 0 || tr.Amount > MaxAmount || tr.From == tr.To {
+			t.Fatalf("accepted an invalid transfer %+v", tr)
+		}
+		c, err := decodeCommand(encodeTransfers([]Transfer{tr}))
+		if err != nil || c.transfers[0] != tr {
+			t.Fatalf("accepted transfer does not survive the raft encoding: %+v %v", tr, err)
+		}
+	})
+}

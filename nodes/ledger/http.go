@@ -1,0 +1,331 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/pprof"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// MaxBodyBytes is the largest request body the API reads; larger bodies get 413.
+const MaxBodyBytes = 1 << 20
+
+// errorBody is every error answer: {"error": "...", "leader": "..."}.
+type errorBody struct {
+	Error  string `json:"error"`
+	Detail string `json:"detail,omitempty"`
+	Leader string `json:"leader,omitempty"`
+}
+
+// Handler returns the node's HTTP API (see DESIGN.md "Ledger HTTP API").
+func (n *Node) Handler() http.Handler {
+	mux := http.NewServeMux()
+	route := func(pattern, name string, h http.HandlerFunc) {
+		mux.Handle(pattern, n.instrument(name, h))
+	}
+	route("POST /v1/accounts", "create_account", n.handleCreateAccount)
+	route("POST /v1/accounts/batch", "create_accounts", n.handleCreateAccounts)
+	route("GET /v1/accounts/{id}", "get_account", n.handleGetAccount)
+	route("PUT /v1/accounts/{id}/balance", "write_balance", n.handleWriteBalance)
+	route("POST /v1/transfers", "transfer", n.handleTransfer)
+	route("POST /v1/transfers/batch", "transfer_batch", n.handleTransferBatch)
+	route("GET /v1/transfers/{id}", "get_transfer", n.handleGetTransfer)
+	route("GET /v1/status", "status", n.handleStatus)
+	route("GET /healthz", "healthz", n.handleHealthz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(n.met.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, errorBody{Error: "not_found", Detail: r.Method + " " + r.URL.Path + " is not part of the API"})
+	})
+	return mux
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.code = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (n *Node) instrument(route string, h http.HandlerFunc) http.Handler {
+	hist := n.met.httpDuration
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		h(rec, r)
+		hist.WithLabelValues(route, strconv.Itoa(rec.code)).Observe(time.Since(start).Seconds())
+	})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		code, b = http.StatusInternalServerError, []byte(`{"error":"encode_response"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	w.Write(append(b, '\n'))
+}
+
+// writeError maps an error to its status code and JSON reason.
+func (n *Node) writeError(w http.ResponseWriter, err error) {
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{Error: "body_too_large", Detail: fmt.Sprintf("bodies are limited to %d bytes", MaxBodyBytes)})
+	case errors.Is(err, ErrInvalid):
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: "invalid_request", Detail: err.Error()})
+	case errors.Is(err, ErrNotFound):
+		writeJSON(w, http.StatusNotFound, errorBody{Error: "not_found", Detail: err.Error()})
+	case errors.Is(err, ErrExists):
+		writeJSON(w, http.StatusConflict, errorBody{Error: "exists", Detail: err.Error()})
+	case errors.Is(err, ErrConflict):
+		writeJSON(w, http.StatusConflict, errorBody{Error: "conflict", Detail: err.Error()})
+	case errors.Is(err, ErrNotLeader):
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "not_leader", Leader: n.LeaderID()})
+	case IsOutcomeUnknown(err), errors.Is(err, context.Canceled):
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "outcome_unknown", Detail: err.Error(), Leader: n.LeaderID()})
+	case errors.Is(err, ErrClosed):
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "shutting_down"})
+	default:
+		writeJSON(w, http.StatusInternalServerError, errorBody{Error: "internal", Detail: err.Error()})
+	}
+}
+
+// decodeStrict reads exactly one JSON value into v: unknown fields, trailing data and bodies over
+// MaxBodyBytes are errors.
+func decodeStrict(w http.ResponseWriter, r *http.Request, v any) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		return fmt.Errorf("read body: %w", err)
+	}
+	return decodeStrictBytes(body, v)
+}
+
+func decodeStrictBytes(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: malformed JSON: %v", ErrInvalid, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("%w: trailing data after the JSON value", ErrInvalid)
+	}
+	return nil
+}
+
+// DecodeTransferJSON parses and validates one transfer request body.
+func DecodeTransferJSON(body []byte) (Transfer, error) {
+	var t Transfer
+	if err := decodeStrictBytes(body, &t); err != nil {
+		return Transfer{}, err
+	}
+	if err := t.Validate(); err != nil {
+		return Transfer{}, err
+	}
+	return t, nil
+}
+
+func (n *Node) handleCreateAccount(w http.ResponseWriter, r *http.Request) {
+	var a Account
+	if err := decodeStrict(w, r, &a); err != nil {
+		n.writeError(w, err)
+		return
+	}
+	res, err := n.CreateAccounts(r.Context(), []Account{a})
+	if err != nil {
+		n.writeError(w, err)
+		return
+	}
+	if res[0].Exists {
+		n.writeError(w, fmt.Errorf("account %s: %w", a.ID, ErrExists))
+		return
+	}
+	writeJSON(w, http.StatusCreated, res[0])
+}
+
+// AccountsBatch is the body of POST /v1/accounts/batch.
+type AccountsBatch struct {
+	Accounts []Account `json:"accounts"`
+}
+
+func (n *Node) handleCreateAccounts(w http.ResponseWriter, r *http.Request) {
+	var b AccountsBatch
+	if err := decodeStrict(w, r, &b); err != nil {
+		n.writeError(w, err)
+		return
+	}
+	res, err := n.CreateAccounts(r.Context(), b.Accounts)
+	if err != nil {
+		n.writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"results": res})
+}
+
+func (n *Node) handleGetAccount(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !ValidID(id) {
+		n.writeError(w, fmt.Errorf("%w: account id %q must match [A-Za-z0-9_.-]{1,64}", ErrInvalid, id))
+		return
+	}
+	stale := false
+	if s := r.URL.Query().Get("stale"); s != "" {
+		var err error
+		if stale, err = strconv.ParseBool(s); err != nil {
+			n.writeError(w, fmt.Errorf("%w: stale=%q is not a boolean", ErrInvalid, s))
+			return
+		}
+	}
+	a, err := n.Account(r.Context(), id, stale)
+	if err != nil {
+		n.writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
+}
+
+// balanceWriteBody is the body of PUT /v1/accounts/{id}/balance.
+type balanceWriteBody struct {
+	Balance *int64 `json:"balance"`
+	Payment string `json:"payment"`
+	Fence   uint64 `json:"fence,omitempty"`
+}
+
+func (n *Node) handleWriteBalance(w http.ResponseWriter, r *http.Request) {
+	var b balanceWriteBody
+	if err := decodeStrict(w, r, &b); err != nil {
+		n.writeError(w, err)
+		return
+	}
+	if b.Balance == nil {
+		n.writeError(w, fmt.Errorf("%w: balance is required", ErrInvalid))
+		return
+	}
+	res, err := n.WriteBalance(r.Context(), BalanceWrite{Account: r.PathValue("id"), Balance: *b.Balance, Payment: b.Payment, Fence: b.Fence})
+	if err != nil {
+		n.writeError(w, err)
+		return
+	}
+	switch res.Reason {
+	case "":
+		writeJSON(w, http.StatusOK, res)
+	case ReasonUnknownAccount:
+		n.writeError(w, fmt.Errorf("account %s: %w", res.Account, ErrNotFound))
+	case "stale_fence":
+		writeJSON(w, http.StatusConflict, errorBody{Error: "stale_fence", Detail: fmt.Sprintf("fence %d is below the highest seen for %s", b.Fence, res.Account)})
+	default:
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: res.Reason})
+	}
+}
+
+func (n *Node) handleTransfer(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		n.writeError(w, fmt.Errorf("read body: %w", err))
+		return
+	}
+	t, err := DecodeTransferJSON(body)
+	if err != nil {
+		n.writeError(w, err)
+		return
+	}
+	res, err := n.Transfer(r.Context(), t)
+	if err != nil {
+		n.writeError(w, err)
+		return
+	}
+	if res.Conflict {
+		writeJSON(w, http.StatusConflict, errorBody{Error: ReasonIDConflict, Detail: "transfer id " + t.ID + " was used before with a different body"})
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// TransfersBatch is the body of POST /v1/transfers/batch.
+type TransfersBatch struct {
+	Transfers []Transfer `json:"transfers"`
+}
+
+// TransfersBatchResponse is the answer to POST /v1/transfers/batch: one result per transfer, in order.
+// A conflicting id appears as status "rejected", reason "id_conflict".
+type TransfersBatchResponse struct {
+	Results []TransferResult `json:"results"`
+}
+
+func (n *Node) handleTransferBatch(w http.ResponseWriter, r *http.Request) {
+	var b TransfersBatch
+	if err := decodeStrict(w, r, &b); err != nil {
+		n.writeError(w, err)
+		return
+	}
+	res, err := n.TransferBatch(r.Context(), b.Transfers)
+	if err != nil {
+		n.writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, TransfersBatchResponse{Results: res})
+}
+
+// TransferLookup is the answer to GET /v1/transfers/{id}: the transfer as stored and its result.
+type TransferLookup struct {
+	Transfer Transfer       `json:"transfer"`
+	Result   TransferResult `json:"result"`
+}
+
+func (n *Node) handleGetTransfer(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !ValidID(id) {
+		n.writeError(w, fmt.Errorf("%w: transfer id %q must match [A-Za-z0-9_.-]{1,64}", ErrInvalid, id))
+		return
+	}
+	if r.URL.Query().Get("stale") != "true" {
+		if err := n.ReadBarrier(r.Context()); err != nil {
+			n.writeError(w, err)
+			return
+		}
+	}
+	t, res, err := n.fsm.LookupTransfer(id)
+	if err != nil {
+		n.writeError(w, fmt.Errorf("transfer %s: %w", id, err))
+		return
+	}
+	writeJSON(w, http.StatusOK, TransferLookup{Transfer: t, Result: res})
+}
+
+func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
+	st := n.Status()
+	if h := r.URL.Query().Get("hash"); h == "true" || h == "1" {
+		sum, err := n.fsm.Summary()
+		if err != nil {
+			n.writeError(w, err)
+			return
+		}
+		st.StateHash, st.AppliedIndex = sum.Hash, sum.AppliedIndex
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (n *Node) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	st := n.Status()
+	if st.Leader == "" {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ok": false, "reason": "no leader known", "state": st.State})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "state": st.State, "leader": st.Leader})
+}

@@ -1,0 +1,469 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Node is one ledger replica: raft, its stores, the state machine, group commit and the HTTP API.
+// Start it with Start; stop it with Close (clean) or Crash (abrupt, as a killed process would).
+type Node struct {
+	cfg    Config
+	fsm    *FSM
+	open   OpenReport
+	logs   *raftboltdb.BoltStore
+	snaps  *raft.FileSnapshotStore
+	trans  *raft.NetworkTransport
+	raft   *raft.Raft
+	commit *groupCommit
+	met    *metrics
+
+	httpLn  net.Listener
+	httpSrv *http.Server
+
+	leaderReady atomic.Bool // leader and its first barrier applied: linearizable reads are safe
+	stopCh      chan struct{}
+	wg          sync.WaitGroup
+	stopOnce    sync.Once
+	stopErr     error
+}
+
+// Server names one member of the raft configuration.
+type Server struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+}
+
+// Start opens the node's files, starts raft and serves the HTTP API. A node that has no raft state yet
+// waits to be bootstrapped (Bootstrap) or added to a cluster (AddVoter on the leader).
+func Start(cfg Config) (n *Node, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create node dir %s: %w", cfg.Dir, err)
+	}
+	n = &Node{cfg: cfg, stopCh: make(chan struct{})}
+	var closers []func()
+	defer func() {
+		if err != nil {
+			for i := len(closers) - 1; i >= 0; i-- {
+				closers[i]()
+			}
+		}
+	}()
+
+	logger := hclog.NewNullLogger()
+	if cfg.LogOutput != nil {
+		logger = hclog.New(&hclog.LoggerOptions{Name: "raft-" + cfg.ID, Output: cfg.LogOutput, Level: hclog.LevelFromString(cfg.LogLevel)})
+	}
+	n.met = newMetrics(n)
+
+	n.fsm, n.open, err = OpenFSM(filepath.Join(cfg.Dir, "state.db"), FSMOptions{Sync: cfg.StateSync, OnApply: n.met.observeApply})
+	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, func() { n.fsm.Close(false) })
+
+	n.logs, err = raftboltdb.New(raftboltdb.Options{
+		Path:        filepath.Join(cfg.Dir, "raft.db"),
+		BoltOptions: &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open raft log %s: %w", filepath.Join(cfg.Dir, "raft.db"), err)
+	}
+	closers = append(closers, func() { n.logs.Close() })
+
+	n.snaps, err = raft.NewFileSnapshotStoreWithLogger(cfg.Dir, cfg.SnapshotRetain, logger)
+	if err != nil {
+		return nil, fmt.Errorf("open snapshot store in %s: %w", cfg.Dir, err)
+	}
+	// Trust the state file only when it is intact and at least as new as the newest snapshot; otherwise
+	// raft restores that snapshot into it and replays the log from there.
+	trustState := !n.open.Rebuilt
+	if metas, err := n.snaps.List(); err != nil {
+		return nil, fmt.Errorf("list snapshots in %s: %w", cfg.Dir, err)
+	} else if len(metas) > 0 && metas[0].Index > n.open.AppliedIndex {
+		trustState = false
+	}
+
+	layer := cfg.StreamLayer
+	if layer == nil {
+		if layer, err = NewTCPStreamLayer(cfg.RaftAddr); err != nil {
+			return nil, err
+		}
+	}
+	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: layer, MaxPool: 3, Timeout: cfg.TransportTimeout, Logger: logger,
+	})
+	closers = append(closers, func() { n.trans.Close() })
+
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.ID)
+	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+	rc.ElectionTimeout = cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
+	rc.CommitTimeout = cfg.CommitTimeout
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	rc.SnapshotInterval = cfg.SnapshotInterval
+	rc.TrailingLogs = cfg.TrailingLogs
+	rc.NoSnapshotRestoreOnStart = trustState
+	rc.BatchApplyCh = true
+	rc.MaxAppendEntries = 256
+	rc.Logger = logger
+	notify := make(chan bool, 16)
+	rc.NotifyCh = notify
+
+	n.raft, err = raft.NewRaft(rc, n.fsm, n.logs, n.logs, n.snaps, n.trans)
+	if err != nil {
+		return nil, fmt.Errorf("start raft on node %s: %w", cfg.ID, err)
+	}
+	closers = append(closers, func() { n.raft.Shutdown().Error() })
+
+	n.commit = newGroupCommit(n)
+	closers = nil // from here on n.shutdown releases everything
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.watchLeadership(notify)
+	}()
+
+	if err := requireLoopback(cfg.HTTPAddr); err != nil {
+		n.shutdown(false)
+		return nil, err
+	}
+	n.httpLn, err = net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		n.shutdown(false)
+		return nil, fmt.Errorf("listen for HTTP on %s: %w", cfg.HTTPAddr, err)
+	}
+	n.httpSrv = &http.Server{Handler: n.Handler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		_ = n.httpSrv.Serve(n.httpLn)
+	}()
+	return n, nil
+}
+
+// ID is the node's raft server id.
+func (n *Node) ID() string { return n.cfg.ID }
+
+// RaftAddr is the address peers dial to reach this node.
+func (n *Node) RaftAddr() string { return string(n.trans.LocalAddr()) }
+
+// HTTPAddr is the host:port of the HTTP API.
+func (n *Node) HTTPAddr() string { return n.httpLn.Addr().String() }
+
+// URL is the base URL of the HTTP API.
+func (n *Node) URL() string { return "http://" + n.HTTPAddr() }
+
+// OpenReport says how the state file was found at start.
+func (n *Node) OpenReport() OpenReport { return n.open }
+
+// FSM gives read access to this replica's state machine.
+func (n *Node) FSM() *FSM { return n.fsm }
+
+// Bootstrap makes this node the first member of a cluster whose initial configuration is servers (which must
+// include this node). It is a no-op error-free call when the node already has raft state.
+func (n *Node) Bootstrap(servers []Server) error {
+	has, err := raft.HasExistingState(n.logs, n.logs, n.snaps)
+	if err != nil {
+		return fmt.Errorf("bootstrap %s: read raft state: %w", n.cfg.ID, err)
+	}
+	if has {
+		return nil
+	}
+	var conf raft.Configuration
+	for _, s := range servers {
+		conf.Servers = append(conf.Servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(s.ID), Address: raft.ServerAddress(s.RaftAddr)})
+	}
+	if err := n.raft.BootstrapCluster(conf).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+		return fmt.Errorf("bootstrap %s: %w", n.cfg.ID, err)
+	}
+	return nil
+}
+
+// AddVoter adds a node to the cluster; call it on the leader.
+func (n *Node) AddVoter(s Server, timeout time.Duration) error {
+	if err := n.raft.AddVoter(raft.ServerID(s.ID), raft.ServerAddress(s.RaftAddr), 0, timeout).Error(); err != nil {
+		return fmt.Errorf("add voter %s at %s: %w", s.ID, s.RaftAddr, translateRaftErr(err))
+	}
+	return nil
+}
+
+// RemoveServer removes a node from the cluster; call it on the leader.
+func (n *Node) RemoveServer(id string, timeout time.Duration) error {
+	if err := n.raft.RemoveServer(raft.ServerID(id), 0, timeout).Error(); err != nil {
+		return fmt.Errorf("remove server %s: %w", id, translateRaftErr(err))
+	}
+	return nil
+}
+
+// Servers lists the current raft configuration.
+func (n *Node) Servers() ([]Server, error) {
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, fmt.Errorf("read raft configuration: %w", err)
+	}
+	var out []Server
+	for _, s := range f.Configuration().Servers {
+		out = append(out, Server{ID: string(s.ID), RaftAddr: string(s.Address)})
+	}
+	return out, nil
+}
+
+// NodeStatus is the node's view of the cluster, as served by GET /v1/status.
+type NodeStatus struct {
+	ID           string `json:"id"`
+	State        string `json:"state"`
+	Leader       string `json:"leader"`
+	Term         uint64 `json:"term"`
+	CommitIndex  uint64 `json:"commit_index"`
+	AppliedIndex uint64 `json:"applied_index"`
+	LastIndex    uint64 `json:"last_log_index"`
+	// StateHash is filled only when asked for (it reads the whole state).
+	StateHash string `json:"state_hash,omitempty"`
+}
+
+// Status reports the node's raft state.
+func (n *Node) Status() NodeStatus {
+	_, leader := n.raft.LeaderWithID()
+	return NodeStatus{
+		ID:           n.cfg.ID,
+		State:        n.raft.State().String(),
+		Leader:       string(leader),
+		Term:         n.raft.CurrentTerm(),
+		CommitIndex:  n.raft.CommitIndex(),
+		AppliedIndex: n.fsm.AppliedIndex(),
+		LastIndex:    n.raft.LastIndex(),
+	}
+}
+
+// IsLeader reports whether this node is the leader and ready to serve linearizable reads.
+func (n *Node) IsLeader() bool {
+	return n.raft.State() == raft.Leader && n.leaderReady.Load()
+}
+
+// LeaderID is the id of the node this node believes leads, or "".
+func (n *Node) LeaderID() string {
+	_, id := n.raft.LeaderWithID()
+	return string(id)
+}
+
+// watchLeadership marks the node ready for linearizable reads once, as a new leader, it has applied a
+// barrier: only then does its commit index cover everything earlier leaders committed.
+func (n *Node) watchLeadership(notify <-chan bool) {
+	for {
+		select {
+		case <-n.stopCh:
+			return
+		case isLeader := <-notify:
+			n.leaderReady.Store(false)
+			n.met.leaderChanges.Inc()
+			if !isLeader {
+				continue
+			}
+			if err := n.raft.Barrier(4 * n.cfg.ElectionTimeout).Error(); err == nil && n.raft.State() == raft.Leader {
+				n.leaderReady.Store(true)
+			}
+		}
+	}
+}
+
+// translateRaftErr maps raft's errors onto the ledger's sentinels, keeping the original in the chain.
+func translateRaftErr(err error) error {
+	switch {
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrNotVoter), errors.Is(err, raft.ErrEnqueueTimeout):
+		return fmt.Errorf("%w (%v)", ErrNotLeader, err)
+	case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		return fmt.Errorf("%w: %w", errOutcomeUnknown, err)
+	case errors.Is(err, raft.ErrRaftShutdown):
+		return fmt.Errorf("%w: %w", ErrClosed, err)
+	}
+	return err
+}
+
+// errOutcomeUnknown means the write may or may not have committed: leadership was lost after it was appended.
+// A retry with the same idempotency key settles it.
+var errOutcomeUnknown = errors.New("outcome unknown")
+
+// IsOutcomeUnknown reports whether err leaves a write's outcome open (leadership lost, timeout).
+func IsOutcomeUnknown(err error) bool {
+	return errors.Is(err, errOutcomeUnknown) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// apply sends one encoded command through raft and returns the state machine's response.
+func (n *Node) apply(ctx context.Context, data []byte) (any, error) {
+	if n.raft.State() != raft.Leader {
+		return nil, ErrNotLeader
+	}
+	timeout := n.cfg.ApplyTimeout
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+		timeout = max(time.Until(dl), time.Millisecond)
+	}
+	f := n.raft.Apply(data, timeout)
+	if err := f.Error(); err != nil {
+		return nil, translateRaftErr(err)
+	}
+	resp := f.Response()
+	if err, ok := resp.(error); ok {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// Transfer submits one transfer through group commit and waits for its result.
+func (n *Node) Transfer(ctx context.Context, t Transfer) (TransferResult, error) {
+	if err := t.Validate(); err != nil {
+		return TransferResult{}, err
+	}
+	return n.commit.submit(ctx, t)
+}
+
+// TransferBatch applies up to MaxBatch transfers as one raft entry; results are in request order.
+func (n *Node) TransferBatch(ctx context.Context, ts []Transfer) ([]TransferResult, error) {
+	if len(ts) == 0 || len(ts) > MaxBatch {
+		return nil, fmt.Errorf("%w: a batch holds 1..%d transfers, got %d", ErrInvalid, MaxBatch, len(ts))
+	}
+	for i := range ts {
+		if err := ts[i].Validate(); err != nil {
+			return nil, fmt.Errorf("transfer %d: %w", i, err)
+		}
+	}
+	resp, err := n.apply(ctx, encodeTransfers(ts))
+	if err != nil {
+		return nil, err
+	}
+	r, ok := resp.(*TransfersResponse)
+	if !ok || len(r.Results) != len(ts) {
+		return nil, fmt.Errorf("transfer batch: unexpected state machine response %T", resp)
+	}
+	return r.Results, nil
+}
+
+// CreateAccounts creates up to MaxBatch accounts as one raft entry; existing ids are left unchanged.
+func (n *Node) CreateAccounts(ctx context.Context, as []Account) ([]AccountResult, error) {
+	if len(as) == 0 || len(as) > MaxBatch {
+		return nil, fmt.Errorf("%w: a batch holds 1..%d accounts, got %d", ErrInvalid, MaxBatch, len(as))
+	}
+	for i := range as {
+		if err := as[i].Validate(); err != nil {
+			return nil, fmt.Errorf("account %d: %w", i, err)
+		}
+	}
+	resp, err := n.apply(ctx, encodeAccounts(as))
+	if err != nil {
+		return nil, err
+	}
+	r, ok := resp.([]AccountResult)
+	if !ok || len(r) != len(as) {
+		return nil, fmt.Errorf("create accounts: unexpected state machine response %T", resp)
+	}
+	return r, nil
+}
+
+// WriteBalance applies a blind balance write (the naive lock mode's read-check-write).
+func (n *Node) WriteBalance(ctx context.Context, w BalanceWrite) (BalanceWriteResult, error) {
+	if err := w.Validate(); err != nil {
+		return BalanceWriteResult{}, err
+	}
+	resp, err := n.apply(ctx, encodeBalanceWrite(w))
+	if err != nil {
+		return BalanceWriteResult{}, err
+	}
+	r, ok := resp.(BalanceWriteResult)
+	if !ok {
+		return BalanceWriteResult{}, fmt.Errorf("write balance: unexpected state machine response %T", resp)
+	}
+	return r, nil
+}
+
+// Account reads an account. A linearizable read (stale=false) is served only by a ready leader: it confirms
+// leadership with a quorum after noting the commit index, then waits until that index is applied.
+func (n *Node) Account(ctx context.Context, id string, stale bool) (AccountState, error) {
+	if !stale {
+		if err := n.ReadBarrier(ctx); err != nil {
+			return AccountState{}, err
+		}
+	}
+	return n.fsm.Account(id)
+}
+
+// ReadBarrier returns once this node's state reflects every write committed before the call, or an error
+// (ErrNotLeader when another node must serve the read).
+func (n *Node) ReadBarrier(ctx context.Context) error {
+	if !n.IsLeader() {
+		return ErrNotLeader
+	}
+	idx := n.raft.CommitIndex()
+	if err := n.raft.VerifyLeader().Error(); err != nil {
+		return translateRaftErr(err)
+	}
+	done := ctx.Done()
+	if !n.fsm.WaitApplied(done, idx) {
+		return fmt.Errorf("wait for index %d: %w", idx, ctx.Err())
+	}
+	return nil
+}
+
+// Snapshot asks raft for a snapshot now (tests and operators; raft also snapshots by itself).
+func (n *Node) Snapshot() error {
+	if err := n.raft.Snapshot().Error(); err != nil {
+		return fmt.Errorf("snapshot %s: %w", n.cfg.ID, err)
+	}
+	return nil
+}
+
+// Close stops the node cleanly: HTTP, group commit, raft, then the stores; the state file is marked clean.
+func (n *Node) Close() error { return n.shutdown(true) }
+
+// Crash stops the node as abruptly as one process can: no leadership transfer, no clean-shutdown marker,
+// connections dropped. The next Start treats the state file as suspect.
+func (n *Node) Crash() error { return n.shutdown(false) }
+
+func (n *Node) shutdown(clean bool) error {
+	n.stopOnce.Do(func() {
+		var errs []error
+		if n.httpSrv != nil {
+			if clean {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				_ = n.httpSrv.Shutdown(ctx)
+				cancel()
+			}
+			n.httpSrv.Close()
+		}
+		close(n.stopCh)
+		n.commit.close()
+		if err := n.raft.Shutdown().Error(); err != nil {
+			errs = append(errs, fmt.Errorf("shut down raft: %w", err))
+		}
+		if err := n.trans.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close transport: %w", err))
+		}
+		n.wg.Wait()
+		if err := n.fsm.Close(clean); err != nil {
+			errs = append(errs, err)
+		}
+		if err := n.logs.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close raft log: %w", err))
+		}
+		if len(errs) > 0 {
+			n.stopErr = fmt.Errorf("stop node %s: %w", n.cfg.ID, errors.Join(errs...))
+		}
+	})
+	return n.stopErr
+}

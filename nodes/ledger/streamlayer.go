@@ -1,0 +1,52 @@
+package ledger
+
+import (
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// TCPStreamLayer is the default raft stream layer: a TCP listener on a loopback address and direct dials.
+type TCPStreamLayer struct {
+	net.Listener
+}
+
+var _ raft.StreamLayer = (*TCPStreamLayer)(nil)
+
+// NewTCPStreamLayer listens on addr, which must be a loopback address ("127.0.0.1:0" picks a port).
+func NewTCPStreamLayer(addr string) (*TCPStreamLayer, error) {
+	if err := requireLoopback(addr); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen for raft on %s: %w", addr, err)
+	}
+	return &TCPStreamLayer{Listener: ln}, nil
+}
+
+// Dial connects to another node's raft address.
+func (l *TCPStreamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	if err := requireLoopback(string(address)); err != nil {
+		return nil, err
+	}
+	return net.DialTimeout("tcp", string(address), timeout)
+}
+
+// requireLoopback refuses any address outside 127.0.0.0/8 and ::1: the lab never binds or dials elsewhere.
+func requireLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("address %q: %w", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("address %q is not on loopback (127.0.0.0/8): the lab only uses this machine", addr)
+	}
+	return nil
+}
