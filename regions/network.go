@@ -1,0 +1,450 @@
+package regions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	toxiclient "github.com/Shopify/toxiproxy/v2/client"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+)
+
+// Errors a Network returns; match them with errors.Is.
+var (
+	ErrClosed       = errors.New("network closed")
+	ErrUnknownNode  = errors.New("unknown node")
+	ErrUnknownLink  = errors.New("unknown link")
+	ErrNotLoopback  = errors.New("address is not on 127.0.0.0/8")
+	ErrNotConnected = errors.New("link has no proxy yet")
+)
+
+// entryPortAttempts bounds the search for a port free on every region's
+// entry address.
+const entryPortAttempts = 8
+
+// NetworkOptions configures a Network.
+type NetworkOptions struct {
+	// ToxiproxyURL is an external toxiproxy-server's API ("http://127.0.0.1:8474",
+	// usually from TOXIPROXY_URL). Empty starts an embedded one on a free
+	// loopback port. Either way it must be on 127.0.0.0/8 (or "localhost").
+	ToxiproxyURL string
+}
+
+// Network is the lab's network: one toxiproxy (embedded or external) with a
+// named proxy for every link, the matrix latency on each, and the verbs
+// faults use to break links and heal them. A Network is safe for concurrent
+// use. Close removes every proxy it created.
+type Network struct {
+	topo      Topology
+	client    *toxiclient.Client
+	apiAddr   string
+	entryPort int
+
+	embedded  *http.Server  // nil for an external toxiproxy
+	serveDone chan struct{} // closed when the embedded API server returns
+
+	mu        sync.Mutex
+	closed    bool
+	addrs     map[NodeID]string // where each registered node really listens
+	links     map[LinkID]*link
+	faults    map[*Fault]struct{}
+	faultSeq  int
+	listeners []*StreamLayer // raft listeners made by ListenRaft, closed by Close
+}
+
+// link is one proxied link and its toxiproxy handle.
+type link struct {
+	info  Link
+	proxy *toxiclient.Proxy
+}
+
+// Link describes one proxied link.
+type Link struct {
+	ID       LinkID
+	Proxy    string        // the proxy's name in toxiproxy
+	Listen   string        // where the From node connects (the proxy)
+	Upstream string        // where the To node really listens
+	OneWay   time.Duration // matrix latency, applied to each direction
+	Jitter   time.Duration
+}
+
+// NewNetwork validates topo and starts (or connects to) the lab's toxiproxy.
+func NewNetwork(ctx context.Context, topo Topology, opts NetworkOptions) (*Network, error) {
+	if err := topo.Validate(); err != nil {
+		return nil, fmt.Errorf("new network: invalid topology: %w", err)
+	}
+	n := &Network{
+		topo:   topo,
+		addrs:  map[NodeID]string{},
+		links:  map[LinkID]*link{},
+		faults: map[*Fault]struct{}{},
+	}
+	if opts.ToxiproxyURL != "" {
+		u, err := url.Parse(opts.ToxiproxyURL)
+		if err != nil {
+			return nil, fmt.Errorf("new network: toxiproxy url %q: %w", opts.ToxiproxyURL, err)
+		}
+		if err := checkLoopbackHost(u.Hostname()); err != nil {
+			return nil, fmt.Errorf("new network: toxiproxy url %q: %w", opts.ToxiproxyURL, err)
+		}
+		n.apiAddr = u.Host
+		n.client = toxiclient.NewClient(opts.ToxiproxyURL)
+	} else if err := n.startEmbedded(); err != nil {
+		return nil, err
+	}
+	if _, err := n.client.Version(); err != nil {
+		n.stopEmbedded()
+		return nil, fmt.Errorf("new network: reach toxiproxy at %s: %w", n.apiAddr, err)
+	}
+	port, err := freeEntryPort(ctx, topo)
+	if err != nil {
+		n.stopEmbedded()
+		return nil, err
+	}
+	n.entryPort = port
+	return n, nil
+}
+
+// startEmbedded serves an in-process toxiproxy API on a free loopback port.
+func (n *Network) startEmbedded() error {
+	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("new network: listen for embedded toxiproxy: %w", err)
+	}
+	n.embedded = &http.Server{Handler: srv.Routes(), ReadHeaderTimeout: 10 * time.Second}
+	n.serveDone = make(chan struct{})
+	n.apiAddr = ln.Addr().String()
+	n.client = toxiclient.NewClient("http://" + n.apiAddr)
+	go func() {
+		defer close(n.serveDone)
+		_ = n.embedded.Serve(ln) // returns ErrServerClosed on Close
+	}()
+	return nil
+}
+
+func (n *Network) stopEmbedded() {
+	if n.embedded == nil {
+		return
+	}
+	_ = n.embedded.Close()
+	<-n.serveDone
+}
+
+// freeEntryPort finds a port that is free on every region's entry address,
+// so that "pay.lab:PORT" reaches whichever region DNS answers with.
+func freeEntryPort(ctx context.Context, topo Topology) (int, error) {
+	var lastErr error
+	for range entryPortAttempts {
+		if err := ctx.Err(); err != nil {
+			return 0, fmt.Errorf("choose entry port: %w", err)
+		}
+		var held []net.Listener
+		port := 0
+		ok := true
+		for _, r := range topo.Regions {
+			ip, _ := topo.EntryIP(r.Name)
+			ln, err := net.Listen("tcp", netip.AddrPortFrom(ip, uint16(port)).String())
+			if err != nil {
+				lastErr = err
+				ok = false
+				break
+			}
+			held = append(held, ln)
+			port = ln.Addr().(*net.TCPAddr).Port
+		}
+		for _, ln := range held {
+			_ = ln.Close()
+		}
+		if ok {
+			return port, nil
+		}
+	}
+	return 0, fmt.Errorf("choose entry port free on every 127.0.1.N: %w", lastErr)
+}
+
+// Topology returns the topology the network was built for.
+func (n *Network) Topology() Topology { return n.topo }
+
+// ToxiproxyAddr is the toxiproxy API's host:port (for its own CLI:
+// `toxiproxy-cli -h ADDR list`).
+func (n *Network) ToxiproxyAddr() string { return n.apiAddr }
+
+// EntryPort is the port every region's entry point listens on.
+func (n *Network) EntryPort() int { return n.entryPort }
+
+// EntryAddr is a region's entry point, "127.0.1.N:PORT": the listen address
+// of the link from the region's clients to its first gateway. The lab DNS
+// answers pay.lab. with the IP part.
+func (n *Network) EntryAddr(region string) (string, bool) {
+	ip, ok := n.topo.EntryIP(region)
+	if !ok {
+		return "", false
+	}
+	return netip.AddrPortFrom(ip, uint16(n.entryPort)).String(), true
+}
+
+// Register records where a node really listens (a loopback host:port). Links
+// towards it are proxied to that address.
+func (n *Network) Register(id NodeID, addr string) error {
+	if _, ok := n.topo.Node(id); !ok {
+		return fmt.Errorf("register %s: %w", id, ErrUnknownNode)
+	}
+	if err := checkLoopbackAddr(addr); err != nil {
+		return fmt.Errorf("register %s at %s: %w", id, addr, err)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return fmt.Errorf("register %s: %w", id, ErrClosed)
+	}
+	if old, ok := n.addrs[id]; ok && old != addr {
+		return fmt.Errorf("register %s at %s: already registered at %s", id, addr, old)
+	}
+	n.addrs[id] = addr
+	return nil
+}
+
+// Connect creates a proxy for every link of the topology whose two ends are
+// registered (clients need not be) and that has none yet, each with the
+// matrix latency. It can be called again after more nodes register.
+func (n *Network) Connect(ctx context.Context) error {
+	for _, id := range n.topo.Links() {
+		n.mu.Lock()
+		_, done := n.links[id]
+		_, ready := n.addrs[id.To]
+		n.mu.Unlock()
+		if done || !ready {
+			continue
+		}
+		if _, err := n.AddLink(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AddLink creates the proxy for one link of the topology and applies the
+// matrix latency: a latency toxic of the one-way latency L (± jitter) on each
+// direction, so a request and its answer across the link take 2L. The link
+// from a region's clients to its first gateway listens on the region's entry
+// address; every other proxy on a free port of 127.0.0.1.
+func (n *Network) AddLink(ctx context.Context, id LinkID) (Link, error) {
+	oneWay, jitter, err := n.topo.LinkLatency(id)
+	if err != nil {
+		return Link{}, fmt.Errorf("add link: %w", errors.Join(ErrUnknownLink, err))
+	}
+	if err := ctx.Err(); err != nil {
+		return Link{}, fmt.Errorf("add link %s: %w", id, err)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return Link{}, fmt.Errorf("add link %s: %w", id, ErrClosed)
+	}
+	if l, ok := n.links[id]; ok {
+		return l.info, nil
+	}
+	upstream, ok := n.addrs[id.To]
+	if !ok {
+		return Link{}, fmt.Errorf("add link %s: %s has no registered address", id, id.To)
+	}
+	listen := "127.0.0.1:0"
+	if entry, ok := n.entryLinkAddr(id); ok {
+		listen = entry
+	}
+	proxy, err := n.client.CreateProxy(id.ProxyName(), listen, upstream)
+	if err != nil {
+		return Link{}, fmt.Errorf("create proxy %s for %s: %w", id.ProxyName(), id, err)
+	}
+	l := &link{
+		info:  Link{ID: id, Proxy: proxy.Name, Listen: proxy.Listen, Upstream: upstream, OneWay: oneWay, Jitter: jitter},
+		proxy: proxy,
+	}
+	n.links[id] = l
+	if oneWay > 0 {
+		for _, s := range []string{streamUp, streamDown} {
+			attrs := toxiclient.Attributes{"latency": oneWay.Milliseconds(), "jitter": jitter.Milliseconds()}
+			if _, err := proxy.AddToxic("matrix-latency-"+s, "latency", s, 1, attrs); err != nil {
+				return Link{}, fmt.Errorf("add matrix latency to %s: %w", id, err)
+			}
+		}
+	}
+	return l.info, nil
+}
+
+// entryLinkAddr reports whether id is the link from a region's clients to
+// the region's first gateway, and if so its entry address.
+func (n *Network) entryLinkAddr(id LinkID) (string, bool) {
+	from, ok := n.topo.Node(id.From)
+	if !ok || from.Kind != KindClient {
+		return "", false
+	}
+	gws := n.topo.GatewayNodes(from.Placement.Region)
+	if len(gws) == 0 || gws[0].ID != id.To {
+		return "", false
+	}
+	return n.EntryAddr(from.Placement.Region)
+}
+
+// Link returns a link's proxy details.
+func (n *Network) Link(id LinkID) (Link, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	l, ok := n.links[id]
+	if !ok {
+		return Link{}, false
+	}
+	return l.info, true
+}
+
+// Links returns every proxied link, sorted by name.
+func (n *Network) Links() []Link {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]Link, 0, len(n.links))
+	for _, l := range n.links {
+		out = append(out, l.info)
+	}
+	slices.SortFunc(out, func(a, b Link) int {
+		switch {
+		case a.ID.String() < b.ID.String():
+			return -1
+		case a.ID.String() > b.ID.String():
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// LinksOf returns the proxied links that start or end at node.
+func (n *Network) LinksOf(node NodeID) []LinkID {
+	var out []LinkID
+	for _, l := range n.Links() {
+		if l.ID.From == node || l.ID.To == node {
+			out = append(out, l.ID)
+		}
+	}
+	return out
+}
+
+// Addr is where From dials to reach To: the link's proxy address.
+func (n *Network) Addr(id LinkID) (string, error) {
+	l, ok := n.Link(id)
+	if !ok {
+		return "", fmt.Errorf("address of %s: %w", id, ErrNotConnected)
+	}
+	return l.Listen, nil
+}
+
+// nodeAt returns the registered node listening at addr.
+func (n *Network) nodeAt(addr string) (NodeID, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for id, a := range n.addrs {
+		if a == addr {
+			return id, true
+		}
+	}
+	return "", false
+}
+
+// ClientDialer returns a dial function for one region's clients (for an
+// http.Transport's DialContext): given a region's entry address (what the lab
+// DNS answered, with the entry port), it dials the link from this client
+// region to one of that region's gateways, taking them in turn. Any other
+// address is refused, so clients never leave the lab.
+func (n *Network) ClientDialer(clientRegion string) (func(ctx context.Context, network, addr string) (net.Conn, error), error) {
+	client, ok := n.topo.ClientNode(clientRegion)
+	if !ok {
+		return nil, fmt.Errorf("client dialer for %q: no such region", clientRegion)
+	}
+	entries := map[string]string{} // entry address → region
+	for _, r := range n.topo.Regions {
+		a, _ := n.EntryAddr(r.Name)
+		entries[a] = r.Name
+	}
+	var turn atomic.Uint64
+	var d net.Dialer
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		region, ok := entries[addr]
+		if !ok {
+			return nil, fmt.Errorf("dial %s from %s: not a region entry point", addr, client.ID)
+		}
+		gws := n.topo.GatewayNodes(region)
+		g := gws[int(turn.Add(1)-1)%len(gws)]
+		to, err := n.Addr(LinkID{From: client.ID, To: g.ID})
+		if err != nil {
+			return nil, fmt.Errorf("dial %s from %s: %w", region, client.ID, err)
+		}
+		return d.DialContext(ctx, "tcp", to)
+	}, nil
+}
+
+// Close heals nothing and keeps nothing: it deletes every proxy the network
+// created (their toxics and live connections go with them), closes the raft
+// listeners it made, and stops the embedded toxiproxy. It waits for every
+// goroutine it started.
+func (n *Network) Close() error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return nil
+	}
+	n.closed = true
+	links := n.links
+	n.links = map[LinkID]*link{}
+	n.faults = map[*Fault]struct{}{}
+	layers := n.listeners
+	n.listeners = nil
+	n.mu.Unlock()
+
+	var errs []error
+	for id, l := range links {
+		if err := l.proxy.Delete(); err != nil {
+			errs = append(errs, fmt.Errorf("delete proxy %s: %w", id.ProxyName(), err))
+		}
+	}
+	for _, s := range layers {
+		if err := s.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	n.stopEmbedded()
+	return errors.Join(errs...)
+}
+
+// checkLoopbackAddr accepts "ip:port" with ip in 127.0.0.0/8 (or ::1).
+func checkLoopbackAddr(addr string) error {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q: %w", addr, err)
+	}
+	if !ap.Addr().IsLoopback() {
+		return fmt.Errorf("%s: %w", addr, ErrNotLoopback)
+	}
+	return nil
+}
+
+// checkLoopbackHost accepts "localhost" or a loopback IP.
+func checkLoopbackHost(host string) error {
+	if host == "localhost" {
+		return nil
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil || !ip.IsLoopback() {
+		return fmt.Errorf("host %q: %w", host, ErrNotLoopback)
+	}
+	return nil
+}

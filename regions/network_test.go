@@ -1,0 +1,554 @@
+package regions
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"runtime"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	toxiclient "github.com/Shopify/toxiproxy/v2/client"
+)
+
+// testTopology has two zones in us-east and one in eu-west, a ledger node in
+// each, 1 ms between zones and 20 ms between regions, no jitter.
+func testTopology() Topology {
+	topo := DefaultTopology()
+	topo.Regions = []Region{{Name: "us-east", Zones: []string{"a", "b"}}, {Name: "eu-west", Zones: []string{"a"}}}
+	topo.Ledger.Nodes = []Placement{{"us-east", "a"}, {"us-east", "b"}, {"eu-west", "a"}}
+	topo.Latency = Latency{Zone: time.Millisecond, Region: 20 * time.Millisecond}
+	return topo
+}
+
+const (
+	usA = NodeID("ledger:us-east/a")
+	usB = NodeID("ledger:us-east/b")
+	euA = NodeID("ledger:eu-west/a")
+)
+
+func newTestNetwork(t *testing.T, topo Topology, opts NetworkOptions) *Network {
+	t.Helper()
+	nw, err := NewNetwork(context.Background(), topo, opts)
+	if err != nil {
+		t.Fatalf("NewNetwork: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := nw.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return nw
+}
+
+// tcpServer is a loopback server whose connections run handle; Close closes
+// the listener and every connection and waits for the handlers.
+type tcpServer struct {
+	ln     net.Listener
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	conns  map[net.Conn]bool
+	closed bool
+}
+
+func startServer(t *testing.T, handle func(net.Conn)) *tcpServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &tcpServer{ln: ln, conns: map[net.Conn]bool{}}
+	s.wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.mu.Lock()
+			if s.closed {
+				s.mu.Unlock()
+				_ = c.Close()
+				return
+			}
+			s.conns[c] = true
+			s.mu.Unlock()
+			s.wg.Go(func() {
+				defer c.Close()
+				handle(c)
+			})
+		}
+	})
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *tcpServer) Addr() string { return s.ln.Addr().String() }
+
+func (s *tcpServer) Close() {
+	s.mu.Lock()
+	s.closed = true
+	_ = s.ln.Close()
+	for c := range s.conns {
+		_ = c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+func echo(c net.Conn) { _, _ = io.Copy(c, c) }
+
+// ticker writes a byte every 10 ms and reports every byte it receives on got.
+func ticker(got chan<- byte) func(net.Conn) {
+	return func(c net.Conn) {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			b := make([]byte, 1)
+			for {
+				if _, err := c.Read(b); err != nil {
+					return
+				}
+				select {
+				case got <- b[0]:
+				default:
+				}
+			}
+		}()
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if _, err := c.Write([]byte{'t'}); err != nil {
+					return
+				}
+			}
+		}
+	}
+}
+
+func dial(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// ping sends one byte and waits up to wait for its echo.
+func ping(c net.Conn, wait time.Duration) (time.Duration, error) {
+	start := time.Now()
+	if err := c.SetDeadline(start.Add(wait)); err != nil {
+		return 0, err
+	}
+	if _, err := c.Write([]byte{'p'}); err != nil {
+		return 0, err
+	}
+	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
+func medianPing(t *testing.T, c net.Conn, n int) time.Duration {
+	t.Helper()
+	var rtts []time.Duration
+	for range n {
+		d, err := ping(c, 2*time.Second)
+		if err != nil {
+			t.Fatalf("ping: %v", err)
+		}
+		rtts = append(rtts, d)
+	}
+	slices.Sort(rtts)
+	return rtts[len(rtts)/2]
+}
+
+// connectLink registers an echo server as the link's target and creates the
+// link's proxy.
+func connectLink(t *testing.T, nw *Network, id LinkID, handle func(net.Conn)) Link {
+	t.Helper()
+	srv := startServer(t, handle)
+	if err := nw.Register(id.To, srv.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	l, err := nw.AddLink(context.Background(), id)
+	if err != nil {
+		t.Fatalf("AddLink(%s): %v", id, err)
+	}
+	return l
+}
+
+func toxicNames(t *testing.T, nw *Network, id LinkID) []string {
+	t.Helper()
+	p, err := toxiclient.NewClient(nw.ToxiproxyAddr()).Proxy(id.ProxyName())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, x := range p.ActiveToxics {
+		names = append(names, x.Name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func TestMatrixLatencyShowsInRoundTrip(t *testing.T) {
+	nw := newTestNetwork(t, testTopology(), NetworkOptions{})
+	cases := []struct {
+		link    LinkID
+		wantRTT time.Duration
+	}{
+		{LinkID{From: usA, To: euA}, 40 * time.Millisecond}, // 20 ms one way, each direction
+		{LinkID{From: usA, To: usB}, 2 * time.Millisecond},
+	}
+	for _, tc := range cases {
+		l := connectLink(t, nw, tc.link, echo)
+		c := dial(t, l.Listen)
+		got := medianPing(t, c, 15)
+		t.Logf("%s: median RTT %v, configured one-way %v", tc.link, got, l.OneWay)
+		lo, hi := tc.wantRTT*8/10, tc.wantRTT*12/10
+		if tc.wantRTT < 10*time.Millisecond {
+			hi = tc.wantRTT + 3*time.Millisecond // a millisecond toxic is too small for ±20% on a shared box
+		}
+		if got < lo || got > hi {
+			t.Errorf("%s: median RTT %v, want %v ±20%%", tc.link, got, tc.wantRTT)
+		}
+	}
+}
+
+func TestAddedLatencyStacksAndHealRestoresIt(t *testing.T) {
+	nw := newTestNetwork(t, testTopology(), NetworkOptions{})
+	id := LinkID{From: usA, To: usB}
+	l := connectLink(t, nw, id, echo)
+	c := dial(t, l.Listen)
+	before := toxicNames(t, nw, id)
+
+	f, err := nw.AddToxics(context.Background(), []Toxic{LatencyToxic(Forward, 40*time.Millisecond, 0)}, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := medianPing(t, c, 9); got < 40*time.Millisecond*8/10 || got > 44*time.Millisecond*12/10 {
+		t.Errorf("RTT with 40 ms added forward = %v, want about 42ms", got)
+	}
+	if err := f.Heal(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := toxicNames(t, nw, id); !slices.Equal(got, before) {
+		t.Errorf("toxics after heal = %v, want %v", got, before)
+	}
+	// A latency fault drops nothing, so the live connection survives the heal.
+	if got := medianPing(t, c, 9); got > 10*time.Millisecond {
+		t.Errorf("RTT after heal = %v, want the 2 ms matrix latency back", got)
+	}
+}
+
+func TestPartitionClosesLiveConnectionsAndBlocksNewData(t *testing.T) {
+	nw := newTestNetwork(t, testTopology(), NetworkOptions{})
+	id := LinkID{From: usA, To: usB}
+	l := connectLink(t, nw, id, echo)
+	live := dial(t, l.Listen)
+	if _, err := ping(live, time.Second); err != nil {
+		t.Fatalf("ping before partition: %v", err)
+	}
+	before := toxicNames(t, nw, id)
+
+	f, err := nw.Partition(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The live connection is closed at once, not left to time out.
+	if err := live.SetReadDeadline(time.Now().Add(2 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := live.Read(make([]byte, 1)); err == nil || isTimeout(err) {
+		t.Errorf("read on a live connection after partition = %v, want it closed", err)
+	}
+	// A new connection is accepted but nothing crosses it.
+	fresh := dial(t, l.Listen)
+	if _, err := ping(fresh, 300*time.Millisecond); !isTimeout(err) {
+		t.Errorf("ping across a partition = %v, want a timeout", err)
+	}
+
+	if err := f.Heal(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := toxicNames(t, nw, id); !slices.Equal(got, before) {
+		t.Errorf("toxics after heal = %v, want %v", got, before)
+	}
+	if _, err := ping(dial(t, l.Listen), time.Second); err != nil {
+		t.Errorf("ping after heal: %v", err)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// received waits up to wait for at least one byte on got.
+func received(got <-chan byte, wait time.Duration) bool {
+	select {
+	case <-got:
+		return true
+	case <-time.After(wait):
+		return false
+	}
+}
+
+func drain(got <-chan byte) {
+	for {
+		select {
+		case <-got:
+		default:
+			return
+		}
+	}
+}
+
+// readsWithin reports whether c delivers a byte within wait.
+func readsWithin(c net.Conn, wait time.Duration) bool {
+	_ = c.SetReadDeadline(time.Now().Add(wait))
+	_, err := c.Read(make([]byte, 64))
+	return err == nil
+}
+
+func TestPartitionOneWayBlocksOneDirectionOnly(t *testing.T) {
+	nw := newTestNetwork(t, testTopology(), NetworkOptions{})
+	id := LinkID{From: usA, To: usB}
+	got := make(chan byte, 1024)
+	l := connectLink(t, nw, id, ticker(got))
+	c := dial(t, l.Listen)
+
+	if _, err := c.Write([]byte{'x'}); err != nil || !received(got, time.Second) || !readsWithin(c, time.Second) {
+		t.Fatalf("link does not carry both directions before the fault (write err %v)", err)
+	}
+
+	for _, dir := range []Direction{Forward, Backward} {
+		f, err := nw.PartitionOneWay(context.Background(), dir, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Let bytes already inside the proxy through before judging.
+		time.Sleep(30 * time.Millisecond)
+		drain(got)
+		readsWithin(c, 10*time.Millisecond)
+
+		_, _ = c.Write([]byte{'x'})
+		forward := received(got, 200*time.Millisecond)
+		backward := readsWithin(c, 200*time.Millisecond)
+		if forward != (dir == Backward) || backward != (dir == Forward) {
+			t.Errorf("%v cut: forward passes %v, backward passes %v", dir, forward, backward)
+		}
+		if err := f.Heal(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		// The heal closed the connection (it lost bytes); a new one carries both ways.
+		c = dial(t, l.Listen)
+		if _, err := c.Write([]byte{'x'}); err != nil || !received(got, time.Second) || !readsWithin(c, time.Second) {
+			t.Fatalf("after healing the %v cut, the link does not carry both directions", dir)
+		}
+	}
+}
+
+func TestCutDropsOnlyWhatOneNodeSends(t *testing.T) {
+	nw := newTestNetwork(t, testTopology(), NetworkOptions{})
+	gotA, gotB := make(chan byte, 1024), make(chan byte, 1024)
+	ab := connectLink(t, nw, LinkID{From: usA, To: usB}, ticker(gotB))
+	ba := connectLink(t, nw, LinkID{From: usB, To: usA}, ticker(gotA))
+	fromA, fromB := dial(t, ab.Listen), dial(t, ba.Listen)
+
+	f, err := nw.Cut(context.Background(), usA, usB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := f.Heal(context.Background()); err != nil {
+			t.Error(err)
+		}
+	}()
+	time.Sleep(30 * time.Millisecond)
+	drain(gotA)
+	drain(gotB)
+	readsWithin(fromA, 10*time.Millisecond)
+	readsWithin(fromB, 10*time.Millisecond)
+
+	_, _ = fromA.Write([]byte{'a'})
+	_, _ = fromB.Write([]byte{'b'})
+	if received(gotB, 200*time.Millisecond) {
+		t.Error("a's bytes reached b on a's own connection")
+	}
+	if !readsWithin(fromA, 200*time.Millisecond) {
+		t.Error("b's bytes did not reach a on a's connection")
+	}
+	if !received(gotA, 200*time.Millisecond) {
+		t.Error("b's bytes did not reach a on b's connection")
+	}
+	if readsWithin(fromB, 200*time.Millisecond) {
+		t.Error("a's bytes reached b on b's connection")
+	}
+}
+
+func TestHealAllAndHealOnlyTheFaultsOwnToxics(t *testing.T) {
+	nw := newTestNetwork(t, testTopology(), NetworkOptions{})
+	ab := LinkID{From: usA, To: usB}
+	connectLink(t, nw, ab, echo)
+	ctx := context.Background()
+	base := toxicNames(t, nw, ab)
+
+	slow, err := nw.AddToxics(ctx, []Toxic{LatencyToxic(Both, 5*time.Millisecond, time.Millisecond), BandwidthToxic(Forward, 100)}, ab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withSlow := toxicNames(t, nw, ab)
+	cut, err := nw.Partition(ctx, ab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cut.Heal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := toxicNames(t, nw, ab); !slices.Equal(got, withSlow) {
+		t.Errorf("after healing the partition: toxics %v, want the latency fault's still there: %v", got, withSlow)
+	}
+	if _, err := nw.AddToxics(ctx, []Toxic{SlicerToxic(Both, 64, 16, time.Millisecond), ResetPeerToxic(Backward, time.Hour)}, ab); err != nil {
+		t.Fatal(err)
+	}
+	if err := nw.HealAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := toxicNames(t, nw, ab); !slices.Equal(got, base) {
+		t.Errorf("after HealAll: toxics %v, want %v", got, base)
+	}
+	if err := slow.Heal(ctx); err != nil {
+		t.Errorf("healing an already healed fault: %v", err)
+	}
+}
+
+func TestInjectOnUnknownLinkFailsAndAddsNothing(t *testing.T) {
+	nw := newTestNetwork(t, testTopology(), NetworkOptions{})
+	ab := LinkID{From: usA, To: usB}
+	connectLink(t, nw, ab, echo)
+	base := toxicNames(t, nw, ab)
+	_, err := nw.Partition(context.Background(), ab, LinkID{From: usB, To: euA})
+	if !errors.Is(err, ErrNotConnected) {
+		t.Fatalf("Partition with an unconnected link = %v, want ErrNotConnected", err)
+	}
+	if got := toxicNames(t, nw, ab); !slices.Equal(got, base) {
+		t.Errorf("toxics after a failed inject = %v, want %v", got, base)
+	}
+}
+
+func TestRegisterRefusesAddressesOffLoopback(t *testing.T) {
+	nw := newTestNetwork(t, testTopology(), NetworkOptions{})
+	if err := nw.Register(usA, "10.0.0.1:80"); !errors.Is(err, ErrNotLoopback) {
+		t.Errorf("Register off loopback = %v, want ErrNotLoopback", err)
+	}
+	if err := nw.Register("ledger:mars/a", "127.0.0.1:80"); !errors.Is(err, ErrUnknownNode) {
+		t.Errorf("Register of an unknown node = %v, want ErrUnknownNode", err)
+	}
+	if _, err := NewNetwork(context.Background(), testTopology(), NetworkOptions{ToxiproxyURL: "http://192.0.2.1:8474"}); !errors.Is(err, ErrNotLoopback) {
+		t.Errorf("NewNetwork with a remote toxiproxy = %v, want ErrNotLoopback", err)
+	}
+}
+
+func TestConnectBuildsEveryLinkAndEntryPoints(t *testing.T) {
+	topo := testTopology()
+	nw := newTestNetwork(t, topo, NetworkOptions{})
+	for _, n := range topo.Nodes() {
+		if n.Kind == KindClient {
+			continue
+		}
+		srv := startServer(t, echo)
+		if err := nw.Register(n.ID, srv.Addr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nw.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(nw.Links()), len(topo.Links()); got != want {
+		t.Fatalf("%d links, want %d", got, want)
+	}
+	// The entry point of eu-west is the proxy from eu-west's clients to its gateway.
+	entry, _ := nw.EntryAddr("eu-west")
+	l, _ := nw.Link(LinkID{From: "client:eu-west", To: "gateway:eu-west/a"})
+	if l.Listen != entry {
+		t.Errorf("eu-west entry link listens on %s, want %s", l.Listen, entry)
+	}
+	// us-east's clients reach eu-west's gateway through their own link, 20 ms each way.
+	d, err := nw.ClientDialer("us-east")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := d(context.Background(), "tcp", entry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := medianPing(t, c, 5); got < 32*time.Millisecond {
+		t.Errorf("us-east client to eu-west gateway RTT %v, want about 40ms", got)
+	}
+	if _, err := d(context.Background(), "tcp", "127.0.0.1:1"); err == nil {
+		t.Error("client dialer dialled an address that is no entry point")
+	}
+}
+
+func TestCloseRemovesProxiesFromExternalToxiproxyAndLeaksNoGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	func() {
+		// One network's embedded toxiproxy serves as the "external" one of another.
+		host, err := NewNetwork(context.Background(), testTopology(), NetworkOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer host.Close()
+		nw, err := NewNetwork(context.Background(), testTopology(), NetworkOptions{ToxiproxyURL: "http://" + host.ToxiproxyAddr()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := startServer(t, echo)
+		defer srv.Close()
+		if err := nw.Register(usB, srv.Addr()); err != nil {
+			t.Fatal(err)
+		}
+		l, err := nw.AddLink(context.Background(), LinkID{From: usA, To: usB})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := dial(t, l.Listen)
+		if _, err := ping(c, time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := nw.Partition(context.Background(), l.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := nw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		proxies, err := toxiclient.NewClient(host.ToxiproxyAddr()).Proxies()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(proxies) != 0 {
+			t.Errorf("proxies left after Close: %v", proxies)
+		}
+		_ = c.Close()
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<20)
+		t.Errorf("%d goroutines after Close, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
+	}
+}
