@@ -1,0 +1,369 @@
+package ledger_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"paylab/nodes/ledger"
+	"paylab/nodes/ledger/ledgertest"
+)
+
+func startCluster(t *testing.T, opts ledgertest.Options) *ledgertest.Cluster {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := ledgertest.Start(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("close cluster: %v", err)
+		}
+	})
+	return c
+}
+
+func waitCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// leaderDo runs f on the current leader, retrying while leadership moves.
+func leaderDo(ctx context.Context, c *ledgertest.Cluster, f func(n *ledger.Node) error) error {
+	for {
+		l, err := c.WaitLeader(ctx)
+		if err != nil {
+			return err
+		}
+		err = f(l)
+		if err == nil || !errors.Is(err, ledger.ErrNotLeader) && !ledger.IsOutcomeUnknown(err) || ctx.Err() != nil {
+			return err
+		}
+	}
+}
+
+func seedAccounts(t *testing.T, c *ledgertest.Cluster, n int, balance int64) {
+	t.Helper()
+	var as []ledger.Account
+	for i := 0; i < n; i++ {
+		as = append(as, ledger.Account{ID: fmt.Sprintf("acc-%d", i), Balance: balance})
+	}
+	err := leaderDo(waitCtx(t), c, func(l *ledger.Node) error {
+		_, err := l.CreateAccounts(context.Background(), as)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// load runs concurrent transfers at the leader until stop is closed and returns how many committed.
+func load(ctx context.Context, c *ledgertest.Cluster, accounts, workers int, prefix string) (committed *atomic.Int64, stop func()) {
+	committed = new(atomic.Int64)
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ctx.Err() == nil && i < 100_000; i++ {
+				tr := ledger.Transfer{
+					ID:   fmt.Sprintf("%s-%d-%d", prefix, w, i),
+					From: fmt.Sprintf("acc-%d", (w+i)%accounts), To: fmt.Sprintf("acc-%d", (w+i+1)%accounts), Amount: 1,
+				}
+				_ = leaderDo(ctx, c, func(l *ledger.Node) error {
+					tctx, tcancel := context.WithTimeout(ctx, 2*time.Second)
+					defer tcancel()
+					r, err := l.Transfer(tctx, tr)
+					if err == nil && r.Status == ledger.StatusCommitted && !r.Duplicate {
+						committed.Add(1)
+					}
+					return err
+				})
+			}
+		}()
+	}
+	return committed, func() { cancel(); wg.Wait() }
+}
+
+func TestReplicationToEveryNode(t *testing.T) {
+	c := startCluster(t, ledgertest.Options{})
+	seedAccounts(t, c, 10, 1000)
+	l := c.Leader()
+	for i := 0; i < 50; i++ {
+		r, err := l.Transfer(context.Background(), ledger.Transfer{ID: fmt.Sprint("t", i), From: "acc-0", To: "acc-1", Amount: 10})
+		if err != nil || r.Status != ledger.StatusCommitted {
+			t.Fatalf("transfer %d: %+v %v", i, r, err)
+		}
+	}
+	sum, err := c.WaitConverged(waitCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.TotalBalance != 10_000 || sum.Transfers != 50 {
+		t.Fatalf("summary %+v", sum)
+	}
+	for _, n := range c.Live() {
+		a, err := n.Account(context.Background(), "acc-0", true)
+		if err != nil || a.Balance != 500 {
+			t.Fatalf("%s: acc-0 = %+v %v, want 500", n.ID(), a, err)
+		}
+	}
+}
+
+func TestFollowerRefusesWritesAndNamesLeader(t *testing.T) {
+	c := startCluster(t, ledgertest.Options{})
+	seedAccounts(t, c, 2, 100)
+	for _, n := range c.Live() {
+		if n.IsLeader() {
+			continue
+		}
+		_, err := n.Transfer(context.Background(), ledger.Transfer{ID: "x", From: "acc-0", To: "acc-1", Amount: 1})
+		if !errors.Is(err, ledger.ErrNotLeader) {
+			t.Fatalf("follower %s accepted a write: %v", n.ID(), err)
+		}
+		if _, err := n.Account(context.Background(), "acc-0", false); !errors.Is(err, ledger.ErrNotLeader) {
+			t.Fatalf("follower %s served a linearizable read: %v", n.ID(), err)
+		}
+		if n.LeaderID() != c.Leader().ID() {
+			t.Fatalf("follower names leader %q, leader is %q", n.LeaderID(), c.Leader().ID())
+		}
+	}
+}
+
+func TestLeaderKillElectsNewLeaderWithoutLosingAcks(t *testing.T) {
+	c := startCluster(t, ledgertest.Options{})
+	seedAccounts(t, c, 20, 1_000_000)
+	ctx := waitCtx(t)
+	committed, stop := load(ctx, c, 20, 8, "k")
+	waitFor(t, func() bool { return committed.Load() > 200 })
+	old := c.LeaderIndex()
+	if err := c.Crash(old); err != nil {
+		t.Fatal(err)
+	}
+	before := committed.Load()
+	l, err := c.WaitLeader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.ID() == c.Config(old).ID {
+		t.Fatal("the crashed node is still leader")
+	}
+	waitFor(t, func() bool { return committed.Load() > before+200 })
+	stop()
+	if _, err := c.Restart(old); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := c.WaitConverged(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.TotalBalance != 20*1_000_000 {
+		t.Fatalf("money not conserved: %d", sum.TotalBalance)
+	}
+	if int64(sum.Transfers) < committed.Load() {
+		t.Fatalf("%d transfers acknowledged but only %d stored", committed.Load(), sum.Transfers)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 20s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestRestartedFollowerCatchesUpFromLog(t *testing.T) {
+	c := startCluster(t, ledgertest.Options{})
+	seedAccounts(t, c, 10, 1000)
+	f := (c.LeaderIndex() + 1) % 3
+	if err := c.Stop(f); err != nil {
+		t.Fatal(err)
+	}
+	l := c.Leader()
+	for i := 0; i < 100; i++ {
+		if _, err := l.Transfer(context.Background(), ledger.Transfer{ID: fmt.Sprint("t", i), From: "acc-1", To: "acc-2", Amount: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := c.Restart(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep := n.OpenReport(); !rep.CleanShutdown || rep.Rebuilt {
+		t.Fatalf("clean restart reported %+v", rep)
+	}
+	if _, err := c.WaitConverged(waitCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRestartedFollowerCatchesUpBySnapshot(t *testing.T) {
+	c := startCluster(t, ledgertest.Options{Configure: func(i int, cfg *ledger.Config) {
+		cfg.TrailingLogs = 5 // the leader compacts its log, so the follower can only catch up from a snapshot
+		cfg.SnapshotThreshold = 10
+	}})
+	seedAccounts(t, c, 10, 1000)
+	f := (c.LeaderIndex() + 1) % 3
+	if err := c.Crash(f); err != nil {
+		t.Fatal(err)
+	}
+	l := c.Leader()
+	for i := 0; i < 60; i++ {
+		if _, err := l.Transfer(context.Background(), ledger.Transfer{ID: fmt.Sprint("t", i), From: "acc-1", To: "acc-2", Amount: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	n, err := c.Restart(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := c.WaitConverged(waitCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Transfers != 60 {
+		t.Fatalf("follower %s has %d transfers after snapshot catch-up, want 60", n.ID(), sum.Transfers)
+	}
+}
+
+func TestNodeKilledMidLoadRejoinsWithSameState(t *testing.T) {
+	c := startCluster(t, ledgertest.Options{Configure: func(i int, cfg *ledger.Config) { cfg.SnapshotThreshold = 200; cfg.TrailingLogs = 100 }})
+	seedAccounts(t, c, 50, 1_000_000)
+	ctx := waitCtx(t)
+	committed, stop := load(ctx, c, 50, 8, "m")
+	waitFor(t, func() bool { return committed.Load() > 300 })
+	victim := (c.LeaderIndex() + 1) % 3
+	if err := c.Crash(victim); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return committed.Load() > 800 })
+	if _, err := c.Restart(victim); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return committed.Load() > 1200 })
+	stop()
+	sum, err := c.WaitConverged(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.TotalBalance != 50*1_000_000 || int64(sum.Transfers) < committed.Load() {
+		t.Fatalf("summary %+v with %d acknowledged", sum, committed.Load())
+	}
+}
+
+func TestNodeRestartedTwiceAfterLeaderChange(t *testing.T) {
+	c := startCluster(t, ledgertest.Options{})
+	seedAccounts(t, c, 10, 1_000_000)
+	ctx := waitCtx(t)
+	committed, stop := load(ctx, c, 10, 4, "r")
+	defer stop()
+	waitFor(t, func() bool { return committed.Load() > 100 })
+	old := c.LeaderIndex()
+	if err := c.Crash(old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for round := 0; round < 2; round++ {
+		mark := committed.Load()
+		if _, err := c.Restart(old); err != nil {
+			t.Fatalf("restart %d: %v", round+1, err)
+		}
+		waitFor(t, func() bool { return committed.Load() > mark+100 })
+		if err := c.Crash(old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.Restart(old); err != nil {
+		t.Fatalf("third start: %v", err)
+	}
+	stop()
+	if _, err := c.WaitConverged(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestStateFileRebuiltFromSnapshotAndLog(t *testing.T) {
+	for _, damage := range []string{"deleted", "corrupted"} {
+		t.Run(damage, func(t *testing.T) {
+			c := startCluster(t, ledgertest.Options{Configure: func(i int, cfg *ledger.Config) { cfg.SnapshotThreshold = 1 << 20 }})
+			seedAccounts(t, c, 10, 100)
+			l := c.Leader()
+			do := func(id string, amount int64) ledger.TransferResult {
+				r, err := l.Transfer(context.Background(), ledger.Transfer{ID: id, From: "acc-1", To: "acc-2", Amount: amount})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return r
+			}
+			do("before-snap", 10)
+			for _, n := range c.Live() {
+				if err := n.Snapshot(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			do("drain", 90)
+			if r := do("overdraw", 50); r.Reason != ledger.ReasonInsufficientFunds { // acc-1 is empty now
+				t.Fatalf("setup: %+v", r)
+			}
+			// Refill acc-1: replaying "overdraw" onto this state would now succeed if it were not skipped.
+			r, err := l.Transfer(context.Background(), ledger.Transfer{ID: "refill", From: "acc-2", To: "acc-1", Amount: 150})
+			if err != nil || r.Status != ledger.StatusCommitted {
+				t.Fatalf("refill: %+v %v", r, err)
+			}
+			want, err := c.WaitConverged(waitCtx(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			victim := (c.LeaderIndex() + 1) % 3
+			if err := c.Crash(victim); err != nil {
+				t.Fatal(err)
+			}
+			state := filepath.Join(c.Config(victim).Dir, "state.db")
+			if damage == "deleted" {
+				err = os.Remove(state)
+			} else {
+				err = os.WriteFile(state, make([]byte, 8192), 0o600)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := c.Restart(victim)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !n.OpenReport().Rebuilt {
+				t.Fatalf("restart did not rebuild: %+v", n.OpenReport())
+			}
+			got, err := c.WaitConverged(waitCtx(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Hash != want.Hash {
+				t.Fatalf("rebuilt state %s differs from %s", got.Hash, want.Hash)
+			}
+			_, res, err := n.FSM().LookupTransfer("overdraw")
+			if err != nil || res.Reason != ledger.ReasonInsufficientFunds {
+				t.Fatalf("overdraw after rebuild: %+v %v (it must stay rejected)", res, err)
+			}
+		})
+	}
+}
