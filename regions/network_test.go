@@ -543,12 +543,16 @@ func TestCloseRemovesProxiesFromExternalToxiproxyAndLeaksNoGoroutines(t *testing
 		}
 		_ = c.Close()
 	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	expectGoroutinesBackTo(t, before)
+}
+
+// expectGoroutinesBackTo waits up to 5s for the goroutine count to fall back
+// to before, and fails with every stack if it does not.
+func expectGoroutinesBackTo(t *testing.T, before int) {
+	t.Helper()
+	if waitFor(5*time.Second, func() bool { return runtime.NumGoroutine() <= before }) {
+		return
 	}
-	if n := runtime.NumGoroutine(); n > before {
-		buf := make([]byte, 1<<20)
-		t.Errorf("%d goroutines after Close, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
-	}
+	buf := make([]byte, 1<<20)
+	t.Errorf("%d goroutines after Close, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
 }
