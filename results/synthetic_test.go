@@ -1,0 +1,79 @@
+package results
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// syntheticRun builds the results of a 20 s run at 500 req/s with a zone failure from 6 s to
+// 14 s: latency spikes and unknowns while the leader fails over, then recovery. It is what
+// the lab will produce, made without a lab.
+func syntheticRun(t testing.TB) (*Run, *History) {
+	t.Helper()
+	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	const dur = 20 * time.Second
+	rec, err := NewRecorder(RecorderConfig{Start: start, Horizon: dur + 5*time.Second, Stripes: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hist := NewHistory(start, 20_000)
+	rng := rand.New(rand.NewPCG(42, 7))
+	fault, heal, elected := 6*time.Second, 14*time.Second, 6800*time.Millisecond
+	for i := range 10_000 {
+		at := time.Duration(i) * 2 * time.Millisecond
+		lat := time.Duration(2e6 + rng.ExpFloat64()*3e6)
+		kind := OK
+		reason := ""
+		switch {
+		case at >= fault && at < elected: // no leader: requests wait for the election, some time out
+			lat = elected - at + time.Duration(rng.Int64N(int64(20*time.Millisecond)))
+			if rng.IntN(4) == 0 {
+				kind, reason = Unknown, "timeout"
+			}
+		case at >= elected && at < heal: // degraded: two zones, slower commits
+			lat = lat * 3
+			if rng.IntN(50) == 0 {
+				kind, reason = Failed, "not_leader"
+			}
+		}
+		if rng.IntN(100) == 0 {
+			kind, reason = Rejected, "insufficient_funds"
+		}
+		s := Sample{Intended: at, Sent: at + 50*time.Microsecond, Done: at + lat, Kind: kind, Items: 1}
+		rec.Record(i, s)
+		hist.Add(Op{OpDetail: OpDetail{Type: OpTransfer, Key: uint64(i), From: uint32(i % 100), To: uint32((i + 1) % 100), Amount: 100},
+			Seq: uint64(i), Intended: s.Intended, Sent: s.Sent, Done: s.Done, Items: 1, Client: uint16(i % 8), Kind: kind}, reason)
+	}
+	phases := []Phase{{"before", 0, fault}, {"during zone-down", fault, heal}, {"after", heal, dur}}
+	run := &Run{
+		ID:          "20260301T120000Z-zone-failover",
+		Scenario:    "zone-failover",
+		Description: "One zone of a three-zone region dies under load; the ledger must fail over without losing or duplicating money.",
+		Seed:        42,
+		Started:     start,
+		Duration:    dur,
+		Versions:    map[string]string{"go": "go1.26", "paylab": "synthetic"},
+		Notes:       []string{"synthetic run for tests and the docs screenshot"},
+		Load: &LoadFigures{Model: "open", Pacer: "constant 500/s", SendWindow: dur, Requests: 10_000, Due: 10_000,
+			TargetRate: 500, Rate: 500, PeakWorkers: 410, MaxWorkers: 10_000},
+		Total:   rec.Total(),
+		Windows: rec.Windows(),
+		Phases:  rec.Phases(phases),
+		Events: []Event{
+			{At: fault, Until: heal, Kind: EventFault, Name: "zone-down", Target: "us-east/a", Detail: "crash"},
+			{At: elected, Kind: EventLeader, Name: "leader", Target: "us-east/b", Detail: "term 3"},
+			{At: 8 * time.Second, Kind: EventDNS, Name: "dns", Target: "-us-east/a", Detail: "health check removed 127.0.1.1"},
+			{At: 15 * time.Second, Kind: EventLeader, Name: "leader", Target: "us-east/b", Detail: "term 3 (unchanged after heal)"},
+		},
+		Assertions: []AssertionResult{
+			{Name: "no_double_deduct", Verdict: Pass, Observed: "0 keys applied twice", Limit: "0"},
+			{Name: "conservation", Verdict: Pass, Observed: "sum 100000000", Limit: "= 100000000"},
+			{Name: "p99", Verdict: Fail, Observed: "p99 812ms", Limit: "< 50ms", Phase: "during zone-down",
+				Evidence: []string{"window 6s–7s: p99 791ms", "window 7s–8s: p99 64ms"}},
+			{Name: "linearizable", Verdict: Undecided, Error: "history too long for porcupine (10000 ops > 2000)"},
+		},
+	}
+	run.Decide()
+	return run, hist
+}
