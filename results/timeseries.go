@@ -22,7 +22,9 @@ func WriteTimeseries(w io.Writer, windows []Figures) error {
 	cw.Write(timeseriesHeader)
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
-	ms := func(d time.Duration) string { return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 3, 64) }
+	ms := func(d time.Duration) string {
+		return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 3, 64)
+	}
 	for _, x := range windows {
 		cw.Write([]string{
 			f(x.Start.Seconds()), f(x.End.Seconds()), u(x.Requests), u(x.OK), u(x.Rejected), u(x.Failed),
