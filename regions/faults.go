@@ -293,6 +293,17 @@ func (n *Network) Cut(ctx context.Context, from, to NodeID) (*Fault, error) {
 	return n.Inject(ctx, FaultSpec{Toxics: toxics})
 }
 
+// stallLatency is the latency of a stall: long enough to outlast any run.
+const stallLatency = 24 * time.Hour
+
+// Stall freezes links in both directions without losing a byte, as a paused
+// (SIGSTOP) process looks to its peers: connections stay open, data waits
+// inside the proxy, and on Heal everything held is delivered in order. It is
+// a latency toxic of 24 h, which toxiproxy flushes when it is removed.
+func (n *Network) Stall(ctx context.Context, links ...LinkID) (*Fault, error) {
+	return n.Inject(ctx, FaultSpec{Toxics: each(links, LatencyToxic(Both, stallLatency, 0))})
+}
+
 // AddToxics puts the same toxics on every one of links (latency, jitter,
 // bandwidth, slicer, reset_peer, …), on top of what is there already.
 func (n *Network) AddToxics(ctx context.Context, toxics []Toxic, links ...LinkID) (*Fault, error) {

@@ -556,3 +556,33 @@ func expectGoroutinesBackTo(t *testing.T, before int) {
 	buf := make([]byte, 1<<20)
 	t.Errorf("%d goroutines after Close, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
 }
+
+func TestStallHoldsDataAndHealDeliversIt(t *testing.T) {
+	nw := newTestNetwork(t, testTopology(), NetworkOptions{})
+	id := LinkID{From: usA, To: usB}
+	l := connectLink(t, nw, id, echo)
+	c := dial(t, l.Listen)
+	if _, err := ping(c, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	f, err := nw.Stall(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ping(c, 200*time.Millisecond); !isTimeout(err) {
+		t.Fatalf("ping across a stalled link = %v, want a timeout", err)
+	}
+	if err := f.Heal(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The byte sent during the stall comes back on the same connection.
+	if err := c.SetReadDeadline(time.Now().Add(2 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+		t.Fatalf("the stalled byte was not delivered after heal: %v", err)
+	}
+	if _, err := ping(c, time.Second); err != nil {
+		t.Errorf("ping after heal: %v", err)
+	}
+}
