@@ -2,10 +2,512 @@ package main
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"paylab/lab/load"
+	"paylab/nodes/ledger"
+	"paylab/nodes/ledger/client"
+	"paylab/nodes/ledger/ledgertest"
 )
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return fmt.Errorf("%w: bench is being built (issue 3)", errUsage)
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprintln(stdout, "Usage: paylab bench ledger|failover [flags]\n\n  ledger    throughput and latency of a 3-node durable ledger through its HTTP API\n  failover  time from an abrupt leader kill to the next committed transfer")
+		if len(args) == 0 {
+			return fmt.Errorf("%w: bench needs a target: ledger or failover", errUsage)
+		}
+		return errHelp
+	}
+	switch args[0] {
+	case "ledger":
+		return benchLedger(ctx, args[1:], stdout, stderr)
+	case "failover":
+		return benchFailover(ctx, args[1:], stdout, stderr)
+	}
+	return fmt.Errorf("%w: unknown bench target %q (want ledger or failover)", errUsage, args[0])
+}
+
+// parseFlags parses args and maps flag errors to errUsage and -h to errHelp.
+func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelp
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	return nil
+}
+
+// clusterFlags are the ledger settings both benchmarks share.
+type clusterFlags struct {
+	nodes     int
+	dir       string
+	stateSync bool
+	heartbeat time.Duration
+	election  time.Duration
+	inFlight  int
+	groupMax  int
+	raftLog   string
+}
+
+func (c *clusterFlags) register(fs *flag.FlagSet) {
+	fs.IntVar(&c.nodes, "nodes", 3, "ledger nodes in the cluster")
+	fs.StringVar(&c.dir, "dir", "", "directory for the nodes' files (default: a temp dir, removed afterwards)")
+	fs.BoolVar(&c.stateSync, "state-sync", false, "fsync every state-machine commit (the raft log is always fsynced)")
+	fs.DurationVar(&c.heartbeat, "heartbeat", 50*time.Millisecond, "raft heartbeat timeout")
+	fs.DurationVar(&c.election, "election", 200*time.Millisecond, "raft election timeout")
+	fs.IntVar(&c.inFlight, "group-inflight", ledger.DefaultConfig().GroupCommitInFlight, "group-commit raft entries in flight")
+	fs.IntVar(&c.groupMax, "group-max", ledger.DefaultConfig().GroupCommitMax, "most single transfers per group-commit entry")
+	fs.StringVar(&c.raftLog, "raft-log", "", "append raft's own warnings to this file")
+}
+
+func (c *clusterFlags) start(ctx context.Context) (*ledgertest.Cluster, error) {
+	if c.nodes < 1 || c.nodes > 9 {
+		return nil, fmt.Errorf("%w: --nodes %d must be in 1..9", errUsage, c.nodes)
+	}
+	var logOut io.Writer
+	if c.raftLog != "" {
+		f, err := os.OpenFile(c.raftLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --raft-log: %v", errUsage, err)
+		}
+		logOut = f // closed at exit
+	}
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return ledgertest.Start(sctx, ledgertest.Options{Nodes: c.nodes, Dir: c.dir, Configure: func(i int, cfg *ledger.Config) {
+		if c.dir != "" {
+			cfg.Dir = fmt.Sprintf("%s/run-%d/n%d", c.dir, time.Now().UnixNano(), i+1)
+		}
+		cfg.StateSync = c.stateSync
+		cfg.LogOutput = logOut
+		cfg.HeartbeatTimeout = c.heartbeat
+		cfg.LeaderLeaseTimeout = min(cfg.LeaderLeaseTimeout, c.heartbeat)
+		cfg.ElectionTimeout = c.election
+		cfg.GroupCommitInFlight = c.inFlight
+		cfg.GroupCommitMax = c.groupMax
+	}})
+}
+
+func seed(ctx context.Context, cl *client.Client, accounts int, balance int64) error {
+	as := make([]ledger.Account, accounts)
+	for i := range as {
+		as[i] = ledger.Account{ID: fmt.Sprintf("acc-%d", i), Balance: balance}
+	}
+	return cl.CreateAccounts(ctx, as)
+}
+
+type idSource func() string
+
+func newIDSource(kind string, cl *client.Client) (idSource, error) {
+	switch kind {
+	case "ulid":
+		return cl.NewID, nil
+	case "random":
+		return func() string {
+			var b [8]byte
+			_, _ = crand.Read(b[:])
+			return hex.EncodeToString(b[:])
+		}, nil
+	}
+	return nil, fmt.Errorf("%w: --ids %q must be ulid or random", errUsage, kind)
+}
+
+func benchLedger(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("paylab bench ledger", flag.ContinueOnError)
+	var cf clusterFlags
+	cf.register(fs)
+	mode := fs.String("mode", "single", "single: one transfer per request (group commit); batch: --batch transfers per request")
+	rate := fs.Float64("rate", 10000, "requests per second (open model; in batch mode, batches per second)")
+	batch := fs.Int("batch", 4096, "transfers per request in batch mode (1..8192)")
+	duration := fs.Duration("duration", 10*time.Second, "measured duration of each run")
+	warmup := fs.Duration("warmup", 2*time.Second, "unmeasured load before each run")
+	conns := fs.Int("connections", 2048, "most concurrent requests (HTTP connections)")
+	accounts := fs.Int("accounts", 10000, "accounts to spread transfers over")
+	ids := fs.String("ids", "ulid", "transfer ids: ulid (time-ordered) or random (64-bit hex)")
+	repeat := fs.Int("repeat", 1, "runs, each on a fresh cluster; the median is printed last")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: paylab bench ledger [flags]\n\nStarts an in-process durable ledger cluster on loopback and drives its HTTP API at an open-model rate;\nlatency counts from each request's intended send time.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	switch {
+	case *mode != "single" && *mode != "batch":
+		return fmt.Errorf("%w: --mode %q must be single or batch", errUsage, *mode)
+	case *rate <= 0 || *rate > 1_000_000:
+		return fmt.Errorf("%w: --rate %g must be in (0, 1e6]", errUsage, *rate)
+	case *batch < 1 || *batch > ledger.MaxBatch:
+		return fmt.Errorf("%w: --batch %d must be in 1..%d", errUsage, *batch, ledger.MaxBatch)
+	case *duration <= 0 || *duration > time.Hour || *warmup < 0 || *warmup > 10*time.Minute:
+		return fmt.Errorf("%w: --duration must be in (0, 1h] and --warmup in [0, 10m]", errUsage)
+	case *conns < 1 || *conns > 50_000:
+		return fmt.Errorf("%w: --connections %d must be in 1..50000", errUsage, *conns)
+	case *accounts < 2 || *accounts > 10_000_000:
+		return fmt.Errorf("%w: --accounts %d must be in 2..10000000", errUsage, *accounts)
+	case *repeat < 1 || *repeat > 100:
+		return fmt.Errorf("%w: --repeat %d must be in 1..100", errUsage, *repeat)
+	case *ids != "ulid" && *ids != "random":
+		return fmt.Errorf("%w: --ids %q must be ulid or random", errUsage, *ids)
+	}
+	per := 1
+	if *mode == "batch" {
+		per = *batch
+	}
+	fmt.Fprintf(stdout, "bench ledger: %d nodes, mode %s (%d transfers/request), %g requests/s offered = %g transfers/s, %s ids, %s × %d, state fsync %v\n",
+		cf.nodes, *mode, per, *rate, *rate*float64(per), *ids, *duration, *repeat, cf.stateSync)
+
+	var runs []benchRun
+	for i := 0; i < *repeat; i++ {
+		r, err := benchLedgerOnce(ctx, cf, *mode, *rate, per, *duration, *warmup, *conns, *accounts, *ids)
+		if err != nil {
+			return err
+		}
+		r.print(stdout, fmt.Sprintf("run %d/%d", i+1, *repeat))
+		runs = append(runs, r)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	if len(runs) > 1 {
+		median(runs).print(stdout, fmt.Sprintf("median of %d", len(runs)))
+	}
+	return nil
+}
+
+// benchRun is the figures of one benchmark run.
+type benchRun struct {
+	transfersPerSec, requestsPerSec float64
+	p50, p99, p999, max             time.Duration
+	ok, rejected, failed, unknown   uint64
+	late, missed                    uint64
+	limited                         string
+	batchMean                       float64
+}
+
+func (b benchRun) print(w io.Writer, label string) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "%s:\t%.0f transfers/s\t(%.0f req/s)\tp50 %s\tp99 %s\tp99.9 %s\tmax %s\tok %d\trejected %d\tfailed %d\tunknown %d\tlate %d\tmissed %d",
+		label, b.transfersPerSec, b.requestsPerSec, ms(b.p50), ms(b.p99), ms(b.p999), ms(b.max), b.ok, b.rejected, b.failed, b.unknown, b.late, b.missed)
+	if b.batchMean > 0 {
+		fmt.Fprintf(tw, "\tgroup commit %.0f/entry", b.batchMean)
+	}
+	fmt.Fprintln(tw)
+	tw.Flush()
+	if b.limited != "" {
+		fmt.Fprintf(w, "  note: %s\n", b.limited)
+	}
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond)) }
+
+// median takes the median of each figure independently across runs.
+func median(runs []benchRun) benchRun {
+	pick := func(f func(benchRun) float64) float64 {
+		v := make([]float64, len(runs))
+		for i, r := range runs {
+			v[i] = f(r)
+		}
+		sort.Float64s(v)
+		return v[len(v)/2]
+	}
+	d := func(f func(benchRun) time.Duration) time.Duration {
+		return time.Duration(pick(func(r benchRun) float64 { return float64(f(r)) }))
+	}
+	u := func(f func(benchRun) uint64) uint64 {
+		return uint64(pick(func(r benchRun) float64 { return float64(f(r)) }))
+	}
+	return benchRun{
+		transfersPerSec: pick(func(r benchRun) float64 { return r.transfersPerSec }),
+		requestsPerSec:  pick(func(r benchRun) float64 { return r.requestsPerSec }),
+		p50:             d(func(r benchRun) time.Duration { return r.p50 }),
+		p99:             d(func(r benchRun) time.Duration { return r.p99 }),
+		p999:            d(func(r benchRun) time.Duration { return r.p999 }),
+		max:             d(func(r benchRun) time.Duration { return r.max }),
+		ok:              u(func(r benchRun) uint64 { return r.ok }),
+		rejected:        u(func(r benchRun) uint64 { return r.rejected }),
+		failed:          u(func(r benchRun) uint64 { return r.failed }),
+		unknown:         u(func(r benchRun) uint64 { return r.unknown }),
+		late:            u(func(r benchRun) uint64 { return r.late }),
+		missed:          u(func(r benchRun) uint64 { return r.missed }),
+		batchMean:       pick(func(r benchRun) float64 { return r.batchMean }),
+	}
+}
+
+func benchLedgerOnce(ctx context.Context, cf clusterFlags, mode string, rate float64, per int, duration, warmup time.Duration, conns, accounts int, idKind string) (benchRun, error) {
+	c, err := cf.start(ctx)
+	if err != nil {
+		return benchRun{}, fmt.Errorf("start cluster: %w", err)
+	}
+	defer c.Close()
+	ccfg := client.DefaultConfig(c.URLs())
+	ccfg.MaxConnsPerNode = conns
+	cl, err := client.New(ccfg)
+	if err != nil {
+		return benchRun{}, err
+	}
+	defer cl.Close()
+	if err := seed(ctx, cl, accounts, 1_000_000_000); err != nil {
+		return benchRun{}, fmt.Errorf("seed accounts: %w", err)
+	}
+	newID, err := newIDSource(idKind, cl)
+	if err != nil {
+		return benchRun{}, err
+	}
+	rngs := make([]*rand.Rand, load.MaxWorkersLimit)
+	pick := func(worker int) (string, string) {
+		r := rngs[worker]
+		if r == nil {
+			r = rand.New(rand.NewPCG(uint64(worker), uint64(time.Now().UnixNano())))
+			rngs[worker] = r
+		}
+		a := r.IntN(accounts)
+		b := (a + 1 + r.IntN(accounts-1)) % accounts
+		return fmt.Sprintf("acc-%d", a), fmt.Sprintf("acc-%d", b)
+	}
+	var op load.OpFunc
+	if per == 1 {
+		op = func(ctx context.Context, seq uint64, worker int) load.Outcome {
+			from, to := pick(worker)
+			r := cl.Transfer(ctx, ledger.Transfer{ID: newID(), From: from, To: to, Amount: 1})
+			return benchOutcome(r.Outcome, r.Reason, r.Err, 1)
+		}
+	} else {
+		op = func(ctx context.Context, seq uint64, worker int) load.Outcome {
+			ts := make([]ledger.Transfer, per)
+			for i := range ts {
+				from, to := pick(worker)
+				ts[i] = ledger.Transfer{ID: newID(), From: from, To: to, Amount: 1}
+			}
+			r := cl.TransferBatch(ctx, ts)
+			return benchOutcome(r.Outcome, "", r.Err, per)
+		}
+	}
+	lcfg := load.DefaultConfig()
+	lcfg.Pacer = load.ConstantPacer{Rate: rate}
+	lcfg.MaxWorkers = conns
+	lcfg.Timeout = 10 * time.Second
+	if warmup > 0 {
+		lcfg.Duration = warmup
+		if _, err := load.Run(ctx, lcfg, op); err != nil {
+			return benchRun{}, fmt.Errorf("warm-up: %w", err)
+		}
+	}
+	leader := c.Leader()
+	var before float64
+	if leader != nil {
+		before = groupCommitCount(leader)
+	}
+	lcfg.Duration = duration
+	rep, err := load.Run(ctx, lcfg, op)
+	if err != nil {
+		return benchRun{}, fmt.Errorf("measured run: %w", err)
+	}
+	br := benchRun{
+		transfersPerSec: float64(rep.OK+rep.Rejected) * float64(per) / rep.SendWindow.Seconds(),
+		requestsPerSec:  rep.Rate,
+		p50:             rep.P50(), p99: rep.P99(), p999: rep.P999(), max: rep.Max(),
+		ok: rep.OK, rejected: rep.Rejected, failed: rep.Failed, unknown: rep.Unknown,
+		late: rep.Late, missed: rep.Missed, limited: rep.LimitReason,
+	}
+	if per == 1 && leader != nil {
+		if entries := groupCommitCount(leader) - before; entries > 0 {
+			br.batchMean = float64(rep.OK+rep.Rejected) / entries
+		}
+	}
+	if len(rep.Reasons) > 0 {
+		var rs []string
+		for k, v := range rep.Reasons {
+			rs = append(rs, fmt.Sprintf("%s×%d", k, v))
+		}
+		slices.Sort(rs)
+		if br.limited != "" {
+			br.limited += "; "
+		}
+		br.limited += "non-ok reasons: " + strings.Join(rs, ", ")
+	}
+	return br, nil
+}
+
+func benchOutcome(o client.Outcome, reason string, err error, items int) load.Outcome {
+	out := load.Outcome{Items: items, Reason: reason}
+	switch o {
+	case client.OK:
+		out.Kind = load.OK
+	case client.Rejected:
+		out.Kind = load.Rejected
+	case client.Failed:
+		out.Kind = load.Failed
+	default:
+		out.Kind = load.Unknown
+	}
+	if err != nil && out.Reason == "" {
+		var apiErr *client.APIError
+		switch {
+		case errors.As(err, &apiErr):
+			out.Reason = fmt.Sprintf("http %d %s", apiErr.Code, apiErr.Reason)
+		case errors.Is(err, context.DeadlineExceeded):
+			out.Reason = "timeout"
+		default:
+			out.Reason = "transport error"
+		}
+	}
+	return out
+}
+
+// groupCommitCount reads how many group-commit entries the node has sent to raft.
+func groupCommitCount(n *ledger.Node) float64 { return float64(n.GroupCommitEntries()) }
+
+func benchFailover(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("paylab bench failover", flag.ContinueOnError)
+	var cf clusterFlags
+	cf.register(fs)
+	kills := fs.Int("kills", 20, "leader kills")
+	rate := fs.Float64("rate", 2000, "background transfers per second")
+	settle := fs.Duration("settle", 500*time.Millisecond, "load before each kill, after the killed node has rejoined")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: paylab bench failover [flags]\n\nKills the leader of an in-process durable ledger cluster abruptly, under load, --kills times, and prints the\ndistribution of the time from each kill to the next committed transfer. The killed node restarts and rejoins\nbefore the next kill.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	if *kills < 1 || *kills > 1000 || *rate <= 0 || *rate > 100_000 || *settle < 0 || *settle > time.Minute {
+		return fmt.Errorf("%w: --kills must be in 1..1000, --rate in (0, 100000], --settle in [0, 1m]", errUsage)
+	}
+	if cf.nodes < 3 {
+		return fmt.Errorf("%w: failover needs --nodes ≥ 3", errUsage)
+	}
+	c, err := cf.start(ctx)
+	if err != nil {
+		return fmt.Errorf("start cluster: %w", err)
+	}
+	defer c.Close()
+	ccfg := client.DefaultConfig(c.URLs())
+	ccfg.AttemptTimeout = 500 * time.Millisecond
+	ccfg.Backoff = 2 * time.Millisecond
+	ccfg.MaxAttempts = 50
+	cl, err := client.New(ccfg)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	if err := seed(ctx, cl, 1000, 1_000_000_000); err != nil {
+		return fmt.Errorf("seed accounts: %w", err)
+	}
+	fmt.Fprintf(stdout, "bench failover: %d nodes, heartbeat %s, election %s, %g transfers/s background, %d kills\n",
+		cf.nodes, cf.heartbeat, cf.election, *rate, *kills)
+
+	// Commits are stamped by completion time; the failover time of a kill is the first commit that
+	// completes after it, minus the kill time.
+	var lastCommit atomic.Int64
+	t0 := time.Now()
+	op := func(ctx context.Context, seq uint64, worker int) load.Outcome {
+		r := cl.Transfer(ctx, ledger.Transfer{From: fmt.Sprintf("acc-%d", seq%1000), To: fmt.Sprintf("acc-%d", (seq+1)%1000), Amount: 1})
+		if r.Outcome == client.OK {
+			now := int64(time.Since(t0))
+			for {
+				prev := lastCommit.Load()
+				if now <= prev || lastCommit.CompareAndSwap(prev, now) {
+					break
+				}
+			}
+		}
+		return benchOutcome(r.Outcome, r.Reason, r.Err, 1)
+	}
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	lcfg := load.DefaultConfig()
+	lcfg.Pacer = load.ConstantPacer{Rate: *rate}
+	lcfg.Duration = time.Duration(*kills) * (*settle + 5*time.Second)
+	lcfg.Timeout = 5 * time.Second
+	loadDone := make(chan *load.Report, 1)
+	go func() {
+		rep, _ := load.Run(loadCtx, lcfg, op)
+		loadDone <- rep
+	}()
+	defer func() { stopLoad(); <-loadDone }()
+
+	var times []time.Duration
+	for k := 0; k < *kills && ctx.Err() == nil; k++ {
+		sleepCtx(ctx, *settle)
+		li := c.LeaderIndex()
+		if li < 0 {
+			l, err := c.WaitLeader(ctx)
+			if err != nil {
+				return err
+			}
+			_ = l
+			li = c.LeaderIndex()
+		}
+		killAt := int64(time.Since(t0))
+		if err := c.Crash(li); err != nil {
+			return fmt.Errorf("kill %d: %w", k+1, err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for lastCommit.Load() <= killAt && time.Now().Before(deadline) && ctx.Err() == nil {
+			time.Sleep(time.Millisecond)
+		}
+		if lastCommit.Load() <= killAt {
+			return fmt.Errorf("kill %d: no transfer committed within 10s of killing the leader", k+1)
+		}
+		ft := time.Duration(lastCommit.Load() - killAt)
+		times = append(times, ft)
+		fmt.Fprintf(stdout, "kill %2d: leader %s → next commit after %s\n", k+1, c.Config(li).ID, ms(ft))
+		if _, err := c.Restart(li); err != nil {
+			return fmt.Errorf("restart after kill %d: %w", k+1, err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, err := c.WaitConverged(wctx)
+		cancel()
+		if err != nil {
+			// Under load the cluster keeps moving; a lagging rejoin is reported, not fatal.
+			fmt.Fprintf(stderr, "  (restarted node not yet converged: %v)\n", err)
+		}
+	}
+	if len(times) == 0 {
+		return ctx.Err()
+	}
+	slices.Sort(times)
+	q := func(p float64) time.Duration {
+		i := int(p*float64(len(times))+0.999999) - 1
+		return times[max(0, min(i, len(times)-1))]
+	}
+	limit := 2*cf.election + 100*time.Millisecond
+	fmt.Fprintf(stdout, "failover over %d kills: min %s  p50 %s  p90 %s  p99 %s  max %s  (target p99 ≤ 2 × election + 100ms = %s: %s)\n",
+		len(times), ms(times[0]), ms(q(0.5)), ms(q(0.9)), ms(q(0.99)), ms(times[len(times)-1]), ms(limit), passFail(q(0.99) <= limit))
+	return nil
+}
+
+func passFail(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }

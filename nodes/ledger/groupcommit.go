@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 // groupCommit collects concurrent single transfers into one raft entry and answers each caller from that
@@ -12,12 +13,13 @@ import (
 // GroupCommitMax. Batches grow with load and cost nothing at low load. (DESIGN.md's ≤ 1 ms window is the
 // upper bound this gives; measured in docs/PERFORMANCE.md.)
 type groupCommit struct {
-	n     *Node
-	in    chan *pendingTransfer
-	ready chan []*pendingTransfer
-	stop  chan struct{}
-	wg    sync.WaitGroup
-	once  sync.Once
+	n       *Node
+	entries atomic.Uint64 // raft entries sent
+	in      chan *pendingTransfer
+	ready   chan []*pendingTransfer
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	once    sync.Once
 }
 
 type pendingTransfer struct {
@@ -141,6 +143,7 @@ func (g *groupCommit) applyBatch(batch []*pendingTransfer) {
 		ts[i] = p.t
 	}
 	g.n.met.groupCommitSize.Observe(float64(len(batch)))
+	g.entries.Add(1)
 	resp, err := g.n.apply(context.Background(), encodeTransfers(ts))
 	if err != nil {
 		finish(batch, err)

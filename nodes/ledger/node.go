@@ -420,6 +420,9 @@ func (n *Node) ReadBarrier(ctx context.Context) error {
 	return nil
 }
 
+// GroupCommitEntries is how many raft entries group commit has sent since the node started.
+func (n *Node) GroupCommitEntries() uint64 { return n.commit.entries.Load() }
+
 // Snapshot asks raft for a snapshot now (tests and operators; raft also snapshots by itself).
 func (n *Node) Snapshot() error {
 	if err := n.raft.Snapshot().Error(); err != nil {
