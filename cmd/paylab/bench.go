@@ -10,6 +10,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strings"
@@ -143,6 +144,7 @@ func benchLedger(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	accounts := fs.Int("accounts", 10000, "accounts to spread transfers over")
 	ids := fs.String("ids", "ulid", "transfer ids: ulid (time-ordered) or random (64-bit hex)")
 	repeat := fs.Int("repeat", 1, "runs, each on a fresh cluster; the median is printed last")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured runs to this file")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: paylab bench ledger [flags]\n\nStarts an in-process durable ledger cluster on loopback and drives its HTTP API at an open-model rate;\nlatency counts from each request's intended send time.\n\nFlags:")
 		fs.PrintDefaults()
@@ -175,6 +177,17 @@ func benchLedger(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fmt.Fprintf(stdout, "bench ledger: %d nodes, mode %s (%d transfers/request), %g requests/s offered = %g transfers/s, %s ids, %s × %d, state fsync %v\n",
 		cf.nodes, *mode, per, *rate, *rate*float64(per), *ids, *duration, *repeat, cf.stateSync)
 
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("%w: --cpuprofile: %v", errUsage, err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("start CPU profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	var runs []benchRun
 	for i := 0; i < *repeat; i++ {
 		r, err := benchLedgerOnce(ctx, cf, *mode, *rate, per, *duration, *warmup, *conns, *accounts, *ids)

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/hashicorp/raft"
 	bolt "go.etcd.io/bbolt"
@@ -396,8 +397,12 @@ func (s *applyState) putAccount(id string, a accountRecord) {
 }
 
 func (s *applyState) getAccount(id string) (accountRecord, bool) {
-	return decodeAccount(s.accounts.Get([]byte(id)))
+	return decodeAccount(s.accounts.Get(keyBytes(id)))
 }
+
+// keyBytes views a string as bytes without copying, for bbolt lookups only: Get and Cursor.Seek read the key
+// and do not keep it. Keys that are stored go through put, which copies them into the arena.
+func keyBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // transferRecord: status(1) reason(1) index(8) amount(8) len(from)(1) from len(to)(1) to.
 func (s *applyState) putTransfer(t *Transfer, r TransferResult) {
@@ -455,7 +460,7 @@ func (s *applyState) applyTransfers(index uint64, ts []Transfer) *TransfersRespo
 }
 
 func (s *applyState) applyTransfer(index uint64, t *Transfer) TransferResult {
-	if v := s.transfers.Get([]byte(t.ID)); v != nil {
+	if v := s.transfers.Get(keyBytes(t.ID)); v != nil {
 		prev, ok := decodeTransferRecord(t.ID, v)
 		if !ok {
 			s.err = fmt.Errorf("transfer record %q is corrupt", t.ID)
@@ -507,7 +512,7 @@ func (s *applyState) createAccounts(as []Account) []AccountResult {
 		if a.Validate() != nil {
 			continue
 		}
-		if s.accounts.Get([]byte(a.ID)) != nil {
+		if s.accounts.Get(keyBytes(a.ID)) != nil {
 			out[i].Exists = true
 			continue
 		}
