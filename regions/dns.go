@@ -325,7 +325,9 @@ func (s *DNSServer) serve(w dns.ResponseWriter, req *dns.Msg) {
 	known := true
 	switch {
 	case name == PayName:
-		ips = s.payAnswer()
+		if q.Qtype == dns.TypeA || q.Qtype == dns.TypeANY {
+			ips = s.payAnswer() // only these draw from the RNG, so a seed's order repeats
+		}
 	case name == LabZone:
 		switch q.Qtype {
 		case dns.TypeSOA, dns.TypeANY:

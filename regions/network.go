@@ -215,9 +215,10 @@ func (n *Network) Register(id NodeID, addr string) error {
 	return nil
 }
 
-// Connect creates a proxy for every link of the topology whose two ends are
-// registered (clients need not be) and that has none yet, each with the
-// matrix latency. It can be called again after more nodes register.
+// Connect creates a proxy for every link of the topology whose target node
+// is registered and that has none yet, each with the matrix latency (the
+// dialling side needs no address: clients never register). It can be called
+// again after more nodes register.
 func (n *Network) Connect(ctx context.Context) error {
 	for _, id := range n.topo.Links() {
 		n.mu.Lock()
