@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -461,4 +462,41 @@ func FuzzDecodeTransferJSON(f *testing.F) {
 			t.Fatalf("accepted transfer does not survive the raft encoding: %+v %v", tr, err)
 		}
 	})
+}
+
+func TestExportListsEveryRecord(t *testing.T) {
+	h := newHarness(t)
+	h.accounts(Account{"a", 100}, Account{"b", 0})
+	h.transfers(Transfer{"t1", "a", "b", 30}, Transfer{"t2", "a", "b", 300})
+	h.apply(encodeBalanceWrite(BalanceWrite{"a", 90, "p1", 0}))
+	var buf bytes.Buffer
+	if err := h.fsm.Export(&buf, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(&buf)
+	counts := map[string]int{}
+	var hdr ExportHeader
+	for dec.More() {
+		var r ExportRecord
+		if err := dec.Decode(&r); err != nil {
+			t.Fatal(err)
+		}
+		counts[r.Type]++
+		switch r.Type {
+		case "header":
+			hdr = *r.Header
+		case "transfer":
+			if r.Transfer.ID == "t2" && r.Transfer.Reason != ReasonInsufficientFunds {
+				t.Fatalf("t2 exported as %+v", r.Transfer)
+			}
+		case "write":
+			if r.Write.Payment != "p1" || r.Write.Old != 70 || r.Write.New != 90 {
+				t.Fatalf("write exported as %+v", r.Write)
+			}
+		}
+	}
+	sum, _ := h.fsm.Summary()
+	if counts["header"] != 1 || counts["account"] != 2 || counts["transfer"] != 2 || counts["write"] != 1 || hdr.StateHash != sum.Hash || hdr.AppliedIndex != 3 {
+		t.Fatalf("export counts %v header %+v", counts, hdr)
+	}
 }

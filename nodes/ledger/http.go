@@ -39,6 +39,7 @@ func (n *Node) Handler() http.Handler {
 	route("POST /v1/transfers/batch", "transfer_batch", n.handleTransferBatch)
 	route("GET /v1/transfers/{id}", "get_transfer", n.handleGetTransfer)
 	route("GET /v1/status", "status", n.handleStatus)
+	route("GET /v1/export", "export", n.handleExport)
 	route("GET /healthz", "healthz", n.handleHealthz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.met.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -328,4 +329,14 @@ func (n *Node) handleHealthz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "state": st.State, "leader": st.Leader})
+}
+
+// handleExport streams the local replica's whole state as JSON lines (see FSM.Export). It reads this replica
+// only: the lab exports every replica after a run and compares them.
+func (n *Node) handleExport(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	if err := n.fsm.Export(w, n.cfg.ID); err != nil {
+		// Headers may be out already; the truncated stream and the missing trailer line tell the reader.
+		fmt.Fprintf(w, "{\"type\":\"error\",\"error\":%q}\n", err.Error())
+	}
 }
