@@ -30,6 +30,7 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"bench": {"measure the ledger: throughput (bench ledger) and leader failover (bench failover)", runBench},
+		"load":  {"drive one endpoint (any URL, or a ledger with a payment workload) and print a k6-like summary", runLoad},
 	}
 }
 
