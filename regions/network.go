@@ -393,10 +393,12 @@ func (n *Network) ClientDialer(clientRegion string) (func(ctx context.Context, n
 	}, nil
 }
 
-// Close heals nothing and keeps nothing: it deletes every proxy the network
-// created (their toxics and live connections go with them), closes the raft
-// listeners it made, and stops the embedded toxiproxy. It waits for every
-// goroutine it started.
+// Close deletes every proxy the network created (their toxics, fault or
+// matrix, and their live connections go with them), closes the raft
+// listeners it made, and stops the embedded toxiproxy, waiting for every
+// goroutine it started. With an external toxiproxy, the toxiproxy client's
+// idle keep-alive connection (in http.DefaultTransport, which that client
+// uses and does not let us replace) lingers until its idle timeout.
 func (n *Network) Close() error {
 	n.mu.Lock()
 	if n.closed {

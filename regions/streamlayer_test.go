@@ -197,6 +197,7 @@ func TestRaftMinorityPartitionCannotCommitWhileMajorityCan(t *testing.T) {
 	}
 
 	// Isolate the leader: every link to and from it, both directions.
+	cutAt := time.Now()
 	isolated, err := nw.Partition(context.Background(), nw.LinksOf(old.id)...)
 	if err != nil {
 		t.Fatal(err)
@@ -218,6 +219,7 @@ func TestRaftMinorityPartitionCannotCommitWhileMajorityCan(t *testing.T) {
 	if err := leader.raft.Apply([]byte("majority"), time.Second).Error(); err != nil {
 		t.Fatalf("the majority could not commit: %v", err)
 	}
+	t.Logf("isolating the leader to the majority's next commit: %v (heartbeat and election timeouts 50ms)", time.Since(cutAt))
 	// The majority applied 6 entries (plus possibly the no-op of its new term,
 	// which a counter does not see); the minority stays at 5.
 	if got := old.fsm.count(); got != 5 {
