@@ -59,7 +59,7 @@ type Network struct {
 	links     map[LinkID]*link
 	faults    map[*Fault]struct{}
 	faultSeq  int
-	listeners []*StreamLayer // raft listeners made by ListenRaft, closed by Close
+	listeners map[NodeID]*StreamLayer // each ledger node's current raft layer, closed by Close
 }
 
 // link is one proxied link and its toxiproxy handle.
@@ -88,6 +88,8 @@ func NewNetwork(ctx context.Context, topo Topology, opts NetworkOptions) (*Netwo
 		addrs:  map[NodeID]string{},
 		links:  map[LinkID]*link{},
 		faults: map[*Fault]struct{}{},
+
+		listeners: map[NodeID]*StreamLayer{},
 	}
 	if opts.ToxiproxyURL != "" {
 		u, err := url.Parse(opts.ToxiproxyURL)
@@ -410,7 +412,7 @@ func (n *Network) Close() error {
 	n.links = map[LinkID]*link{}
 	n.faults = map[*Fault]struct{}{}
 	layers := n.listeners
-	n.listeners = nil
+	n.listeners = map[NodeID]*StreamLayer{}
 	n.mu.Unlock()
 
 	var errs []error

@@ -26,17 +26,26 @@ type StreamLayer struct {
 
 var _ raft.StreamLayer = (*StreamLayer)(nil)
 
-// ListenRaft opens a listener on a free port of 127.0.0.1 for ledger node
-// self, registers that address as the node's, and returns the stream layer.
-// Its Addr is the node's raft ServerAddress. Network.Close closes it too.
+// ListenRaft opens a listener for ledger node self and returns its stream
+// layer; the listener's address is the node's raft ServerAddress. The first
+// time, it takes a free port of 127.0.0.1 and registers it as the node's
+// address; after a crash (the old layer closed), it listens again on that
+// same address, so the raft configuration and the proxies stay valid.
+// Network.Close closes the current layer too.
 func (n *Network) ListenRaft(self NodeID) (*StreamLayer, error) {
 	node, ok := n.topo.Node(self)
 	if !ok || node.Kind != KindLedger {
 		return nil, fmt.Errorf("listen raft for %s: not a ledger node: %w", self, ErrUnknownNode)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	n.mu.Lock()
+	addr, known := n.addrs[self]
+	n.mu.Unlock()
+	if !known {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("listen raft for %s: %w", self, err)
+		return nil, fmt.Errorf("listen raft for %s on %s: %w", self, addr, err)
 	}
 	if err := n.Register(self, ln.Addr().String()); err != nil {
 		_ = ln.Close()
@@ -44,8 +53,12 @@ func (n *Network) ListenRaft(self NodeID) (*StreamLayer, error) {
 	}
 	s := &StreamLayer{self: self, nw: n, ln: ln}
 	n.mu.Lock()
-	n.listeners = append(n.listeners, s)
-	n.mu.Unlock()
+	defer n.mu.Unlock()
+	if n.closed {
+		_ = ln.Close()
+		return nil, fmt.Errorf("listen raft for %s: %w", self, ErrClosed)
+	}
+	n.listeners[self] = s
 	return s, nil
 }
 

@@ -74,6 +74,40 @@ func TestStreamLayerDialsThroughThePeersProxy(t *testing.T) {
 	}
 }
 
+func TestListenRaftAfterACrashReusesTheNodesAddress(t *testing.T) {
+	nw := newTestNetwork(t, threeZones(), NetworkOptions{})
+	layers := ledgerMesh(t, nw)
+	a, b := layers["ledger:us-east/a"], layers["ledger:us-east/b"]
+	addr := b.ServerAddress()
+	if err := b.Close(); err != nil { // b crashes
+		t.Fatal(err)
+	}
+	b2, err := nw.ListenRaft(b.Node())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b2.ServerAddress() != addr {
+		t.Fatalf("restarted b listens on %s, want its old address %s", b2.ServerAddress(), addr)
+	}
+	echoed := make(chan struct{})
+	go func() {
+		defer close(echoed)
+		if c, err := b2.Accept(); err == nil {
+			_, _ = io.Copy(c, c)
+			c.Close()
+		}
+	}()
+	c, err := a.Dial(addr, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ping(c, time.Second); err != nil {
+		t.Errorf("a cannot reach the restarted b through its proxy: %v", err)
+	}
+	c.Close()
+	<-echoed
+}
+
 // counter is a minimal raft FSM: it counts applied entries.
 type counter struct {
 	mu sync.Mutex
