@@ -1,0 +1,397 @@
+package scenarios
+
+import (
+	"bytes"
+	"embed"
+	"encoding"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"paylab/regions"
+)
+
+//go:embed library/*.yaml
+var library embed.FS
+
+// MaxFileBytes bounds a scenario file.
+const MaxFileBytes = 1 << 20
+
+// Error is every problem found in one scenario file, each as "file:line:col: message".
+type Error struct {
+	File     string
+	Problems []Problem
+}
+
+// Problem is one positioned problem.
+type Problem struct {
+	Line, Col int
+	Path      string
+	Msg       string
+}
+
+func (p Problem) format(file string) string {
+	msg := p.Msg
+	if p.Path != "" {
+		msg = p.Path + ": " + msg
+	}
+	return fmt.Sprintf("%s:%d:%d: %s", file, p.Line, p.Col, msg)
+}
+
+func (e *Error) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.format(e.File)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Positions maps YAML paths ("timeline[2].target") to where they are in the file, so checks made later
+// (fault parameters, assertion parameters) can report file:line:col too.
+type Positions struct {
+	file string
+	at   map[string][2]int
+}
+
+// Of returns "file:line:col" for path, or the nearest enclosing path that has a position.
+func (p Positions) Of(path string) string {
+	for {
+		if lc, ok := p.at[path]; ok {
+			return fmt.Sprintf("%s:%d:%d", p.file, lc[0], lc[1])
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			return p.file + ":1:1"
+		}
+		path = path[:i]
+	}
+}
+
+// Errorf formats a positioned error for path.
+func (p Positions) Errorf(path, format string, args ...any) error {
+	return fmt.Errorf("%s: %s: %s", p.Of(path), path, fmt.Sprintf(format, args...))
+}
+
+// Load reads a scenario file strictly: unknown fields, wrong types and invalid values are all reported, each
+// with its line and column. The returned scenario has its defaults filled in.
+func Load(path string) (*Scenario, Positions, error) {
+	data, err := readBounded(os.DirFS(filepath.Dir(path)), filepath.Base(path))
+	if err != nil {
+		return nil, Positions{}, fmt.Errorf("read scenario %s: %w", path, err)
+	}
+	return Parse(path, data)
+}
+
+// LoadNamed loads a scenario by path, or by name from the shipped library ("zone-failover").
+func LoadNamed(nameOrPath string) (*Scenario, Positions, error) {
+	if strings.ContainsAny(nameOrPath, "/.") {
+		return Load(nameOrPath)
+	}
+	data, err := readBounded(library, "library/"+nameOrPath+".yaml")
+	if err != nil {
+		return nil, Positions{}, fmt.Errorf("no scenario %q in the library (paylab list shows them): %w", nameOrPath, err)
+	}
+	return Parse("scenarios/library/"+nameOrPath+".yaml", data)
+}
+
+// Library lists the shipped scenarios' names, sorted.
+func Library() []string {
+	entries, _ := fs.ReadDir(library, "library")
+	var out []string
+	for _, e := range entries {
+		if n, ok := strings.CutSuffix(e.Name(), ".yaml"); ok {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func readBounded(fsys fs.FS, name string) ([]byte, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var buf bytes.Buffer
+	n, err := buf.ReadFrom(&limitedReader{f, MaxFileBytes + 1})
+	if err != nil {
+		return nil, err
+	}
+	if n > MaxFileBytes {
+		return nil, fmt.Errorf("larger than %d bytes", MaxFileBytes)
+	}
+	return buf.Bytes(), nil
+}
+
+type limitedReader struct {
+	r interface{ Read([]byte) (int, error) }
+	n int64
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, errors.New("limit reached")
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	return n, err
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// Parse is Load on bytes already read; file names the source in errors.
+func Parse(file string, data []byte) (*Scenario, Positions, error) {
+	pos := Positions{file: file, at: map[string][2]int{}}
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil {
+		p := Problem{Line: 1, Col: 1, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+			fmt.Sscan(m[1], &p.Line)
+			p.Msg = m[2]
+		}
+		if err.Error() == "EOF" {
+			p.Msg = "the file is empty"
+		}
+		return nil, pos, &Error{File: file, Problems: []Problem{p}}
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, pos, &Error{File: file, Problems: []Problem{{Line: extra.Line, Col: extra.Column, Msg: "a scenario file holds one YAML document"}}}
+	}
+	doc := &root
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
+		doc = doc.Content[0]
+	}
+	w := walker{pos: pos}
+	w.check(doc, reflect.TypeOf(Scenario{}), "")
+	if len(w.problems) > 0 {
+		return nil, pos, &Error{File: file, Problems: w.problems}
+	}
+	// Decode onto the default topology: fields the file leaves out keep their defaults, lists it gives
+	// replace the defaults whole.
+	s := Scenario{Topology: regions.DefaultTopology()}
+	if err := doc.Decode(&s); err != nil {
+		return nil, pos, &Error{File: file, Problems: []Problem{{Line: doc.Line, Col: doc.Column, Msg: err.Error()}}}
+	}
+	for i := range s.Timeline {
+		s.Timeline[i].Pos = pos.Of(fmt.Sprintf("timeline[%d]", i))
+	}
+	for i := range s.Assertions {
+		s.Assertions[i].Pos = pos.Of(fmt.Sprintf("assertions[%d]", i))
+	}
+	s.Defaults()
+	var problems []Problem
+	for _, fe := range s.Validate() {
+		lc := pos.lineCol(fe.Path)
+		problems = append(problems, Problem{Line: lc[0], Col: lc[1], Path: fe.Path, Msg: fe.Msg})
+	}
+	if len(problems) > 0 {
+		sort.SliceStable(problems, func(i, j int) bool {
+			return problems[i].Line < problems[j].Line || problems[i].Line == problems[j].Line && problems[i].Col < problems[j].Col
+		})
+		return nil, pos, &Error{File: file, Problems: problems}
+	}
+	return &s, pos, nil
+}
+
+func (p Positions) lineCol(path string) [2]int {
+	for {
+		if lc, ok := p.at[path]; ok {
+			return lc
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			return [2]int{1, 1}
+		}
+		path = path[:i]
+	}
+}
+
+// walker checks a YAML tree against a Go type before decoding, so each unknown field, wrong type and bad
+// scalar is reported at its own line and column (yaml.v3's own errors carry lines only, and stop early).
+type walker struct {
+	pos      Positions
+	problems []Problem
+}
+
+var (
+	durationType    = reflect.TypeOf(time.Duration(0))
+	unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+	textType        = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()
+)
+
+func (w *walker) bad(n *yaml.Node, path, format string, args ...any) {
+	w.problems = append(w.problems, Problem{Line: n.Line, Col: n.Column, Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return fmt.Sprintf("%q", n.Value)
+	}
+	return "something else"
+}
+
+func cleanYAMLErr(err error) string {
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "yaml: unmarshal errors:\n  ")
+	if m := regexp.MustCompile(`^line \d+: (.*)$`).FindStringSubmatch(msg); m != nil {
+		msg = m[1]
+	}
+	return msg
+}
+
+func (w *walker) check(n *yaml.Node, t reflect.Type, path string) {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	w.pos.at[path] = [2]int{n.Line, n.Column}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return // an empty value keeps the default
+	}
+	pt := reflect.PointerTo(t)
+	if t == durationType || pt.Implements(unmarshalerType) || pt.Implements(textType) {
+		if err := n.Decode(reflect.New(t).Interface()); err != nil {
+			w.bad(n, path, "%s", cleanYAMLErr(err))
+		}
+		if pt.Implements(unmarshalerType) {
+			w.recordPositions(n, path)
+		}
+		return
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		w.check(n, t.Elem(), path)
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			w.bad(n, path, "expected a mapping, got %s", kindName(n))
+			return
+		}
+		fields, inline := structFields(t)
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if seen[k.Value] {
+				w.bad(k, join(path, k.Value), "key %q appears twice", k.Value)
+				continue
+			}
+			seen[k.Value] = true
+			if f, ok := fields[k.Value]; ok {
+				w.check(v, f.Type, join(path, k.Value))
+				continue
+			}
+			if inline != nil {
+				w.check(v, inline.Type.Elem(), join(path, k.Value))
+				continue
+			}
+			w.bad(k, join(path, k.Value), "unknown field %q (known: %s)", k.Value, strings.Join(sortedKeys(fields), ", "))
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			w.bad(n, path, "expected a list, got %s", kindName(n))
+			return
+		}
+		for i, item := range n.Content {
+			w.check(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
+		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			w.bad(n, path, "expected a mapping, got %s", kindName(n))
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			w.check(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value))
+		}
+	case reflect.Interface:
+		w.recordPositions(n, path)
+	default:
+		if n.Kind != yaml.ScalarNode {
+			w.bad(n, path, "expected a %s value, got %s", t.Kind(), kindName(n))
+			return
+		}
+		if err := n.Decode(reflect.New(t).Interface()); err != nil {
+			w.bad(n, path, "%s", cleanYAMLErr(err))
+		}
+	}
+}
+
+// recordPositions remembers where every nested value of a free-form node is, for later checks.
+func (w *walker) recordPositions(n *yaml.Node, path string) {
+	w.pos.at[path] = [2]int{n.Line, n.Column}
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			w.recordPositions(n.Content[i+1], join(path, n.Content[i].Value))
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			w.recordPositions(c, fmt.Sprintf("%s[%d]", path, i))
+		}
+	}
+}
+
+func structFields(t reflect.Type) (map[string]reflect.StructField, *reflect.StructField) {
+	fields := map[string]reflect.StructField{}
+	var inline *reflect.StructField
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := f.Tag.Get("yaml")
+		if tag == "-" || !f.IsExported() {
+			continue
+		}
+		name, opts, _ := strings.Cut(tag, ",")
+		if opts == "inline" {
+			if f.Type.Kind() == reflect.Map {
+				inline = &f
+				continue
+			}
+			sub, subInline := structFields(f.Type)
+			for k, v := range sub {
+				fields[k] = v
+			}
+			if subInline != nil {
+				inline = subInline
+			}
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		fields[name] = f
+	}
+	return fields, inline
+}
+
+func sortedKeys(m map[string]reflect.StructField) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
