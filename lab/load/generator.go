@@ -70,7 +70,8 @@ type Config struct {
 	// ThinkTime is the pause of a closed-model client between requests.
 	ThinkTime time.Duration
 
-	// Duration bounds the sending: no request is sent at or after Duration from the start.
+	// Duration bounds the schedule: requests due at or after Duration are not sent, and no
+	// request is sent later than Duration + LateAfter (those due but unsent are missed).
 	// Requests in flight at that point get up to Timeout to finish.
 	Duration time.Duration
 	// MaxRequests bounds the number of requests sent; 0 means only Duration bounds them.
@@ -250,7 +251,11 @@ func (r *run) open(ctx context.Context) *Report {
 		spawn()
 	}
 
-	end := time.NewTimer(cfg.Duration - time.Since(r.t0))
+	// Sending stops at Duration plus LateAfter: a request due just before Duration whose timer
+	// fired a little late is still sent (and counted late if it is); one that cannot be sent
+	// by then is missed.
+	sendEnd := cfg.Duration + cfg.LateAfter
+	end := time.NewTimer(sendEnd - time.Since(r.t0))
 	defer end.Stop()
 	wake := time.NewTimer(0)
 	defer wake.Stop()
@@ -282,10 +287,11 @@ pacing:
 			case <-wake.C:
 			case <-ctx.Done():
 				break pacing
-			case <-end.C:
-				scheduleEnd = true
-				break pacing
 			}
+		}
+		if time.Since(r.t0) >= sendEnd {
+			scheduleEnd, blockedHit = true, true // too late to send: the rest are missed
+			break
 		}
 		t := tick{seq: hits, intended: due}
 		select {
