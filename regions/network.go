@@ -56,6 +56,9 @@ type Network struct {
 	mu        sync.Mutex
 	closed    bool
 	addrs     map[NodeID]string // where each registered node really listens
+	// service holds addresses that links from one kind of node use instead of addrs: a ledger node's
+	// raft port is its main address, its HTTP API the one gateways reach.
+	service map[NodeID]map[Kind]string
 	links     map[LinkID]*link
 	faults    map[*Fault]struct{}
 	faultSeq  int
@@ -217,6 +220,46 @@ func (n *Network) Register(id NodeID, addr string) error {
 	return nil
 }
 
+// RegisterFor records a second address of a node, used by links that come from nodes of kind from:
+// a ledger node listens for raft on its main address and for its HTTP API on another, which is what
+// gateway→ledger links must reach.
+func (n *Network) RegisterFor(id NodeID, from Kind, addr string) error {
+	if _, ok := n.topo.Node(id); !ok {
+		return fmt.Errorf("register %s for %s: %w", id, from, ErrUnknownNode)
+	}
+	if err := checkLoopbackAddr(addr); err != nil {
+		return fmt.Errorf("register %s for %s at %s: %w", id, from, addr, err)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return fmt.Errorf("register %s: %w", id, ErrClosed)
+	}
+	if old, ok := n.service[id][from]; ok && old != addr {
+		return fmt.Errorf("register %s for %s at %s: already registered at %s", id, from, addr, old)
+	}
+	if n.service == nil {
+		n.service = map[NodeID]map[Kind]string{}
+	}
+	if n.service[id] == nil {
+		n.service[id] = map[Kind]string{}
+	}
+	n.service[id][from] = addr
+	return nil
+}
+
+// upstreamLocked is where a link's proxy forwards to: the address registered for links from the
+// link's source kind, else the node's main address.
+func (n *Network) upstreamLocked(id LinkID) (string, bool) {
+	if from, ok := n.topo.Node(id.From); ok {
+		if addr, ok := n.service[id.To][from.Kind]; ok {
+			return addr, true
+		}
+	}
+	addr, ok := n.addrs[id.To]
+	return addr, ok
+}
+
 // Connect creates a proxy for every link of the topology whose target node
 // is registered and that has none yet, each with the matrix latency (the
 // dialling side needs no address: clients never register). It can be called
@@ -225,7 +268,7 @@ func (n *Network) Connect(ctx context.Context) error {
 	for _, id := range n.topo.Links() {
 		n.mu.Lock()
 		_, done := n.links[id]
-		_, ready := n.addrs[id.To]
+		_, ready := n.upstreamLocked(id)
 		n.mu.Unlock()
 		if done || !ready {
 			continue
@@ -258,7 +301,7 @@ func (n *Network) AddLink(ctx context.Context, id LinkID) (Link, error) {
 	if l, ok := n.links[id]; ok {
 		return l.info, nil
 	}
-	upstream, ok := n.addrs[id.To]
+	upstream, ok := n.upstreamLocked(id)
 	if !ok {
 		return Link{}, fmt.Errorf("add link %s: %s has no registered address", id, id.To)
 	}

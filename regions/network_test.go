@@ -586,3 +586,30 @@ func TestStallHoldsDataAndHealDeliversIt(t *testing.T) {
 		t.Errorf("ping after heal: %v", err)
 	}
 }
+
+func TestRegisterForRoutesLinksFromOneKindToASecondAddress(t *testing.T) {
+	topo := testTopology()
+	nw := newTestNetwork(t, topo, NetworkOptions{})
+	raft, api := startServer(t, echo), startServer(t, echo)
+	for _, n := range topo.LedgerNodes() {
+		if err := nw.Register(n.ID, raft.Addr()); err != nil {
+			t.Fatal(err)
+		}
+		if err := nw.RegisterFor(n.ID, KindGateway, api.Addr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nw.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	gw := topo.GatewayNodes("us-east")[0].ID
+	if l, ok := nw.Link(LinkID{From: gw, To: usA}); !ok || l.Upstream != api.Addr() {
+		t.Fatalf("gateway→ledger link %+v, want upstream %s (the ledger's API)", l, api.Addr())
+	}
+	if l, ok := nw.Link(LinkID{From: usB, To: usA}); !ok || l.Upstream != raft.Addr() {
+		t.Fatalf("ledger→ledger link %+v, want upstream %s (raft)", l, raft.Addr())
+	}
+	if err := nw.RegisterFor(usA, KindGateway, "10.0.0.1:80"); err == nil {
+		t.Fatal("RegisterFor accepted an address off loopback")
+	}
+}
