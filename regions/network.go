@@ -53,12 +53,12 @@ type Network struct {
 	embedded  *http.Server  // nil for an external toxiproxy
 	serveDone chan struct{} // closed when the embedded API server returns
 
-	mu        sync.Mutex
-	closed    bool
-	addrs     map[NodeID]string // where each registered node really listens
+	mu     sync.Mutex
+	closed bool
+	addrs  map[NodeID]string // where each registered node really listens
 	// service holds addresses that links from one kind of node use instead of addrs: a ledger node's
 	// raft port is its main address, its HTTP API the one gateways reach.
-	service map[NodeID]map[Kind]string
+	service   map[NodeID]map[Kind]string
 	links     map[LinkID]*link
 	faults    map[*Fault]struct{}
 	faultSeq  int
