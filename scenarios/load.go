@@ -193,6 +193,7 @@ func Parse(file string, data []byte) (*Scenario, Positions, error) {
 	for i := range s.Assertions {
 		s.Assertions[i].Pos = pos.Of(fmt.Sprintf("assertions[%d]", i))
 	}
+	s.Source = append([]byte(nil), data...)
 	s.Defaults()
 	var problems []Problem
 	for _, fe := range s.Validate() {

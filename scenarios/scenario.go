@@ -29,6 +29,8 @@ type Scenario struct {
 	Expect      Expect           `yaml:"expect"`
 	Tags        []string         `yaml:"tags"`
 	Ledger      LedgerSettings   `yaml:"ledger"`
+	// Source is the file as read, kept so a run can store the scenario exactly as it ran.
+	Source []byte `yaml:"-"`
 }
 
 // Accounts are created before the load starts: acc-0 … acc-(Count-1), each with Balance minor units.

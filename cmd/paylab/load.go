@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -75,6 +76,7 @@ type loadFlags struct {
 	history     bool
 	historyCap  int
 	metricsPort int
+	cpuProfile  string
 }
 
 func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -112,6 +114,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&f.out, "out", "", "write summary.json, timeseries.csv, junit.xml and report.html into this directory")
 	fs.BoolVar(&f.history, "history", false, "record every operation and write history.bin (needs --out)")
 	fs.IntVar(&f.historyCap, "history-cap", 5_000_000, "most operations the history keeps (~70 bytes each)")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	fs.IntVar(&f.metricsPort, "metrics", -1, "serve Prometheus metrics on 127.0.0.1:PORT (0 picks a port; -1 off)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -190,6 +193,17 @@ func (f *loadFlags) run(ctx context.Context, set map[string]bool, stdout, stderr
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 
+	if f.cpuProfile != "" {
+		pf, err := os.Create(f.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("%w: --cpuprofile: %v", errUsage, err)
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return fmt.Errorf("start CPU profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	fmt.Fprintf(stderr, "paylab load: %s for %v …\n", describeLoad(cfg), cfg.Duration)
 	rep, runErr := load.Run(ctx, cfg, op)
 	if rep == nil {

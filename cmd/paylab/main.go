@@ -29,8 +29,11 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"bench": {"measure the ledger: throughput (bench ledger) and leader failover (bench failover)", runBench},
-		"load":  {"drive one endpoint (any URL, or a ledger with a payment workload) and print a k6-like summary", runLoad},
+		"bench":    {"measure the ledger: throughput (bench ledger) and leader failover (bench failover)", runBench},
+		"run":      {"run a scenario: build the system, load it, inject faults, check, write runs/<id>/", runRun},
+		"validate": {"check scenario files without running them (errors as file:line:col)", runValidate},
+		"list":     {"list the shipped scenarios", runList},
+		"load":     {"drive one endpoint (any URL, or a ledger with a payment workload) and print a k6-like summary", runLoad},
 	}
 }
 

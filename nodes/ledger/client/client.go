@@ -137,6 +137,9 @@ func (c *Client) NewID() string {
 	return ulid.MustNew(ulid.Now(), c.idGen).String()
 }
 
+// Config returns the client's configuration (for a derived client with other bounds).
+func (c *Client) Config() Config { return c.cfg }
+
 // Leader is the node id the client currently sends writes to.
 func (c *Client) Leader() string { return c.leader.Load().(string) }
 

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"paylab/lab"
+	"paylab/results"
+	"paylab/scenarios"
+)
+
+func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("paylab run", flag.ContinueOnError)
+	runsDir := fs.String("runs", "runs", "directory for run directories")
+	keep := fs.Bool("keep-data", false, "keep the ledger nodes' files in the run directory")
+	raftLog := fs.String("raft-log", "", "append raft's own warnings to this file")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: paylab run [flags] <scenario.yaml | library name>\n\nBuilds the scenario's system on this machine, drives its load, injects its faults, checks its assertions\nand writes runs/<time>-<name>/ (summary.json, report.html, junit.xml, …).\nExit code: 0 when the verdict is what the scenario expects, 1 when not, 2 on bad input or setup failure.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelp
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return fmt.Errorf("%w: run takes one scenario", errUsage)
+	}
+	s, pos, err := scenarios.LoadNamed(fs.Arg(0))
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	opts := lab.RunOptions{RunsDir: *runsDir, Out: stdout, KeepNodeData: *keep, ToxiproxyURL: os.Getenv("TOXIPROXY_URL")}
+	if *raftLog != "" {
+		f, err := os.OpenFile(*raftLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return fmt.Errorf("%w: --raft-log: %v", errUsage, err)
+		}
+		defer f.Close()
+		opts.RaftLog = f
+	}
+	res, err := lab.Run(ctx, s, pos, opts)
+	if err != nil {
+		return err
+	}
+	if res.Run.Verdict != results.Pass {
+		return fmt.Errorf("%w: verdict %s (%s)", errFailed, res.Run.Verdict, res.Dir)
+	}
+	return nil
+}
+
+func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("paylab validate", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: paylab validate <scenario.yaml | library name>...\n\nChecks scenario files without running them; problems are printed as file:line:col: message.")
+	}
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelp
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return fmt.Errorf("%w: name at least one scenario", errUsage)
+	}
+	var bad int
+	for _, name := range fs.Args() {
+		s, pos, err := scenarios.LoadNamed(name)
+		if err == nil {
+			_, err = lab.Prepare(s, pos)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			bad++
+			continue
+		}
+		fmt.Fprintf(stdout, "%s: ok (%s, %d faults, %d assertions, expect %s)\n", name, s.Duration, len(s.Timeline), len(s.Assertions), s.Expect.Verdict)
+	}
+	if bad > 0 {
+		return fmt.Errorf("%w: %d of %d scenarios are invalid", errUsage, bad, fs.NArg())
+	}
+	return nil
+}
+
+func runList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("paylab list", flag.ContinueOnError)
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	for _, name := range scenarios.Library() {
+		s, _, err := scenarios.LoadNamed(name)
+		if err != nil {
+			fmt.Fprintf(stdout, "%-24s (invalid: %v)\n", name, err)
+			continue
+		}
+		fmt.Fprintf(stdout, "%-24s %s\n", name, s.Description)
+	}
+	return nil
+}

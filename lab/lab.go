@@ -1,0 +1,390 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"paylab/nodes/ledger"
+	"paylab/nodes/ledger/client"
+	"paylab/regions"
+	"paylab/results"
+	"paylab/scenarios"
+)
+
+// Options configure how a lab is built, beyond the scenario.
+type Options struct {
+	// Dir is where node files go (the run directory's nodes/); required.
+	Dir string
+	// ToxiproxyURL drives an external toxiproxy-server instead of the embedded one.
+	ToxiproxyURL string
+	// Log receives progress lines; nil discards them.
+	Log io.Writer
+	// RaftLog receives raft's own warnings; nil discards them.
+	RaftLog io.Writer
+}
+
+// Lab is one running system under test. Its methods are safe for concurrent use.
+type Lab struct {
+	s    *scenarios.Scenario
+	opts Options
+	nw   *regions.Network
+	t0   time.Time // events are recorded as offsets from it (set by SetEpoch)
+
+	mu      sync.Mutex
+	ledgers []*ledgerNode
+	events  []results.Event
+	notes   []string
+	ctl     *client.Client // control plane: straight to the nodes, never through the proxies
+
+	watching  bool
+	watchStop chan struct{}
+	watchDone chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// ledgerNode is one ledger replica and what is needed to restart it.
+type ledgerNode struct {
+	id   regions.NodeID
+	name string // raft/ledger id: "us-east-a"
+	cfg  ledger.Config
+	node *ledger.Node // nil while down
+}
+
+// maxEvents bounds the events a lab keeps.
+const maxEvents = 10_000
+
+// LedgerName is the ledger node id used for a placement: "us-east-a" (raft ids cannot hold ':' or '/').
+func LedgerName(id regions.NodeID) string {
+	s := strings.TrimPrefix(string(id), "ledger:")
+	return strings.NewReplacer("/", "-", ":", "-").Replace(s)
+}
+
+// Build starts every part of the scenario's system and waits until the ledger has a leader and the accounts
+// exist. On error everything already started is stopped.
+func Build(ctx context.Context, s *scenarios.Scenario, opts Options) (l *Lab, err error) {
+	if opts.Dir == "" {
+		return nil, errors.New("lab: Options.Dir is required")
+	}
+	if opts.Log == nil {
+		opts.Log = io.Discard
+	}
+	l = &Lab{s: s, opts: opts, t0: time.Now(), watchStop: make(chan struct{}), watchDone: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			l.Close()
+		}
+	}()
+	l.nw, err = regions.NewNetwork(ctx, s.Topology, regions.NetworkOptions{ToxiproxyURL: opts.ToxiproxyURL})
+	if err != nil {
+		return nil, fmt.Errorf("build network: %w", err)
+	}
+	l.logf("network: toxiproxy at %s, %d regions", l.nw.ToxiproxyAddr(), len(s.Topology.Regions))
+	if err := l.startLedger(ctx); err != nil {
+		return nil, err
+	}
+	l.watching = true
+	go l.watchLeader()
+	if err := l.seedAccounts(ctx); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *Lab) logf(format string, args ...any) {
+	fmt.Fprintf(l.opts.Log, "  "+format+"\n", args...)
+}
+
+// Network is the lab's simulated network.
+func (l *Lab) Network() *regions.Network { return l.nw }
+
+// Scenario is the scenario the lab was built from.
+func (l *Lab) Scenario() *scenarios.Scenario { return l.s }
+
+// Control is the lab's own client to the ledger: straight to each node's API, not through the simulated
+// network, so faults never blind the lab itself.
+func (l *Lab) Control() *client.Client { return l.ctl }
+
+func (l *Lab) startLedger(ctx context.Context) error {
+	topo := l.s.Topology
+	var servers []ledger.Server
+	urls := map[string]string{}
+	for _, n := range topo.LedgerNodes() {
+		layer, err := l.nw.ListenRaft(n.ID)
+		if err != nil {
+			return fmt.Errorf("start ledger %s: %w", n.ID, err)
+		}
+		cfg := ledger.DefaultConfig()
+		cfg.ID = LedgerName(n.ID)
+		cfg.Dir = filepath.Join(l.opts.Dir, cfg.ID)
+		cfg.StreamLayer = layer
+		if d := topo.Ledger.HeartbeatTimeout; d > 0 {
+			cfg.HeartbeatTimeout = d
+			cfg.LeaderLeaseTimeout = min(cfg.LeaderLeaseTimeout, d)
+		}
+		if d := topo.Ledger.ElectionTimeout; d > 0 {
+			cfg.ElectionTimeout = d
+		}
+		if t := l.s.Ledger.SnapshotThreshold; t > 0 {
+			cfg.SnapshotThreshold = t
+		}
+		cfg.StateSync = l.s.Ledger.StateSync
+		cfg.LogOutput = l.opts.RaftLog
+		node, err := ledger.Start(cfg)
+		if err != nil {
+			layer.Close()
+			return fmt.Errorf("start ledger %s: %w", n.ID, err)
+		}
+		cfg.HTTPAddr = node.HTTPAddr() // a restart comes back on the same port
+		cfg.StreamLayer = nil
+		l.mu.Lock()
+		l.ledgers = append(l.ledgers, &ledgerNode{id: n.ID, name: cfg.ID, cfg: cfg, node: node})
+		l.mu.Unlock()
+		servers = append(servers, ledger.Server{ID: cfg.ID, RaftAddr: node.RaftAddr()})
+		urls[cfg.ID] = node.URL()
+		if err := l.nw.RegisterFor(n.ID, regions.KindGateway, node.HTTPAddr()); err != nil {
+			return err
+		}
+	}
+	if err := l.nw.Connect(ctx); err != nil {
+		return fmt.Errorf("connect the ledger's links: %w", err)
+	}
+	for _, ln := range l.ledgers {
+		if err := ln.node.Bootstrap(servers); err != nil {
+			return err
+		}
+	}
+	ccfg := client.DefaultConfig(urls)
+	ccfg.Deadline = 30 * time.Second
+	var err error
+	if l.ctl, err = client.New(ccfg); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	leader, err := l.waitLeader(wctx)
+	if err != nil {
+		return fmt.Errorf("ledger: %w", err)
+	}
+	l.logf("ledger: %d nodes, leader %s (heartbeat %v, election %v)", len(l.ledgers), leader, l.ledgers[0].cfg.HeartbeatTimeout, l.ledgers[0].cfg.ElectionTimeout)
+	return nil
+}
+
+// waitLeader waits until some live node is a ready leader and returns its placement.
+func (l *Lab) waitLeader(ctx context.Context) (regions.NodeID, error) {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if id, ok := l.LeaderNode(); ok {
+			return id, nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("no leader elected: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+func (l *Lab) seedAccounts(ctx context.Context) error {
+	as := make([]ledger.Account, l.s.Accounts.Count)
+	for i := range as {
+		as[i] = ledger.Account{ID: fmt.Sprintf("acc-%d", i), Balance: l.s.Accounts.Balance}
+	}
+	if err := l.ctl.CreateAccounts(ctx, as); err != nil {
+		return fmt.Errorf("seed %d accounts: %w", len(as), err)
+	}
+	l.logf("accounts: %d × %d", len(as), l.s.Accounts.Balance)
+	return nil
+}
+
+// LedgerNodes lists the ledger nodes in topology order.
+func (l *Lab) LedgerNodes() []regions.NodeID {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]regions.NodeID, len(l.ledgers))
+	for i, n := range l.ledgers {
+		out[i] = n.id
+	}
+	return out
+}
+
+// LeaderNode is the placement of the ready ledger leader, if any.
+func (l *Lab) LeaderNode() (regions.NodeID, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, n := range l.ledgers {
+		if n.node != nil && n.node.IsLeader() {
+			return n.id, true
+		}
+	}
+	return "", false
+}
+
+func (l *Lab) ledger(id regions.NodeID) (*ledgerNode, error) {
+	for _, n := range l.ledgers {
+		if n.id == id {
+			return n, nil
+		}
+	}
+	return nil, fmt.Errorf("no ledger node %s", id)
+}
+
+// CrashNode stops a ledger node abruptly: no leadership transfer, no clean-shutdown marker, its raft
+// listener closed.
+func (l *Lab) CrashNode(ctx context.Context, id regions.NodeID) error {
+	l.mu.Lock()
+	n, err := l.ledger(id)
+	var node *ledger.Node
+	if err == nil {
+		node, n.node = n.node, nil
+	}
+	l.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if node == nil {
+		return fmt.Errorf("crash %s: already down", id)
+	}
+	return node.Crash()
+}
+
+// RestartNode starts a crashed ledger node again from its own files, on the same addresses.
+func (l *Lab) RestartNode(ctx context.Context, id regions.NodeID) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n, err := l.ledger(id)
+	if err != nil {
+		return err
+	}
+	if n.node != nil {
+		return fmt.Errorf("restart %s: already up", id)
+	}
+	layer, err := l.nw.ListenRaft(id)
+	if err != nil {
+		return fmt.Errorf("restart %s: %w", id, err)
+	}
+	cfg := n.cfg
+	cfg.StreamLayer = layer
+	node, err := ledger.Start(cfg)
+	if err != nil {
+		layer.Close()
+		return fmt.Errorf("restart %s: %w", id, err)
+	}
+	n.node = node
+	return nil
+}
+
+// NodeUp reports whether a ledger node is running.
+func (l *Lab) NodeUp(id regions.NodeID) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n, err := l.ledger(id)
+	return err == nil && n.node != nil
+}
+
+// Record adds an event to the run's timeline (bounded; later events beyond the bound are dropped).
+func (l *Lab) Record(e results.Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.events) < maxEvents {
+		l.events = append(l.events, e)
+	}
+}
+
+// Since is the offset of t from the lab's epoch (the start of the measured load).
+func (l *Lab) Since(t time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return t.Sub(l.t0)
+}
+
+// SetEpoch sets the time events are measured from.
+func (l *Lab) SetEpoch(t time.Time) {
+	l.mu.Lock()
+	l.t0 = t
+	l.mu.Unlock()
+}
+
+// Events returns the events recorded so far, in order.
+func (l *Lab) Events() []results.Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]results.Event(nil), l.events...)
+}
+
+// watchLeader records a leader event whenever the ready leader changes (polling the in-process nodes).
+func (l *Lab) watchLeader() {
+	defer close(l.watchDone)
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	var last regions.NodeID
+	for {
+		select {
+		case <-l.watchStop:
+			return
+		case <-t.C:
+		}
+		id, _ := l.LeaderNode()
+		if id != last {
+			name := "none"
+			if id != "" {
+				name = string(id)
+			}
+			l.Record(results.Event{At: l.Since(time.Now()), Kind: results.EventLeader, Name: "leader", Target: name})
+			last = id
+		}
+	}
+}
+
+// Close stops everything the lab started, in reverse order, and removes nothing from disk (the run
+// directory keeps the node files until the caller deletes them).
+func (l *Lab) Close() error {
+	l.closeOnce.Do(func() {
+		var errs []error
+		select {
+		case <-l.watchStop:
+		default:
+			close(l.watchStop)
+		}
+		if l.ctl != nil {
+			l.ctl.Close()
+		}
+		l.mu.Lock()
+		nodes := l.ledgers
+		l.mu.Unlock()
+		if l.watching {
+			<-l.watchDone
+		}
+		for _, n := range nodes {
+			if n.node != nil {
+				if err := n.node.Close(); err != nil {
+					errs = append(errs, err)
+				}
+				n.node = nil
+			}
+		}
+		if l.nw != nil {
+			if err := l.nw.Close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		l.closeErr = errors.Join(errs...)
+	})
+	return l.closeErr
+}
+
+// removeDir deletes a directory tree the lab created; used for node files after a run.
+func removeDir(dir string) error {
+	if dir == "" || dir == "/" {
+		return nil
+	}
+	return os.RemoveAll(dir)
+}

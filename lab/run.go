@@ -1,0 +1,386 @@
+package lab
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"paylab/lab/load"
+	"paylab/results"
+	"paylab/scenarios"
+)
+
+// RunOptions configure one scenario run.
+type RunOptions struct {
+	// RunsDir is where run directories go (default "runs").
+	RunsDir string
+	// Out receives progress and the verdict; nil discards them.
+	Out io.Writer
+	// ToxiproxyURL drives an external toxiproxy-server (default: embedded).
+	ToxiproxyURL string
+	// KeepNodeData keeps the ledger nodes' bbolt files in the run directory (they are removed otherwise).
+	KeepNodeData bool
+	// RaftLog receives raft's own warnings.
+	RaftLog io.Writer
+	// MaxHistory bounds the operations kept in the history (default 2,000,000).
+	MaxHistory int
+}
+
+// Result is what a run produced.
+type Result struct {
+	// Dir is the run directory.
+	Dir string
+	// Run is the summary written to Dir.
+	Run *results.Run
+}
+
+// ErrSetup marks a failure to build or drive the lab (exit code 2), as opposed to a failed assertion.
+var ErrSetup = errors.New("setup failed")
+
+// Run executes a scenario end to end: build, warm-up, load with the timeline, drain, check, write. It
+// returns an error wrapping ErrSetup when the lab could not be built or driven; a run whose assertions
+// fail returns a Result with a failing verdict and no error. Every fault is healed and every part stopped
+// before it returns, whatever happened.
+func Run(ctx context.Context, s *scenarios.Scenario, pos scenarios.Positions, opts RunOptions) (res *Result, err error) {
+	if opts.RunsDir == "" {
+		opts.RunsDir = "runs"
+	}
+	if opts.Out == nil {
+		opts.Out = io.Discard
+	}
+	if opts.MaxHistory <= 0 {
+		opts.MaxHistory = 2_000_000
+	}
+	plan, err := Prepare(s, pos)
+	if err != nil {
+		return nil, err
+	}
+	id := time.Now().UTC().Format("20060102T150405Z") + "-" + s.Name
+	dir := filepath.Join(opts.RunsDir, id)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("%w: create run directory: %v", ErrSetup, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "scenario.yaml"), s.Source, 0o644); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
+	}
+	nodeDir := filepath.Join(dir, "nodes")
+	defer func() {
+		if !opts.KeepNodeData {
+			_ = removeDir(nodeDir)
+		}
+	}()
+	fmt.Fprintf(opts.Out, "paylab run %s → %s\n", s.Name, dir)
+
+	l, err := Build(ctx, s, Options{Dir: nodeDir, ToxiproxyURL: opts.ToxiproxyURL, Log: opts.Out, RaftLog: opts.RaftLog})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
+	}
+	defer l.Close()
+
+	r := &runner{l: l, s: s, plan: plan, opts: opts, id: id, dir: dir}
+	return r.run(ctx)
+}
+
+type runner struct {
+	l    *Lab
+	s    *scenarios.Scenario
+	plan *Plan
+	opts RunOptions
+	id   string
+	dir  string
+
+	workload load.Workload
+}
+
+func (r *runner) run(ctx context.Context) (*Result, error) {
+	s := r.s
+	target, closeTarget, err := r.l.newTarget(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
+	}
+	defer closeTarget()
+	var prefix [3]byte
+	_, _ = rand.Read(prefix[:])
+	r.workload = load.Workload{
+		Accounts:   s.Accounts.Count,
+		Mix:        load.Mix{Transfer: s.Workload.Mix.Transfer, Read: s.Workload.Mix.Read, StaleRead: s.Workload.Mix.StaleRead},
+		Zipf:       s.Workload.HotAccounts.Zipf,
+		Duplicates: s.Workload.Duplicates,
+		MinAmount:  s.Workload.Amount.Min,
+		MaxAmount:  s.Workload.Amount.Max,
+		Regions:    s.Workload.From,
+		Seed:       s.Seed,
+		IDPrefix:   "r" + hex.EncodeToString(prefix[:]) + "-",
+	}
+	op, err := r.workload.Op(target)
+	if err != nil {
+		return nil, fmt.Errorf("%w: workload: %v", ErrSetup, err)
+	}
+
+	if s.Warmup > 0 {
+		fmt.Fprintf(r.opts.Out, "warm-up %v at %s\n", s.Warmup, describeRate(s.Workload.Rate))
+		wcfg := r.loadConfig(s.Warmup, constantPacer(s.Workload.Rate))
+		// Warm-up operations use their own id space so they never collide with the measured run's.
+		warm := r.workload
+		warm.IDPrefix = "w" + warm.IDPrefix[1:]
+		wop, _ := warm.Op(target)
+		if _, err := load.Run(ctx, wcfg, wop); err != nil {
+			return nil, fmt.Errorf("%w: warm-up: %v", ErrSetup, err)
+		}
+	}
+
+	t0 := time.Now()
+	r.l.SetEpoch(t0)
+	rec, err := results.NewRecorder(results.RecorderConfig{Start: t0, Horizon: s.Duration + s.Workload.Timeout + time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
+	}
+	hist := results.NewHistory(t0, r.opts.MaxHistory)
+	lcfg := r.loadConfig(s.Duration, pacerFor(s.Workload.Rate))
+	lcfg.Recorder, lcfg.History = rec, hist
+
+	fmt.Fprintf(r.opts.Out, "load %v at %s from %s; %d timeline steps\n", s.Duration, describeRate(s.Workload.Rate), strings.Join(s.Workload.From, ", "), len(s.Timeline))
+	runCtx, cancelRun := context.WithCancel(ctx)
+	defer cancelRun()
+	var wg sync.WaitGroup
+	timelineErr := make(chan error, 1)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		timelineErr <- r.plan.runTimeline(runCtx, r.l, t0, r.opts.Out)
+	}()
+	go func() {
+		defer wg.Done()
+		r.progress(runCtx, rec, t0)
+	}()
+	rep, loadErr := load.Run(runCtx, lcfg, op)
+	cancelRun()
+	wg.Wait()
+	tlErr := <-timelineErr
+	healErr := r.plan.healAll(context.Background(), r.l, r.opts.Out)
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("%w: interrupted: %v", ErrSetup, ctx.Err())
+	}
+	if loadErr != nil {
+		return nil, fmt.Errorf("%w: load: %v", ErrSetup, loadErr)
+	}
+	if tlErr != nil {
+		return nil, fmt.Errorf("%w: timeline: %v", ErrSetup, tlErr)
+	}
+	if healErr != nil {
+		return nil, fmt.Errorf("%w: heal: %v", ErrSetup, healErr)
+	}
+
+	fmt.Fprintf(r.opts.Out, "drain %v, then check\n", s.Drain)
+	sleepCtx(ctx, s.Drain)
+	run := &results.Run{
+		ID:          r.id,
+		Scenario:    s.Name,
+		Description: s.Description,
+		Seed:        int64(s.Seed),
+		Started:     t0,
+		Duration:    s.Duration,
+		Versions:    versions(),
+		Load:        loadFigures(rep),
+		Total:       rec.Total(),
+		Windows:     rec.Windows(),
+	}
+	run.Phases = rec.Phases(phases(s, r.l.Events()))
+	if hist.Dropped() > 0 {
+		run.Notes = append(run.Notes, fmt.Sprintf("history full: %d operations not kept (raise MaxHistory)", hist.Dropped()))
+	}
+	run.Notes = append(run.Notes, r.l.Notes()...)
+	run.Assertions = r.plan.check(ctx, r.l, &checkInput{run: run, hist: hist, workload: &r.workload, rec: rec, t0: t0})
+	run.Events = r.l.Events()
+	run.Decide()
+	if err := results.WriteDir(r.dir, run, hist); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
+	}
+	printVerdict(r.opts.Out, run, r.dir)
+	return &Result{Dir: r.dir, Run: run}, nil
+}
+
+func (r *runner) loadConfig(d time.Duration, p load.Pacer) load.Config {
+	c := load.DefaultConfig()
+	c.Pacer = p
+	c.Duration = d
+	c.Timeout = r.s.Workload.Timeout
+	c.MaxWorkers = r.s.Workload.MaxConnections
+	c.Workers = min(64, c.MaxWorkers)
+	return c
+}
+
+func constantPacer(rate scenarios.Rate) load.Pacer {
+	if len(rate.Steps) > 0 {
+		return load.ConstantPacer{Rate: rate.Steps[0].PerSecond}
+	}
+	return load.ConstantPacer{Rate: rate.PerSecond}
+}
+
+func pacerFor(rate scenarios.Rate) load.Pacer {
+	switch {
+	case len(rate.Steps) > 0:
+		var steps []load.Step
+		for _, s := range rate.Steps {
+			steps = append(steps, load.Step{Rate: s.PerSecond, For: s.For})
+		}
+		return load.StepsPacer{Steps: steps}
+	case rate.Over > 0:
+		return load.LinearPacer{Start: rate.PerSecond, End: rate.To, Over: rate.Over}
+	}
+	return load.ConstantPacer{Rate: rate.PerSecond}
+}
+
+func describeRate(rate scenarios.Rate) string {
+	switch {
+	case len(rate.Steps) > 0:
+		var parts []string
+		for _, s := range rate.Steps {
+			parts = append(parts, fmt.Sprintf("%g/s for %v", s.PerSecond, s.For))
+		}
+		return strings.Join(parts, ", then ")
+	case rate.Over > 0:
+		return fmt.Sprintf("%g/s ramping to %g/s over %v", rate.PerSecond, rate.To, rate.Over)
+	}
+	return fmt.Sprintf("%g/s", rate.PerSecond)
+}
+
+// progress prints one line a second while the load runs.
+func (r *runner) progress(ctx context.Context, rec *results.Recorder, t0 time.Time) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		el := time.Since(t0)
+		wins := rec.Windows()
+		idx := int(el/time.Second) - 1 // the last complete window
+		if idx < 0 || idx >= len(wins) {
+			continue
+		}
+		w := wins[idx]
+		leader, ok := r.l.LeaderNode()
+		if !ok {
+			leader = "none"
+		}
+		fmt.Fprintf(r.opts.Out, "  t=%3.0fs  %6.0f req/s  ok %5.1f%%  unknown %d  failed %d  p99 %7.1fms  leader %s%s\n",
+			el.Seconds(), w.RequestRate, pct(w.OK+w.Rejected, w.Requests), w.Unknown, w.Failed, ms(w.Latency.P99), leader, r.plan.activeSuffix())
+	}
+}
+
+func pct(n, of uint64) float64 {
+	if of == 0 {
+		return 100
+	}
+	return 100 * float64(n) / float64(of)
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+func loadFigures(rep *load.Report) *results.LoadFigures {
+	if rep == nil {
+		return nil
+	}
+	return &results.LoadFigures{
+		Model: rep.Model, Pacer: rep.Pacer, SendWindow: rep.SendWindow, Requests: rep.Requests, Due: rep.Due,
+		Missed: rep.Missed, Late: rep.Late, TargetRate: rep.TargetRate, Rate: rep.Rate, PeakWorkers: rep.PeakWorkers,
+		MaxWorkers: rep.MaxWorkers, Limited: rep.Limited, LimitReason: rep.LimitReason,
+		SendLag: results.LatencyOf(rep.SendLag), Service: results.LatencyOf(rep.Service),
+	}
+}
+
+// phases names the spans assertions and the report use: "all"; "steady" (before the first fault);
+// for each fault, "during:<fault>" (inject → heal) and "after:<fault>" (heal → next inject or the end).
+// A fault injected twice gets "#2" on its second set of names.
+func phases(s *scenarios.Scenario, events []results.Event) []results.Phase {
+	out := []results.Phase{{Name: "all", Start: 0, End: s.Duration}}
+	var faults []results.Event
+	for _, e := range events {
+		if e.Kind == results.EventFault {
+			faults = append(faults, e)
+		}
+	}
+	sort.Slice(faults, func(i, j int) bool { return faults[i].At < faults[j].At })
+	steadyEnd := s.Duration
+	if len(faults) > 0 {
+		steadyEnd = faults[0].At
+	}
+	out = append(out, results.Phase{Name: "steady", Start: 0, End: steadyEnd})
+	seen := map[string]int{}
+	for i, f := range faults {
+		seen[f.Name]++
+		suffix := ""
+		if seen[f.Name] > 1 {
+			suffix = fmt.Sprintf("#%d", seen[f.Name])
+		}
+		until := f.Until
+		if until == 0 || until > s.Duration {
+			until = s.Duration
+		}
+		next := s.Duration
+		if i+1 < len(faults) {
+			next = max(faults[i+1].At, until)
+		}
+		out = append(out,
+			results.Phase{Name: "during:" + f.Name + suffix, Start: f.At, End: until},
+			results.Phase{Name: "after:" + f.Name + suffix, Start: until, End: next})
+	}
+	return out
+}
+
+func versions() map[string]string {
+	v := map[string]string{}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		v["go"] = bi.GoVersion
+		v["paylab"] = bi.Main.Version
+		for _, d := range bi.Deps {
+			switch d.Path {
+			case "github.com/hashicorp/raft", "go.etcd.io/bbolt", "github.com/Shopify/toxiproxy/v2", "github.com/hashicorp/raft-boltdb/v2":
+				v[d.Path] = d.Version
+			}
+		}
+	}
+	return v
+}
+
+func printVerdict(w io.Writer, run *results.Run, dir string) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nassertion\tverdict\texpected\tobserved\tlimit")
+	for _, a := range run.Assertions {
+		exp := a.Expected
+		if exp == "" {
+			exp = results.Pass
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Name, a.Verdict, exp, a.Observed, a.Limit)
+	}
+	tw.Flush()
+	for _, a := range run.Assertions {
+		if !a.Passed() {
+			fmt.Fprintf(w, "  %s: %s %s\n", a.Name, a.Error, strings.Join(a.Evidence, "; "))
+		}
+	}
+	fmt.Fprintf(w, "\nverdict: %s   (%s, report %s)\n", strings.ToUpper(string(run.Verdict)), dir, filepath.Join(dir, results.ReportFile))
+}
