@@ -136,6 +136,7 @@ func (l *Lab) startLedger(ctx context.Context) error {
 			cfg.SnapshotThreshold = t
 		}
 		cfg.StateSync = l.s.Ledger.StateSync
+		cfg.Broken = ledger.Broken{SkipDedupe: l.s.Ledger.Broken.SkipDedupe, AckBeforeCommit: l.s.Ledger.Broken.AckBeforeCommit}
 		cfg.LogOutput = l.opts.RaftLog
 		node, err := ledger.Start(cfg)
 		if err != nil {

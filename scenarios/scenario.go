@@ -45,6 +45,17 @@ type LedgerSettings struct {
 	SnapshotThreshold uint64 `yaml:"snapshot_threshold"`
 	// StateSync fsyncs every state commit.
 	StateSync bool `yaml:"state_sync"`
+	// Broken turns on test-only ledger bugs, so a scenario can prove a checker catches them (with
+	// expect: fail).
+	Broken BrokenLedger `yaml:"broken"`
+}
+
+// BrokenLedger are the ledger's test-only bug switches.
+type BrokenLedger struct {
+	// SkipDedupe applies a resubmitted transfer id again.
+	SkipDedupe bool `yaml:"skip_dedupe"`
+	// AckBeforeCommit acknowledges transfers before raft commits them.
+	AckBeforeCommit bool `yaml:"ack_before_commit"`
 }
 
 // Workload is the load offered during the scenario (open model).

@@ -57,10 +57,23 @@ type Config struct {
 	// ApplyTimeout bounds how long a write waits for raft before it is answered as timed out (outcome unknown).
 	ApplyTimeout time.Duration
 
+	// Broken holds test-only switches that break the ledger on purpose, so the lab can prove its checkers
+	// catch real bugs. Never set them outside a test or a scenario that expects to fail.
+	Broken Broken
+
 	// LogOutput receives raft's own log at LogLevel ("warn" by default); nil discards it.
 	LogOutput io.Writer
 	// LogLevel is raft's log level: trace, debug, info, warn or error.
 	LogLevel string
+}
+
+// Broken switches make a ledger wrong on purpose (test-only).
+type Broken struct {
+	// SkipDedupe applies a transfer again when its id was seen before (no idempotency check).
+	SkipDedupe bool `yaml:"skip_dedupe"`
+	// AckBeforeCommit answers single transfers "committed" as soon as they are queued, before raft commits
+	// them; a crash then loses acknowledged transfers.
+	AckBeforeCommit bool `yaml:"ack_before_commit"`
 }
 
 // DefaultConfig returns a configuration tuned for failover inside a lab: heartbeat 50 ms, election 200 ms

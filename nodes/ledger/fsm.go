@@ -34,6 +34,8 @@ type FSMOptions struct {
 	// Sync makes every state commit fsync. Off by default: the raft log is the record of truth, and an
 	// unclean start rebuilds the state file when it cannot be trusted (see the package comment).
 	Sync bool
+	// SkipDedupe is the test-only switch Broken.SkipDedupe: ids seen before are applied again.
+	SkipDedupe bool
 	// OnApply, when set, is called after every committed batch with the number of raft entries and of
 	// transfers it held. It runs on raft's FSM goroutine and must be quick.
 	OnApply func(entries, transfers int)
@@ -263,7 +265,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	applied := f.applied.Load()
 	last := applied
 	transfers := 0
-	var st applyState
+	st := applyState{skipDedupe: f.opts.SkipDedupe}
 	err := f.db.Update(func(tx *bolt.Tx) error {
 		st.init(tx)
 		for i, l := range logs {
@@ -336,6 +338,7 @@ type applyState struct {
 	accounts, transfers, writes, fences *bolt.Bucket
 	arena                               []byte
 	err                                 error
+	skipDedupe                          bool
 
 	committed, rejected, duplicates, conflicts uint64
 }
@@ -460,7 +463,7 @@ func (s *applyState) applyTransfers(index uint64, ts []Transfer) *TransfersRespo
 }
 
 func (s *applyState) applyTransfer(index uint64, t *Transfer) TransferResult {
-	if v := s.transfers.Get(keyBytes(t.ID)); v != nil {
+	if v := s.transfers.Get(keyBytes(t.ID)); v != nil && !s.skipDedupe {
 		prev, ok := decodeTransferRecord(t.ID, v)
 		if !ok {
 			s.err = fmt.Errorf("transfer record %q is corrupt", t.ID)

@@ -500,3 +500,18 @@ func TestExportListsEveryRecord(t *testing.T) {
 		t.Fatalf("export counts %v header %+v", counts, hdr)
 	}
 }
+
+func TestBrokenSkipDedupeAppliesTwice(t *testing.T) {
+	f, _, err := OpenFSM(filepath.Join(t.TempDir(), "state.db"), FSMOptions{SkipDedupe: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close(false)
+	h := &fsmHarness{t: t, fsm: f}
+	h.accounts(Account{"a", 100}, Account{"b", 0})
+	h.transfers(Transfer{"t1", "a", "b", 10})
+	h.transfers(Transfer{"t1", "a", "b", 10})
+	if h.balance("a") != 80 {
+		t.Fatalf("with the switch on, a resubmission must apply again (a = %d, want 80)", h.balance("a"))
+	}
+}

@@ -62,6 +62,10 @@ func (g *groupCommit) submit(ctx context.Context, t Transfer) (TransferResult, e
 	case <-g.stop:
 		return TransferResult{}, ErrClosed
 	}
+	if g.n.cfg.Broken.AckBeforeCommit {
+		// Test-only: answer before raft has the transfer. A leader crash now loses acknowledged money.
+		return TransferResult{ID: t.ID, Status: StatusCommitted}, nil
+	}
 	select {
 	case <-p.done:
 		return p.res, p.err
