@@ -41,8 +41,8 @@ bench-ledger: build
 bench-failover: build
 	$(BIN) bench failover --kills 20
 
-scenario: build
-	$(BIN) run scenarios/library/$(NAME).yaml
+scenario:
+	$(GO) run ./cmd/paylab run $(NAME)
 
 clean:
 	rm -rf bin

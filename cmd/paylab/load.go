@@ -284,8 +284,9 @@ func (f *loadFlags) httpOp() (load.OpFunc, func(), error) {
 		DialContext:         (&net.Dialer{Timeout: f.timeout, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:        f.maxWorkers,
 		MaxIdleConnsPerHost: f.maxWorkers,
-		MaxConnsPerHost:     f.maxWorkers,
-		IdleConnTimeout:     90 * time.Second,
+		// No MaxConnsPerHost: the workers already bound concurrent requests (and so
+		// connections) to --max-workers, and the transport's per-host accounting costs CPU.
+		IdleConnTimeout: 90 * time.Second,
 	}
 	c := &http.Client{Transport: tr}
 	method, target, body := f.method, f.url, f.body

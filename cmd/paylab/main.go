@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"sort"
+	"strings"
 	"syscall"
 )
 
@@ -86,10 +87,10 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, errHelp):
 		return 0
 	case errors.Is(err, errUsage):
-		fmt.Fprintf(stderr, "paylab %s: %v\n", args[0], err)
+		fmt.Fprintf(stderr, "paylab %s: %s\n", args[0], strings.TrimPrefix(err.Error(), errUsage.Error()+": "))
 		return exitUsage
 	case errors.Is(err, errFailed):
-		fmt.Fprintf(stderr, "paylab %s: %v\n", args[0], err)
+		fmt.Fprintf(stderr, "paylab %s: %s\n", args[0], strings.TrimPrefix(err.Error(), errFailed.Error()+": "))
 		return 1
 	default:
 		fmt.Fprintf(stderr, "paylab %s: %v\n", args[0], err)

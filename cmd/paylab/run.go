@@ -15,7 +15,9 @@ import (
 
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("paylab run", flag.ContinueOnError)
-	runsDir := fs.String("runs", "runs", "directory for run directories")
+	runsDir := fs.String("out", "runs", "directory for run directories")
+	seed := fs.Uint64("seed", 0, "override the scenario's seed")
+	duration := fs.Duration("duration", 0, "override the scenario's duration (timeline steps after it are refused)")
 	keep := fs.Bool("keep-data", false, "keep the ledger nodes' files in the run directory")
 	raftLog := fs.String("raft-log", "", "append raft's own warnings to this file")
 	fs.Usage = func() {
@@ -36,6 +38,15 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	s, pos, err := scenarios.LoadNamed(fs.Arg(0))
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if *seed != 0 {
+		s.Seed = *seed
+	}
+	if *duration != 0 {
+		s.Duration = *duration
+		if errs := s.Validate(); len(errs) > 0 {
+			return fmt.Errorf("%w: with --duration %v: %v", errUsage, *duration, errs[0])
+		}
 	}
 	opts := lab.RunOptions{RunsDir: *runsDir, Out: stdout, KeepNodeData: *keep, ToxiproxyURL: os.Getenv("TOXIPROXY_URL")}
 	if *raftLog != "" {
