@@ -35,6 +35,8 @@ type RunOptions struct {
 	RaftLog io.Writer
 	// MaxHistory bounds the operations kept in the history (default 2,000,000).
 	MaxHistory int
+	// Live rewrites one progress line in place (for a terminal) instead of printing a line a second.
+	Live bool
 }
 
 // Result is what a run produced.
@@ -167,6 +169,9 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	rep, loadErr := load.Run(runCtx, lcfg, op)
 	cancelRun()
 	wg.Wait()
+	if r.opts.Live {
+		fmt.Fprintln(r.opts.Out)
+	}
 	tlErr := <-timelineErr
 	healErr := r.plan.healAll(context.Background(), r.l, r.opts.Out)
 	if ctx.Err() != nil {
@@ -277,8 +282,13 @@ func (r *runner) progress(ctx context.Context, rec *results.Recorder, t0 time.Ti
 		if !ok {
 			leader = "none"
 		}
-		fmt.Fprintf(r.opts.Out, "  t=%3.0fs  %6.0f req/s  ok %5.1f%%  unknown %d  failed %d  p99 %7.1fms  leader %s%s\n",
+		line := fmt.Sprintf("  t=%3.0fs  %6.0f req/s  ok %5.1f%%  unknown %d  failed %d  p99 %7.1fms  leader %s%s",
 			el.Seconds(), w.RequestRate, pct(w.OK+w.Rejected, w.Requests), w.Unknown, w.Failed, ms(w.Latency.P99), leader, r.plan.activeSuffix())
+		if r.opts.Live {
+			fmt.Fprintf(r.opts.Out, "\r\033[K%s", line)
+		} else {
+			fmt.Fprintln(r.opts.Out, line)
+		}
 	}
 }
 

@@ -48,7 +48,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return fmt.Errorf("%w: with --duration %v: %v", errUsage, *duration, errs[0])
 		}
 	}
-	opts := lab.RunOptions{RunsDir: *runsDir, Out: stdout, KeepNodeData: *keep, ToxiproxyURL: os.Getenv("TOXIPROXY_URL")}
+	opts := lab.RunOptions{RunsDir: *runsDir, Out: stdout, KeepNodeData: *keep, ToxiproxyURL: os.Getenv("TOXIPROXY_URL"), Live: isTerminal(stdout)}
 	if *raftLog != "" {
 		f, err := os.OpenFile(*raftLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 		if err != nil {
@@ -116,4 +116,14 @@ func runList(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "%-24s %s\n", name, s.Description)
 	}
 	return nil
+}
+
+// isTerminal reports whether w is a character device (a terminal), for the live progress line.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
