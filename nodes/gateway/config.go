@@ -1,0 +1,200 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"time"
+	"unicode"
+
+	"paylab/nodes/ledger/client"
+)
+
+// Mode selects how a gateway mechanism (cache, lock) behaves: "safe" is what a careful team ships, "naive" the
+// seed article's patterns as written. The names match regions.Topology.Gateways.
+type Mode string
+
+// Modes. Only ModeSafe is implemented today: with no Redis behind the gateway, the safe cache and lock are
+// pass-through (every balance read goes to the ledger, whose transfers are atomic and need no lock). ModeNaive
+// (SETNX lock with a fixed TTL and an unfenced read-check-write, a cache that serves stale balances) arrives
+// with the Redis issue; until then Validate refuses it, so no naive scenario can pass by running safe code.
+const (
+	ModeSafe  Mode = "safe"
+	ModeNaive Mode = "naive"
+)
+
+// Config configures one gateway. Start from DefaultConfig, then set ID, Region, Ledger.Nodes and SigningKey.
+type Config struct {
+	// ID names the gateway in status, metrics and events (the lab uses regions' node ids, e.g.
+	// "gateway:us-east/a"). 1..128 printable characters, no spaces.
+	ID string
+	// Region is the region this gateway serves (same character rules as ID).
+	Region string
+	// Addr is the address the HTTP API listens on. It must be an IPv4 address in 127.0.0.0/8 with a port:
+	// "127.0.0.1:0" picks a free port; the lab gives each region's entry point its own "127.0.1.N:port".
+	Addr string
+
+	// Ledger configures the ledger client the gateway forwards through (leader tracking, same-id retries).
+	// Ledger.Nodes must be set; the lab points it at the gateway→ledger proxies.
+	Ledger client.Config
+
+	// RequireSignature makes every payment route (/v1/transfers, /v1/accounts…) demand a valid HMAC
+	// signature, fresh timestamp and unused nonce (see Signer). Off only for raw ledger-vs-gateway comparisons.
+	RequireSignature bool
+	// SigningKey is the per-run HMAC-SHA256 key, at least MinKeyBytes long when RequireSignature is set.
+	SigningKey []byte
+	// MaxSkew is how far a request's timestamp may be from the gateway's clock, either way, before it is
+	// refused as stale. A nonce is remembered until its timestamp plus MaxSkew, after which it is stale anyway.
+	MaxSkew time.Duration
+	// MaxNonces bounds the default in-memory nonce store. When it is full of unexpired nonces the gateway
+	// refuses signed requests with 503 rather than forget a nonce and let a replay through. It must cover
+	// the request rate × 2·MaxSkew (2,000/s × 60 s = 120,000).
+	MaxNonces int
+
+	// Breaker configures the circuit breaker toward the ledger.
+	Breaker BreakerConfig
+	// OnBreakerChange, when set, is called on every breaker transition, in order, with the breaker locked:
+	// it must return quickly and must not call back into the gateway (the lab appends an event and returns).
+	OnBreakerChange func(BreakerTransition)
+
+	// HealthTimeout bounds one /healthz probe of the ledger (all its status calls together).
+	HealthTimeout time.Duration
+	// HealthCacheTTL is how long a probe's answer is reused, so a busy health checker costs the ledger little.
+	HealthCacheTTL time.Duration
+
+	// MaxInFlight bounds payment requests being served at once; beyond it the gateway answers 503
+	// "overloaded" at once instead of queueing without limit.
+	MaxInFlight int
+
+	// Cache is the balance and idempotency cache mode ("" means safe). Only "safe" exists: see Mode.
+	Cache Mode
+	// Lock is the per-account lock mode ("" means safe). Only "safe" exists: see Mode.
+	Lock Mode
+
+	// Nonces, when set, replaces the in-memory nonce store (the Redis issue shares one per region).
+	Nonces NonceStore
+	// Idempotency, when set, replaces the pass-through idempotency cache.
+	Idempotency IdempotencyCache
+	// Balances, when set, replaces the pass-through balance cache.
+	Balances BalanceCache
+	// Locks, when set, replaces the pass-through per-account lock.
+	Locks AccountLocker
+	// Limiter, when set, replaces the allow-everything rate limiter.
+	Limiter RateLimiter
+
+	// Logger receives what the gateway cannot answer a caller with (cache errors, server errors); nil
+	// discards it.
+	Logger *slog.Logger
+}
+
+// MinKeyBytes is the shortest signing key Validate accepts.
+const MinKeyBytes = 16
+
+// DefaultConfig returns bounded defaults: loopback on a free port, signatures required with a 30 s skew,
+// room for 262,144 live nonces, a breaker that opens after 5 consecutive ledger failures for 1 s and closes
+// after 2 good probes, a 500 ms health probe cached for 250 ms, and 4,096 payment requests in flight.
+// The ledger client uses client.DefaultConfig; its Nodes are left for the caller.
+func DefaultConfig() Config {
+	return Config{
+		Addr:             "127.0.0.1:0",
+		Ledger:           client.DefaultConfig(nil),
+		RequireSignature: true,
+		MaxSkew:          30 * time.Second,
+		MaxNonces:        1 << 18,
+		Breaker:          DefaultBreakerConfig(),
+		HealthTimeout:    500 * time.Millisecond,
+		HealthCacheTTL:   250 * time.Millisecond,
+		MaxInFlight:      4096,
+		Cache:            ModeSafe,
+		Lock:             ModeSafe,
+	}
+}
+
+// Validate checks every field and the fields against each other; each problem names its field.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if err := validName(c.ID); err != nil {
+		bad("ID: %v", err)
+	}
+	if err := validName(c.Region); err != nil {
+		bad("Region: %v", err)
+	}
+	if err := requireLoopbackV4(c.Addr); err != nil {
+		bad("Addr: %v", err)
+	}
+	if err := c.Ledger.Validate(); err != nil {
+		bad("Ledger: %v", err)
+	}
+	if c.RequireSignature && len(c.SigningKey) < MinKeyBytes {
+		bad("SigningKey has %d bytes, want at least %d when RequireSignature is set", len(c.SigningKey), MinKeyBytes)
+	}
+	if c.MaxSkew < time.Second || c.MaxSkew > time.Hour {
+		bad("MaxSkew %v must be in 1s..1h", c.MaxSkew)
+	}
+	if c.Nonces == nil && (c.MaxNonces < 1 || c.MaxNonces > 1<<24) {
+		bad("MaxNonces %d must be in 1..%d", c.MaxNonces, 1<<24)
+	}
+	if err := c.Breaker.Validate(); err != nil {
+		bad("Breaker: %v", err)
+	}
+	if c.HealthTimeout < time.Millisecond || c.HealthTimeout > time.Minute {
+		bad("HealthTimeout %v must be in 1ms..1m", c.HealthTimeout)
+	}
+	if c.HealthCacheTTL < 0 || c.HealthCacheTTL > time.Minute {
+		bad("HealthCacheTTL %v must be in 0..1m", c.HealthCacheTTL)
+	}
+	if c.MaxInFlight < 1 || c.MaxInFlight > 1<<20 {
+		bad("MaxInFlight %d must be in 1..%d", c.MaxInFlight, 1<<20)
+	}
+	for _, m := range []struct {
+		name string
+		mode Mode
+	}{{"Cache", c.Cache}, {"Lock", c.Lock}} {
+		switch m.mode {
+		case "", ModeSafe:
+		case ModeNaive:
+			bad("%s %q is not implemented yet (it arrives with the Redis issue); only %q exists", m.name, m.mode, ModeSafe)
+		default:
+			bad("%s %q must be %q or %q", m.name, m.mode, ModeSafe, ModeNaive)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("gateway config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// validName accepts 1..128 printable characters without spaces: regions' node ids ("gateway:us-east/a")
+// and region names.
+func validName(s string) error {
+	if len(s) == 0 || len(s) > 128 {
+		return fmt.Errorf("%q must have 1..128 characters", s)
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) || unicode.IsSpace(r) {
+			return fmt.Errorf("%q must be printable characters without spaces", s)
+		}
+	}
+	return nil
+}
+
+// requireLoopbackV4 accepts only "IPv4-in-127.0.0.0/8:port": the lab never binds outside this machine, and a
+// literal address (no "localhost") is what the lab DNS hands out.
+func requireLoopbackV4(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port: %w", addr, err)
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil || !ip.Is4() || !ip.IsLoopback() {
+		return fmt.Errorf("%q: host must be an IPv4 address in 127.0.0.0/8 (the lab binds loopback only)", addr)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("%q: port %q is not a number in 0..65535", addr, port)
+	}
+	return nil
+}

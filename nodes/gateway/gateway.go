@@ -1,0 +1,261 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"paylab/nodes/ledger/client"
+)
+
+// Gateway is one running gateway node: an HTTP server on loopback forwarding to a ledger cluster. Its methods
+// are safe for concurrent use.
+type Gateway struct {
+	cfg      Config
+	log      *slog.Logger
+	ledger   *client.Client
+	signer   *Signer // nil when signatures are not required
+	nonces   NonceStore
+	idem     IdempotencyCache
+	balances BalanceCache
+	locks    AccountLocker
+	limiter  RateLimiter
+	breaker  *Breaker
+	met      *metrics
+	inFlight chan struct{} // a slot per payment request being served
+
+	// ctx lives as long as the gateway; health probes run under it so Close stops them.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	healthMu sync.Mutex // held during a probe, so concurrent /healthz calls share one
+	health   Health
+
+	ln        net.Listener
+	srv       *http.Server
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start validates cfg, connects the ledger client and serves the HTTP API on cfg.Addr until Close.
+func Start(cfg Config) (*Gateway, error) {
+	if cfg.Cache == "" {
+		cfg.Cache = ModeSafe
+	}
+	if cfg.Lock == "" {
+		cfg.Lock = ModeSafe
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	g := &Gateway{
+		cfg: cfg, log: cfg.Logger,
+		nonces: cfg.Nonces, idem: cfg.Idempotency, balances: cfg.Balances, locks: cfg.Locks, limiter: cfg.Limiter,
+		inFlight: make(chan struct{}, cfg.MaxInFlight),
+	}
+	if g.log == nil {
+		g.log = slog.New(slog.DiscardHandler)
+	}
+	g.log = g.log.With("gateway", cfg.ID, "region", cfg.Region)
+	var err error
+	if cfg.RequireSignature {
+		if g.signer, err = NewSigner(cfg.SigningKey); err != nil {
+			return nil, fmt.Errorf("start gateway %s: %w", cfg.ID, err)
+		}
+	}
+	if g.nonces == nil {
+		if g.nonces, err = NewMemoryNonceStore(cfg.MaxNonces); err != nil {
+			return nil, fmt.Errorf("start gateway %s: %w", cfg.ID, err)
+		}
+	}
+	if g.idem == nil {
+		g.idem = noIdempotencyCache{}
+	}
+	if g.balances == nil {
+		g.balances = noBalanceCache{}
+	}
+	if g.locks == nil {
+		g.locks = noLocks{}
+	}
+	if g.limiter == nil {
+		g.limiter = noLimit{}
+	}
+	// The breaker is built before the metrics, which read its state; its callback counts transitions.
+	g.breaker, err = NewBreaker(cfg.Breaker, func(t BreakerTransition) {
+		g.met.breakerTransitions.WithLabelValues(t.To.String()).Inc()
+		g.log.Info("breaker transition", "from", t.From, "to", t.To, "reason", t.Reason)
+		if cfg.OnBreakerChange != nil {
+			cfg.OnBreakerChange(t)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start gateway %s: %w", cfg.ID, err)
+	}
+	g.met = newMetrics(g)
+	if g.ledger, err = client.New(cfg.Ledger); err != nil {
+		return nil, fmt.Errorf("start gateway %s: ledger client: %w", cfg.ID, err)
+	}
+	g.ln, err = net.Listen("tcp4", cfg.Addr)
+	if err != nil {
+		g.ledger.Close()
+		return nil, fmt.Errorf("start gateway %s: listen on %s: %w", cfg.ID, cfg.Addr, err)
+	}
+	g.ctx, g.cancel = context.WithCancel(context.Background())
+	g.srv = &http.Server{
+		Handler:           g.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+	}
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		if err := g.srv.Serve(g.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			g.log.Error("HTTP server stopped", "err", err)
+		}
+	}()
+	return g, nil
+}
+
+// Addr is the address the API listens on ("127.0.1.2:41234").
+func (g *Gateway) Addr() string { return g.ln.Addr().String() }
+
+// URL is the API's base URL ("http://127.0.1.2:41234").
+func (g *Gateway) URL() string { return "http://" + g.Addr() }
+
+// ID is the gateway's id from its config.
+func (g *Gateway) ID() string { return g.cfg.ID }
+
+// Region is the region the gateway serves.
+func (g *Gateway) Region() string { return g.cfg.Region }
+
+// BreakerState is the circuit breaker's state now.
+func (g *Gateway) BreakerState() BreakerState { return g.breaker.State(time.Now()) }
+
+// Close stops serving: requests in flight get up to 2 s to finish, then connections are dropped, probes are
+// cancelled and every goroutine the gateway started has returned. It is safe to call more than once.
+func (g *Gateway) Close() error {
+	g.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		shutdownErr := g.srv.Shutdown(ctx)
+		cancel()
+		g.cancel()
+		closeErr := g.srv.Close()
+		g.wg.Wait()
+		g.ledger.Close()
+		if shutdownErr != nil && !errors.Is(shutdownErr, context.DeadlineExceeded) {
+			g.closeErr = fmt.Errorf("close gateway %s: shut down HTTP server: %w", g.cfg.ID, shutdownErr)
+		} else if closeErr != nil {
+			g.closeErr = fmt.Errorf("close gateway %s: close HTTP server: %w", g.cfg.ID, closeErr)
+		}
+	})
+	return g.closeErr
+}
+
+// Status is the gateway's view of itself, as served by GET /v1/status.
+type Status struct {
+	ID     string `json:"id"`
+	Region string `json:"region"`
+	// Breaker is the circuit breaker's state: "closed", "half-open" or "open".
+	Breaker BreakerState `json:"breaker"`
+	// LedgerLeader is the ledger node the client sends writes to now.
+	LedgerLeader string `json:"ledger_leader"`
+	// Healthy and HealthReason are the last /healthz probe's answer (cached; see Config.HealthCacheTTL).
+	Healthy          bool      `json:"healthy"`
+	HealthReason     string    `json:"health_reason,omitempty"`
+	HealthCheckedAt  time.Time `json:"health_checked_at"`
+	RequireSignature bool      `json:"require_signature"`
+	Cache            Mode      `json:"cache"`
+	Lock             Mode      `json:"lock"`
+	InFlight         int       `json:"in_flight"`
+}
+
+// Status reports the gateway's state without probing the ledger.
+func (g *Gateway) Status() Status {
+	g.healthMu.Lock()
+	h := g.health
+	g.healthMu.Unlock()
+	return Status{
+		ID: g.cfg.ID, Region: g.cfg.Region,
+		Breaker:      g.BreakerState(),
+		LedgerLeader: g.ledger.Leader(),
+		Healthy:      h.OK, HealthReason: h.Reason, HealthCheckedAt: h.CheckedAt,
+		RequireSignature: g.cfg.RequireSignature,
+		Cache:            g.cfg.Cache, Lock: g.cfg.Lock,
+		InFlight: len(g.inFlight),
+	}
+}
+
+// Health is whether the gateway can reach a ledger leader.
+type Health struct {
+	OK bool `json:"ok"`
+	// Leader is the ledger node that answered as leader.
+	Leader string `json:"leader,omitempty"`
+	// Reason says why not, naming each node tried and what it said.
+	Reason    string    `json:"reason,omitempty"`
+	CheckedAt time.Time `json:"checked_at"`
+}
+
+// Health probes the ledger for a leader through the client, or returns the previous answer if it is younger
+// than HealthCacheTTL. Concurrent callers share one probe; a probe takes at most HealthTimeout.
+func (g *Gateway) Health() Health {
+	g.healthMu.Lock()
+	defer g.healthMu.Unlock()
+	if now := time.Now(); !g.health.CheckedAt.IsZero() && now.Sub(g.health.CheckedAt) < g.cfg.HealthCacheTTL {
+		return g.health
+	}
+	g.health = g.probe()
+	return g.health
+}
+
+// probe asks the node the client believes leads, then whoever it names as leader, then every other node,
+// until one says it is the leader or the time is up.
+func (g *Gateway) probe() Health {
+	ctx, cancel := context.WithTimeout(g.ctx, g.cfg.HealthTimeout)
+	defer cancel()
+	ids := make([]string, 0, len(g.cfg.Ledger.Nodes))
+	for id := range g.cfg.Ledger.Nodes {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	tried := make(map[string]bool, len(ids))
+	var notes []string
+	next := g.ledger.Leader()
+	for len(tried) < len(ids) && ctx.Err() == nil {
+		if _, known := g.cfg.Ledger.Nodes[next]; !known || tried[next] {
+			for _, id := range ids {
+				if !tried[id] {
+					next = id
+					break
+				}
+			}
+		}
+		node := next
+		tried[node] = true
+		next = ""
+		st, err := g.ledger.Status(ctx, node, false)
+		if err != nil {
+			notes = append(notes, fmt.Sprintf("%s: %v", node, err))
+			continue
+		}
+		if st.State == "Leader" {
+			return Health{OK: true, Leader: node, CheckedAt: time.Now()}
+		}
+		notes = append(notes, fmt.Sprintf("%s is %s and names leader %q", node, st.State, st.Leader))
+		next = st.Leader
+	}
+	if ctx.Err() != nil {
+		notes = append(notes, fmt.Sprintf("probe stopped after %v", g.cfg.HealthTimeout))
+	}
+	return Health{Reason: "no ledger leader reachable: " + strings.Join(notes, "; "), CheckedAt: time.Now()}
+}

@@ -1,0 +1,401 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"paylab/nodes/ledger"
+	"paylab/nodes/ledger/client"
+)
+
+// MaxBodyBytes is the largest request body the API reads, as at the ledger; larger bodies get 413.
+const MaxBodyBytes = ledger.MaxBodyBytes
+
+// Error reasons the gateway adds to the ledger's (the "error" field of a JSON error answer).
+const (
+	// ErrorOutcomeUnknown (504): the ledger may or may not have applied the transfer; retry with the same id.
+	ErrorOutcomeUnknown = "outcome_unknown"
+	// ErrorLedgerUnavailable (503): no ledger leader answered, or the circuit breaker is open.
+	ErrorLedgerUnavailable = "ledger_unavailable"
+	// ErrorOverloaded (503): MaxInFlight payment requests are already being served.
+	ErrorOverloaded = "overloaded"
+	// ErrorNonceStoreUnavailable (503): the nonce store could not decide; nothing was forwarded.
+	ErrorNonceStoreUnavailable = "nonce_store_unavailable"
+	// ErrorRateLimited (429): the rate limiter refused the request; see Retry-After.
+	ErrorRateLimited = "rate_limited"
+)
+
+// ErrorBody is every error answer, shaped like the ledger's: {"error", "detail", "leader"}.
+type ErrorBody struct {
+	Error  string `json:"error"`
+	Detail string `json:"detail,omitempty"`
+	Leader string `json:"leader,omitempty"`
+}
+
+// Handler returns the gateway's HTTP API. The payment routes (/v1/transfers, /v1/accounts…) are signed when
+// RequireSignature is set and bounded by MaxInFlight; /healthz, /metrics and /v1/status are open, for health
+// checkers and scrapers.
+func (g *Gateway) Handler() http.Handler {
+	mux := http.NewServeMux()
+	route := func(pattern, name string, h http.HandlerFunc) {
+		mux.Handle(pattern, g.instrument(name, h))
+	}
+	route("POST /v1/transfers", "transfer", g.payment(g.handleTransfer))
+	route("POST /v1/accounts", "create_account", g.payment(g.handleCreateAccount))
+	route("GET /v1/accounts/{id}", "get_account", g.payment(g.handleGetAccount))
+	route("GET /v1/status", "status", g.handleStatus)
+	route("GET /healthz", "healthz", g.handleHealthz)
+	route("GET /metrics", "metrics", promhttp.HandlerFor(g.met.reg, promhttp.HandlerOpts{}).ServeHTTP)
+	route("/", "not_found", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, ErrorBody{Error: "not_found", Detail: r.Method + " " + r.URL.Path + " is not part of the API"})
+	})
+	return mux
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.code = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (g *Gateway) instrument(route string, h http.HandlerFunc) http.Handler {
+	hist := g.met.duration.WithLabelValues(route)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		h(rec, r)
+		hist.Observe(time.Since(start).Seconds())
+		g.met.requests.WithLabelValues(route, strconv.Itoa(rec.code)).Inc()
+	})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		code, b = http.StatusInternalServerError, []byte(`{"error":"encode_response"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// payment wraps a payment route: an in-flight slot, the body read within MaxBodyBytes, then the signature,
+// timestamp and nonce checks. Only a request that passes all of them reaches h, so a replay is refused before
+// anything is forwarded to the ledger.
+func (g *Gateway) payment(h func(w http.ResponseWriter, r *http.Request, body []byte)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case g.inFlight <- struct{}{}:
+			defer func() { <-g.inFlight }()
+		default:
+			w.Header().Set("Retry-After", "1")
+			writeJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: ErrorOverloaded, Detail: fmt.Sprintf("%d requests in flight", cap(g.inFlight))})
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				writeJSON(w, http.StatusRequestEntityTooLarge, ErrorBody{Error: "body_too_large", Detail: fmt.Sprintf("bodies are limited to %d bytes", MaxBodyBytes)})
+				return
+			}
+			writeJSON(w, http.StatusBadRequest, ErrorBody{Error: "invalid_request", Detail: fmt.Sprintf("read body: %v", err)})
+			return
+		}
+		if g.signer != nil && !g.authenticate(w, r, body) {
+			return
+		}
+		h(w, r, body)
+	}
+}
+
+// authenticate verifies the signature and spends the nonce; on refusal it has written the answer.
+func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request, body []byte) bool {
+	now := time.Now()
+	reject := func(e *SignatureError) bool {
+		g.met.signatureRejections.WithLabelValues(e.Reason).Inc()
+		writeJSON(w, http.StatusUnauthorized, ErrorBody{Error: e.Reason, Detail: e.Detail})
+		return false
+	}
+	sr, err := g.signer.verify(r, body, now, g.cfg.MaxSkew)
+	if err != nil {
+		var se *SignatureError
+		if errors.As(err, &se) {
+			return reject(se)
+		}
+		return reject(&SignatureError{RejectBadSignature, err.Error()})
+	}
+	fresh, err := g.nonces.Remember(r.Context(), sr.nonce, now, sr.expires)
+	if err != nil {
+		g.log.Warn("nonce store refused", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: ErrorNonceStoreUnavailable, Detail: err.Error()})
+		return false
+	}
+	if !fresh {
+		return reject(&SignatureError{RejectReplayedNonce, fmt.Sprintf("nonce %q was used before; sign every request with a new nonce", sr.nonce)})
+	}
+	return true
+}
+
+// decodeStrict reads exactly one JSON value into v: unknown fields and trailing data are errors wrapping
+// ledger.ErrInvalid, as at the ledger.
+func decodeStrict(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: malformed JSON: %v", ledger.ErrInvalid, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("%w: trailing data after the JSON value", ledger.ErrInvalid)
+	}
+	return nil
+}
+
+func writeInvalid(w http.ResponseWriter, err error) {
+	writeJSON(w, http.StatusBadRequest, ErrorBody{Error: "invalid_request", Detail: err.Error()})
+}
+
+// ledgerVerdict says what the end of a ledger call means for the breaker. Only definite unavailability is a
+// failure: a transport error, a 503, a timeout. An answer that decides the request — committed, rejected, or
+// a 4xx about the request itself — proves the ledger reachable. A call cut short because our caller went
+// away says nothing.
+func ledgerVerdict(ctx context.Context, o client.Outcome, err error) Result {
+	switch {
+	case o == client.OK || o == client.Rejected:
+		return Success
+	case ctx.Err() != nil:
+		return Ignored
+	case o == client.Unknown:
+		return Failure
+	}
+	var api *client.APIError
+	if errors.As(err, &api) && api.Code >= 400 && api.Code < 500 {
+		return Success
+	}
+	return Failure
+}
+
+// writeLedgerError answers a ledger call that did not succeed: the ledger's own 4xx passes through, anything
+// else is ledger_unavailable.
+func writeLedgerError(w http.ResponseWriter, err error) {
+	var api *client.APIError
+	if errors.As(err, &api) && api.Code >= 400 && api.Code < 500 {
+		writeJSON(w, api.Code, ErrorBody{Error: api.Reason, Detail: api.Detail})
+		return
+	}
+	w.Header().Set("Retry-After", "1")
+	writeJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: ErrorLedgerUnavailable, Detail: err.Error()})
+}
+
+// allowLedger asks the breaker for a call; when it refuses, the answer is written and ok is false.
+func (g *Gateway) allowLedger(w http.ResponseWriter) (Ticket, bool) {
+	t, err := g.breaker.Allow(time.Now())
+	if err != nil {
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: ErrorLedgerUnavailable, Detail: err.Error()})
+		return t, false
+	}
+	return t, true
+}
+
+// allowRate asks the rate limiter; when it refuses, the answer is written and ok is false.
+func (g *Gateway) allowRate(w http.ResponseWriter, r *http.Request, key string) bool {
+	ok, retry, err := g.limiter.Allow(r.Context(), key)
+	switch {
+	case err != nil:
+		writeJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: "rate_limiter_unavailable", Detail: err.Error()})
+		return false
+	case !ok:
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int((retry+time.Second-1)/time.Second))))
+		writeJSON(w, http.StatusTooManyRequests, ErrorBody{Error: ErrorRateLimited, Detail: fmt.Sprintf("retry after %v", retry)})
+		return false
+	}
+	return true
+}
+
+// handleTransfer forwards one transfer through the ledger client (which retries it with the same id across
+// leader changes) and maps the client's outcome to HTTP: decided → 200 with the ledger's result, id reused
+// with another body → 409, unknown → 504 (retry with the same id), unavailable → 503.
+func (g *Gateway) handleTransfer(w http.ResponseWriter, r *http.Request, body []byte) {
+	ctx := r.Context()
+	t, err := ledger.DecodeTransferJSON(body)
+	if err != nil {
+		writeInvalid(w, err)
+		return
+	}
+	if !g.allowRate(w, r, t.From) {
+		return
+	}
+	if ct, res, ok, err := g.idem.Get(ctx, t.ID); err != nil {
+		g.log.Warn("idempotency cache get failed; asking the ledger", "transfer", t.ID, "err", err)
+	} else if ok && ct == t {
+		res.Duplicate = true
+		writeJSON(w, http.StatusOK, res)
+		return
+	} else if ok {
+		writeJSON(w, http.StatusConflict, ErrorBody{Error: ledger.ReasonIDConflict, Detail: "transfer id " + t.ID + " was used before with a different body"})
+		return
+	}
+	ticket, ok := g.allowLedger(w)
+	if !ok {
+		return
+	}
+	lease, err := g.locks.Lock(ctx, t.From)
+	if err != nil {
+		ticket.Done(time.Now(), Ignored)
+		writeJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: "lock_unavailable", Detail: fmt.Sprintf("lock account %s: %v", t.From, err)})
+		return
+	}
+	res := g.ledger.Transfer(ctx, t)
+	lease.Release(context.WithoutCancel(ctx))
+	ticket.Done(time.Now(), ledgerVerdict(ctx, res.Outcome, res.Err))
+	g.met.ledgerCalls.WithLabelValues(res.Outcome.String()).Inc()
+	switch {
+	case res.Outcome == client.Rejected && res.Conflict:
+		writeJSON(w, http.StatusConflict, ErrorBody{Error: ledger.ReasonIDConflict, Detail: "transfer id " + t.ID + " was used before with a different body"})
+	case res.Outcome == client.OK || res.Outcome == client.Rejected:
+		if res.Status == ledger.StatusCommitted {
+			if err := g.balances.Invalidate(ctx, t.From, t.To); err != nil {
+				g.log.Warn("balance cache invalidate failed", "transfer", t.ID, "err", err)
+			}
+		}
+		if err := g.idem.Put(ctx, t, res.TransferResult); err != nil {
+			g.log.Warn("idempotency cache put failed", "transfer", t.ID, "err", err)
+		}
+		writeJSON(w, http.StatusOK, res.TransferResult)
+	case res.Outcome == client.Unknown:
+		writeJSON(w, http.StatusGatewayTimeout, ErrorBody{Error: ErrorOutcomeUnknown, Detail: fmt.Sprintf("transfer %s may or may not have committed; retry with the same id: %v", t.ID, res.Err)})
+	default:
+		writeLedgerError(w, fmt.Errorf("transfer %s: %w", t.ID, res.Err))
+	}
+}
+
+// handleCreateAccount creates one account: 201, or 409 when it exists. The ledger client creates accounts in
+// batches that leave existing ids alone without saying so, so the gateway reads the id first (exists → 409)
+// and reads it back after (an opening balance other than ours → someone else created it meanwhile → 409).
+// Two concurrent creates with the same id and balance both get 201; the account is the same either way.
+func (g *Gateway) handleCreateAccount(w http.ResponseWriter, r *http.Request, body []byte) {
+	ctx := r.Context()
+	var a ledger.Account
+	if err := decodeStrict(body, &a); err != nil {
+		writeInvalid(w, err)
+		return
+	}
+	if err := a.Validate(); err != nil {
+		writeInvalid(w, err)
+		return
+	}
+	if !g.allowRate(w, r, a.ID) {
+		return
+	}
+	ticket, ok := g.allowLedger(w)
+	if !ok {
+		return
+	}
+	exists := func(acc ledger.AccountState) {
+		writeJSON(w, http.StatusConflict, ErrorBody{Error: "exists", Detail: fmt.Sprintf("account %s already exists (opening balance %d)", acc.ID, acc.Initial)})
+	}
+	// fail ends the call for the breaker and answers; err comes from the ledger client.
+	fail := func(o client.Outcome, err error) {
+		ticket.Done(time.Now(), ledgerVerdict(ctx, o, err))
+		writeLedgerError(w, err)
+	}
+	acc, err := g.ledger.Account(ctx, a.ID, false)
+	var api *client.APIError
+	switch {
+	case err == nil:
+		ticket.Done(time.Now(), Success)
+		exists(acc)
+		return
+	case !errors.As(err, &api) || api.Code != http.StatusNotFound:
+		fail(client.Failed, err)
+		return
+	}
+	if err := g.ledger.CreateAccounts(ctx, []ledger.Account{a}); err != nil {
+		fail(client.Failed, fmt.Errorf("create account %s: %w", a.ID, err))
+		return
+	}
+	ticket.Done(time.Now(), Success)
+	if acc, err := g.ledger.Account(ctx, a.ID, false); err == nil && acc.Initial != a.Balance {
+		exists(acc)
+		return
+	}
+	writeJSON(w, http.StatusCreated, ledger.AccountResult{ID: a.ID, Created: true})
+}
+
+// handleGetAccount reads one account: linearizable at the ledger leader, or with ?stale=true from any replica
+// (and then from the balance cache when one is configured).
+func (g *Gateway) handleGetAccount(w http.ResponseWriter, r *http.Request, _ []byte) {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	if !ledger.ValidID(id) {
+		writeInvalid(w, fmt.Errorf("%w: account id %q must match [A-Za-z0-9_.-]{1,64}", ledger.ErrInvalid, id))
+		return
+	}
+	stale := false
+	if s := r.URL.Query().Get("stale"); s != "" {
+		var err error
+		if stale, err = strconv.ParseBool(s); err != nil {
+			writeInvalid(w, fmt.Errorf("%w: stale=%q is not a boolean", ledger.ErrInvalid, s))
+			return
+		}
+	}
+	if !g.allowRate(w, r, id) {
+		return
+	}
+	if stale {
+		if acc, ok, err := g.balances.Get(ctx, id); err != nil {
+			g.log.Warn("balance cache get failed; asking the ledger", "account", id, "err", err)
+		} else if ok {
+			writeJSON(w, http.StatusOK, acc)
+			return
+		}
+	}
+	ticket, ok := g.allowLedger(w)
+	if !ok {
+		return
+	}
+	acc, err := g.ledger.Account(ctx, id, stale)
+	if err != nil {
+		ticket.Done(time.Now(), ledgerVerdict(ctx, client.Failed, err))
+		writeLedgerError(w, err)
+		return
+	}
+	ticket.Done(time.Now(), Success)
+	if err := g.balances.Set(ctx, acc); err != nil {
+		g.log.Warn("balance cache set failed", "account", id, "err", err)
+	}
+	writeJSON(w, http.StatusOK, acc)
+}
+
+func (g *Gateway) handleStatus(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, g.Status())
+}
+
+// healthzBody is the answer of GET /healthz.
+type healthzBody struct {
+	Health
+	Breaker BreakerState `json:"breaker"`
+}
+
+func (g *Gateway) handleHealthz(w http.ResponseWriter, _ *http.Request) {
+	h := g.Health()
+	code := http.StatusOK
+	if !h.OK {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, healthzBody{Health: h, Breaker: g.BreakerState()})
+}

@@ -1,0 +1,93 @@
+package gateway
+
+import (
+	"context"
+	"time"
+
+	"paylab/nodes/ledger"
+)
+
+// The interfaces below are where the Redis issue plugs in the seed article's mechanisms, each in a "safe" and
+// a "naive" mode (see Mode). Today only the safe, pass-through defaults exist: the ledger already makes every
+// transfer atomic and idempotent by id, so without Redis the gateway needs neither a cache nor a lock to be
+// correct. The gateway treats caches as advisory — an error from one is logged and the ledger is asked — but
+// a lock or limiter error refuses the request.
+
+// IdempotencyCache remembers decided transfers by id, so a resubmission can be answered without the ledger.
+// The gateway answers from a hit only when the cached transfer equals the new one (same id, other body → 409,
+// as the ledger would), and stores only decided results (committed or rejected), never unknown ones.
+type IdempotencyCache interface {
+	// Get returns the transfer and result stored under id, if any.
+	Get(ctx context.Context, id string) (t ledger.Transfer, res ledger.TransferResult, ok bool, err error)
+	// Put stores a decided transfer and its result.
+	Put(ctx context.Context, t ledger.Transfer, res ledger.TransferResult) error
+}
+
+// BalanceCache is the cache-aside store of account reads. The gateway consults it only for reads that asked
+// for ?stale=true (a linearizable read always goes to the ledger leader), fills it on a miss, and invalidates
+// both accounts of every committed transfer. Expiry (TTL) belongs to the implementation.
+type BalanceCache interface {
+	// Get returns the cached state of an account, if any.
+	Get(ctx context.Context, account string) (ledger.AccountState, bool, error)
+	// Set caches an account's state as read from the ledger.
+	Set(ctx context.Context, acc ledger.AccountState) error
+	// Invalidate drops the given accounts.
+	Invalidate(ctx context.Context, accounts ...string) error
+}
+
+// AccountLocker serialises work on one account across gateways. The gateway holds the debited account's lock
+// around forwarding a transfer. Safe mode (later) fences the ledger write with the lease's token; naive mode
+// reproduces the article's SETNX lock with a fixed TTL.
+type AccountLocker interface {
+	// Lock blocks until the account's lock is held or ctx ends.
+	Lock(ctx context.Context, account string) (Lease, error)
+}
+
+// Lease is a held account lock.
+type Lease interface {
+	// Fence is the lock's fencing token (0 when the lock does not fence).
+	Fence() uint64
+	// Release gives the lock back; it is called exactly once.
+	Release(ctx context.Context)
+}
+
+// RateLimiter decides whether a request may proceed (the article's token bucket, later a Redis Lua script).
+// The gateway asks it with the debited account for transfers and the read account for reads; a refusal is
+// 429 with Retry-After.
+type RateLimiter interface {
+	// Allow reports whether the request keyed by key may run now, and if not, when to retry.
+	Allow(ctx context.Context, key string) (ok bool, retryAfter time.Duration, err error)
+}
+
+// The pass-through defaults: "safe" mode with no Redis.
+type (
+	noIdempotencyCache struct{}
+	noBalanceCache     struct{}
+	noLocks            struct{}
+	noLease            struct{}
+	noLimit            struct{}
+)
+
+func (noIdempotencyCache) Get(context.Context, string) (ledger.Transfer, ledger.TransferResult, bool, error) {
+	return ledger.Transfer{}, ledger.TransferResult{}, false, nil
+}
+func (noIdempotencyCache) Put(context.Context, ledger.Transfer, ledger.TransferResult) error {
+	return nil
+}
+func (noBalanceCache) Get(context.Context, string) (ledger.AccountState, bool, error) {
+	return ledger.AccountState{}, false, nil
+}
+func (noBalanceCache) Set(context.Context, ledger.AccountState) error      { return nil }
+func (noBalanceCache) Invalidate(context.Context, ...string) error         { return nil }
+func (noLocks) Lock(context.Context, string) (Lease, error)                { return noLease{}, nil }
+func (noLease) Fence() uint64                                              { return 0 }
+func (noLease) Release(context.Context)                                    {}
+func (noLimit) Allow(context.Context, string) (bool, time.Duration, error) { return true, 0, nil }
+
+var (
+	_ IdempotencyCache = noIdempotencyCache{}
+	_ BalanceCache     = noBalanceCache{}
+	_ AccountLocker    = noLocks{}
+	_ RateLimiter      = noLimit{}
+	_ NonceStore       = (*MemoryNonceStore)(nil)
+)
