@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"paylab/nodes/gateway"
 	"paylab/nodes/ledger"
 	"paylab/nodes/ledger/client"
 	"paylab/regions"
@@ -41,7 +42,13 @@ type Lab struct {
 	ledgers []*ledgerNode
 	events  []results.Event
 	notes   []string
-	ctl     *client.Client // control plane: straight to the nodes, never through the proxies
+
+	gateways []*gatewayNode
+	dns      *regions.DNSServer
+	health   *regions.HealthChecker
+	signer   *gateway.Signer
+	groups   map[string][]*clientGroup // per client region
+	ctl      *client.Client            // control plane: straight to the nodes, never through the proxies
 
 	watching  bool
 	watchStop chan struct{}
@@ -93,6 +100,9 @@ func Build(ctx context.Context, s *scenarios.Scenario, opts Options) (l *Lab, er
 	l.watching = true
 	go l.watchLeader()
 	if err := l.seedAccounts(ctx); err != nil {
+		return nil, err
+	}
+	if err := l.startGateways(ctx); err != nil {
 		return nil, err
 	}
 	return l, nil
@@ -357,6 +367,24 @@ func (l *Lab) Close() error {
 		}
 		if l.ctl != nil {
 			l.ctl.Close()
+		}
+		if l.health != nil {
+			l.health.Close()
+		}
+		for _, gs := range l.groups {
+			for _, g := range gs {
+				g.cl.Close()
+			}
+		}
+		for _, g := range l.gateways {
+			if err := g.gw.Close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if l.dns != nil {
+			if err := l.dns.Close(); err != nil {
+				errs = append(errs, err)
+			}
 		}
 		l.mu.Lock()
 		nodes := l.ledgers

@@ -23,8 +23,10 @@ func (l *Lab) newTarget(ctx context.Context) (load.Target, func(), error) {
 			return nil, nil, err
 		}
 		return load.LedgerTarget{Client: c}, c.Close, nil
+	case "gateway":
+		return gatewayTarget{l: l, regions: l.s.Workload.From}, func() {}, nil
 	}
-	return nil, nil, fmt.Errorf("workload target %q is not available yet", l.s.Workload.Target)
+	return nil, nil, fmt.Errorf("unknown workload target %q", l.s.Workload.Target)
 }
 
 // Notes are remarks for the run summary (fallbacks used, parts skipped).

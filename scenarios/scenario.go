@@ -325,7 +325,7 @@ func (s *Scenario) Defaults() {
 		w.MaxConnections = 1024
 	}
 	if w.Target == "" {
-		w.Target = "ledger"
+		w.Target = "gateway"
 	}
 	if s.Expect.Verdict == "" {
 		s.Expect.Verdict = "pass"

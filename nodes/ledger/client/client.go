@@ -1,4 +1,5 @@
-// Package client is the one way paylab talks to a ledger cluster over HTTP: it keeps track of the leader,
+// Package client is the one way paylab talks to a ledger cluster — or to a gateway, whose API mirrors the
+// ledger's — over HTTP: it keeps track of the leader,
 // retries a write with the same idempotency key on not_leader and connection errors, bounds every attempt
 // with a timeout, and reports a write whose fate it cannot know (timeout, connection lost after sending) as
 // Unknown — it may have committed — never as Failed. It makes time-ordered (ULID) ids for callers that
@@ -353,7 +354,7 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte, dec
 		a.attempts++
 		a.node = node
 		code, raw, sent, err := c.once(ctx, method, c.cfg.Nodes[node]+path, body)
-		if err == nil && code != http.StatusServiceUnavailable {
+		if err == nil && !retryable(code) {
 			a.outcome, a.err = decide(code, raw)
 			if code == http.StatusOK || code == http.StatusCreated {
 				c.leader.Store(node)
@@ -373,7 +374,9 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte, dec
 		} else {
 			apiErr := httpError(code, raw).(*APIError)
 			a.err = apiErr
-			if apiErr.Reason == "outcome_unknown" && method != http.MethodGet {
+			// 504 (a gateway's "outcome unknown") and the ledger's outcome_unknown may have applied; 502 and
+			// 503 answers (not_leader, unavailable, overloaded) were refused before anything was applied.
+			if (apiErr.Reason == "outcome_unknown" || code == http.StatusGatewayTimeout) && method != http.MethodGet {
 				maybeApplied = true
 			}
 			if _, known := c.cfg.Nodes[apiErr.Leader]; known && apiErr.Leader != node {
@@ -401,6 +404,11 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte, dec
 		a.outcome = Failed
 	}
 	return a
+}
+
+// retryable reports whether an answer asks for a retry: the service is unavailable for now.
+func retryable(code int) bool {
+	return code == http.StatusBadGateway || code == http.StatusServiceUnavailable || code == http.StatusGatewayTimeout
 }
 
 func (c *Client) nextNode(cur string) string {

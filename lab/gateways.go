@@ -1,0 +1,220 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"paylab/lab/load"
+	"paylab/nodes/gateway"
+	"paylab/nodes/ledger/client"
+	"paylab/regions"
+	"paylab/results"
+)
+
+// clientGroupsPerRegion is how many independent client populations (each with its own resolver cache and
+// connections) a region's load comes from; the stale-cache fault switches a fraction of them.
+const clientGroupsPerRegion = 10
+
+// gatewayNode is one running gateway.
+type gatewayNode struct {
+	id regions.NodeID
+	gw *gateway.Gateway
+}
+
+// clientGroup is one population of clients in a region: a resolver (its own DNS cache) and a ledger-API
+// client that reaches pay.lab through the region's links, signing every request.
+type clientGroup struct {
+	res *regions.Resolver
+	cl  *client.Client
+}
+
+// startGateways starts every region's gateways, registers them with the network, connects the client and
+// gateway links, starts the lab DNS and its health checker, and builds the client populations.
+func (l *Lab) startGateways(ctx context.Context) error {
+	topo := l.s.Topology
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	signer, err := gateway.NewSigner(key)
+	if err != nil {
+		return err
+	}
+	l.signer = signer
+	for _, r := range topo.Regions {
+		for _, n := range topo.GatewayNodes(r.Name) {
+			urls := map[string]string{}
+			for _, ln := range l.ledgers {
+				addr, err := l.nw.Addr(regions.LinkID{From: n.ID, To: ln.id})
+				if err != nil {
+					return fmt.Errorf("gateway %s: %w", n.ID, err)
+				}
+				urls[ln.name] = "http://" + addr
+			}
+			cfg := gateway.DefaultConfig()
+			cfg.ID = string(n.ID)
+			cfg.Region = r.Name
+			cfg.Ledger = client.DefaultConfig(urls)
+			cfg.Ledger.AttemptTimeout = l.s.Workload.Timeout
+			cfg.Ledger.Deadline = l.s.Workload.Timeout
+			cfg.SigningKey = key
+			cfg.Cache = gateway.Mode(topo.Gateways.Cache)
+			cfg.Lock = gateway.Mode(topo.Gateways.Lock)
+			id := n.ID
+			cfg.OnBreakerChange = func(t gateway.BreakerTransition) {
+				l.Record(results.Event{At: l.Since(time.Now()), Kind: results.EventNote, Name: "breaker", Target: string(id), Detail: fmt.Sprintf("%v", t)})
+			}
+			g, err := gateway.Start(cfg)
+			if err != nil {
+				return fmt.Errorf("start gateway %s: %w", n.ID, err)
+			}
+			l.mu.Lock()
+			l.gateways = append(l.gateways, &gatewayNode{id: n.ID, gw: g})
+			l.mu.Unlock()
+			if err := l.nw.Register(n.ID, g.Addr()); err != nil {
+				return err
+			}
+		}
+	}
+	if err := l.nw.Connect(ctx); err != nil {
+		return fmt.Errorf("connect gateway links: %w", err)
+	}
+	l.dns, err = regions.StartDNS(regions.DNSConfigFor(topo, l.s.Seed))
+	if err != nil {
+		return fmt.Errorf("start lab DNS: %w", err)
+	}
+	var targets []regions.HealthTarget
+	for _, r := range topo.Regions {
+		entry, ok := l.nw.EntryAddr(r.Name)
+		if !ok {
+			return fmt.Errorf("region %s has no entry point", r.Name)
+		}
+		targets = append(targets, regions.HealthTarget{Region: r.Name, URL: "http://" + entry + "/healthz"})
+	}
+	l.health, err = regions.StartHealthChecker(ctx, regions.HealthConfig{
+		Targets: targets, Interval: topo.DNS.HealthInterval, Threshold: topo.DNS.HealthThreshold,
+		OnChange: func(e regions.HealthEvent) {
+			_ = l.dns.SetHealthy(e.Region, e.Healthy)
+			state := "out of"
+			if e.Healthy {
+				state = "back in"
+			}
+			l.Record(results.Event{At: l.Since(e.Time), Kind: results.EventDNS, Name: "dns", Target: e.Region, Detail: fmt.Sprintf("%s pay.lab (%s)", state, e.Reason)})
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("start health checker: %w", err)
+	}
+	l.logf("gateways: %d in %d regions; lab DNS on %s (pay.lab TTL %v), entry port %d", len(l.gateways), len(topo.Regions), l.dns.Addr(), topo.DNS.TTL, l.nw.EntryPort())
+	return l.startClientGroups()
+}
+
+func (l *Lab) startClientGroups() error {
+	l.groups = map[string][]*clientGroup{}
+	url := "http://pay.lab:" + strconv.Itoa(l.nw.EntryPort())
+	for _, region := range l.s.Workload.From {
+		dial, err := l.nw.ClientDialer(region)
+		if err != nil {
+			return err
+		}
+		for i := 0; i < clientGroupsPerRegion; i++ {
+			res, err := regions.NewResolver(regions.ResolverOptions{Server: l.dns.Addr(), Dial: dial})
+			if err != nil {
+				return err
+			}
+			per := max(1, l.s.Workload.MaxConnections/(clientGroupsPerRegion*len(l.s.Workload.From)))
+			tr := &http.Transport{
+				DialContext:         res.DialContext,
+				MaxIdleConnsPerHost: per,
+				MaxConnsPerHost:     per,
+				IdleConnTimeout:     30 * time.Second,
+			}
+			ccfg := client.DefaultConfig(map[string]string{"pay": url})
+			ccfg.AttemptTimeout = l.s.Workload.Timeout
+			ccfg.Deadline = l.s.Workload.Timeout
+			ccfg.Transport = &signingTransport{base: tr, signer: l.signer}
+			cl, err := client.New(ccfg)
+			if err != nil {
+				return err
+			}
+			l.groups[region] = append(l.groups[region], &clientGroup{res: res, cl: cl})
+		}
+	}
+	return nil
+}
+
+// signingTransport signs every request for the gateway (a fresh nonce and timestamp per attempt, so a
+// retry is a new signed request carrying the same transfer id).
+type signingTransport struct {
+	base   http.RoundTripper
+	signer *gateway.Signer
+}
+
+// RoundTrip implements http.RoundTripper.
+func (s *signingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	var body []byte
+	if req.Body != nil {
+		b, err := io.ReadAll(req.Body)
+		req.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("sign request: read body: %w", err)
+		}
+		body = b
+	}
+	r := req.Clone(req.Context())
+	if body != nil {
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+	}
+	s.signer.Sign(r, body, time.Now(), "")
+	return s.base.RoundTrip(r)
+}
+
+// SetClientsIgnoreTTL makes a fraction of a region's client populations keep their cached DNS answers
+// past the TTL (the stale-cache fault); fraction 0 restores them.
+func (l *Lab) SetClientsIgnoreTTL(region string, fraction float64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	gs, ok := l.groups[region]
+	if !ok {
+		return fmt.Errorf("no clients in region %q", region)
+	}
+	n := int(math.Ceil(fraction * float64(len(gs))))
+	for i, g := range gs {
+		g.res.SetIgnoreTTL(i < n)
+	}
+	return nil
+}
+
+// DNS is the lab DNS server.
+func (l *Lab) DNS() *regions.DNSServer { return l.dns }
+
+// gatewayTarget plays the workload through the gateways: each request comes from one client population of
+// its region (chosen by its key), resolves pay.lab through that population's DNS cache and crosses the
+// region's client links.
+type gatewayTarget struct {
+	l       *Lab
+	regions []string
+}
+
+var _ load.Target = gatewayTarget{}
+
+func (g gatewayTarget) group(region int, key uint64) *clientGroup {
+	gs := g.l.groups[g.regions[region%len(g.regions)]]
+	return gs[key%uint64(len(gs))]
+}
+
+// Transfer implements load.Target.
+func (g gatewayTarget) Transfer(ctx context.Context, region int, t load.Transfer) load.Outcome {
+	return load.LedgerTarget{Client: g.group(region, t.Key).cl}.Transfer(ctx, region, t)
+}
+
+// Read implements load.Target.
+func (g gatewayTarget) Read(ctx context.Context, region int, account int, stale bool) load.Outcome {
+	return load.LedgerTarget{Client: g.group(region, uint64(account)).cl}.Read(ctx, region, account, stale)
+}
