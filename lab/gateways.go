@@ -45,7 +45,7 @@ func (l *Lab) startGateways(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	l.signer = signer
+	l.signer, l.signKey = signer, key
 	for _, r := range topo.Regions {
 		for _, n := range topo.GatewayNodes(r.Name) {
 			urls := map[string]string{}

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -47,6 +48,7 @@ type Lab struct {
 	dns      *regions.DNSServer
 	health   *regions.HealthChecker
 	signer   *gateway.Signer
+	signKey  []byte
 	groups   map[string][]*clientGroup // per client region
 	ctl      *client.Client            // control plane: straight to the nodes, never through the proxies
 
@@ -417,3 +419,51 @@ func removeDir(dir string) error {
 	}
 	return os.RemoveAll(dir)
 }
+
+// Addresses is everything a person needs to poke a running lab with curl, dig and toxiproxy-cli.
+type Addresses struct {
+	Toxiproxy string
+	DNS       string
+	EntryPort int
+	Entries   map[string]string // region → 127.0.1.N:port
+	Ledgers   []NodeAddr
+	Gateways  []NodeAddr
+	Links     int
+}
+
+// NodeAddr is one node's addresses.
+type NodeAddr struct {
+	ID   string
+	Name string
+	URL  string
+	Raft string
+}
+
+// Addresses lists the running lab's addresses.
+func (l *Lab) Addresses() Addresses {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	a := Addresses{Toxiproxy: l.nw.ToxiproxyAddr(), EntryPort: l.nw.EntryPort(), Entries: map[string]string{}, Links: len(l.nw.Links())}
+	if l.dns != nil {
+		a.DNS = l.dns.Addr()
+	}
+	for _, r := range l.s.Topology.Regions {
+		if e, ok := l.nw.EntryAddr(r.Name); ok {
+			a.Entries[r.Name] = e
+		}
+	}
+	for _, n := range l.ledgers {
+		na := NodeAddr{ID: string(n.id), Name: n.name, URL: "http://" + n.cfg.HTTPAddr}
+		if n.node != nil {
+			na.Raft = n.node.RaftAddr()
+		}
+		a.Ledgers = append(a.Ledgers, na)
+	}
+	for _, g := range l.gateways {
+		a.Gateways = append(a.Gateways, NodeAddr{ID: string(g.id), URL: g.gw.URL()})
+	}
+	return a
+}
+
+// SigningKeyHex is the per-run gateway signing key, for people signing requests by hand.
+func (l *Lab) SigningKeyHex() string { return hex.EncodeToString(l.signKey) }

@@ -34,6 +34,7 @@ func commands() map[string]command {
 		"run":      {"run a scenario: build the system, load it, inject faults, check, write runs/<id>/", runRun},
 		"validate": {"check scenario files without running them (errors as file:line:col)", runValidate},
 		"list":     {"list the shipped scenarios", runList},
+		"lab":      {"lab up: start a topology and print every address to poke it by hand", runLab},
 		"load":     {"drive one endpoint (any URL, or a ledger with a payment workload) and print a k6-like summary", runLoad},
 	}
 }
