@@ -1,0 +1,113 @@
+package assertions
+
+import (
+	"fmt"
+	"strings"
+
+	"paylab/results"
+)
+
+// checkNoLostAck holds the history against the replicas, transfer by transfer id:
+//   - acknowledged committed (an OK outcome) → committed on every live replica;
+//   - acknowledged rejected, or failed every time (a definite "did not happen") → committed on
+//     no replica;
+//   - acknowledged both ways → a contradiction in itself;
+//   - unknown only → either way; how they resolved is reported.
+func checkNoLostAck(v *view) results.AssertionResult {
+	replicas, unreadable := v.readable()
+	var live []*Replica
+	for _, r := range replicas {
+		if r.Live {
+			live = append(live, r)
+		}
+	}
+	liveUnreadable := 0
+	for i := range v.in.Replicas {
+		if r := &v.in.Replicas[i]; r.Live && !r.Readable() {
+			liveUnreadable++
+		}
+	}
+	lost := &violations{what: "acknowledged committed, not committed on a live replica"}
+	phantom := &violations{what: "acknowledged rejected or definitely failed, yet committed"}
+	both := &violations{what: "acknowledged both committed and rejected"}
+	var acked, rejected, failed, unknownCommitted, unknownRejected, unknownAbsent int
+	hist := v.transfers()
+	for _, id := range sortedIDs(hist) {
+		s := hist[id]
+		switch {
+		case s.kinds[results.OK] > 0 && s.kinds[results.Rejected] > 0:
+			both.add(fmt.Sprintf("%s: committed by %s, rejected (%s) by %s", id, opText(s.firstOK), s.reason, opText(s.firstRej)), 1)
+		case s.kinds[results.OK] > 0:
+			acked++
+			var missing []string
+			for _, r := range live {
+				t, ok := r.Transfers[id]
+				switch {
+				case !ok:
+					missing = append(missing, nodeName(r)+" (absent)")
+				case !t.Committed():
+					missing = append(missing, fmt.Sprintf("%s (%s %s)", nodeName(r), t.Status, t.Reason))
+				}
+			}
+			if len(missing) > 0 {
+				lost.add(fmt.Sprintf("%s (%s→%s %d) acknowledged by %s; missing on %s",
+					id, s.from, s.to, s.amount, opText(s.firstOK), strings.Join(capList(missing, 3), ", ")), float64(len(missing)))
+			}
+		case s.kinds[results.Rejected] > 0 || s.kinds[results.Failed] == s.count():
+			what := "failed every time (" + opText(s.first) + ")"
+			if s.kinds[results.Rejected] > 0 {
+				rejected++
+				what = fmt.Sprintf("rejected (%s) by %s", s.reason, opText(s.firstRej))
+			} else {
+				failed++
+			}
+			var on []string
+			for _, r := range replicas {
+				if t, ok := r.Transfers[id]; ok && t.Committed() {
+					on = append(on, fmt.Sprintf("%s (index %d)", nodeName(r), t.Index))
+				}
+			}
+			if len(on) > 0 {
+				phantom.add(fmt.Sprintf("%s (%s→%s %d) %s; committed on %s", id, s.from, s.to, s.amount, what, strings.Join(capList(on, 3), ", ")), float64(len(on)))
+			}
+		default: // unknown only: judge by the first live replica (replicas_converge compares them)
+			var r *Replica
+			if len(live) > 0 {
+				r = live[0]
+			} else if len(replicas) > 0 {
+				r = replicas[0]
+			}
+			if r == nil {
+				continue
+			}
+			t, ok := r.Transfers[id]
+			switch {
+			case !ok:
+				unknownAbsent++
+			case t.Committed():
+				unknownCommitted++
+			default:
+				unknownRejected++
+			}
+		}
+	}
+	res := results.AssertionResult{
+		Verdict: verdictOf(lost.count + phantom.count + both.count),
+		Observed: fmt.Sprintf("%d of %d acknowledged commits missing, %d of %d rejected or failed committed, %d contradictory acks; unknown outcomes: %d committed, %d rejected, %d absent",
+			lost.count, acked, phantom.count, rejected+failed, both.count, unknownCommitted, unknownRejected, unknownAbsent),
+		Limit:    fmt.Sprintf("every acknowledged commit on all %d live replicas; no rejected or failed transfer committed", len(live)),
+		Evidence: evidenceOf(lost, both, phantom),
+	}
+	if v.dropped > 0 {
+		res.Evidence = append(res.Evidence, fmt.Sprintf("note: the history dropped %d operations; they were not checked", v.dropped))
+	}
+	if len(live) == 0 && res.Verdict == results.Pass && acked > 0 {
+		res.Verdict, res.Error = results.Undecided, "no live replica was readable, so acknowledged commits could not be checked"
+		return res
+	}
+	if liveUnreadable > 0 && res.Verdict == results.Pass {
+		res.Verdict = results.Undecided
+		res.Error = fmt.Sprintf("%d live replicas could not be read: %s", liveUnreadable, strings.Join(capList(unreadable, 3), "; "))
+	}
+	return res
+}

@@ -1,0 +1,308 @@
+package assertions
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"paylab/results"
+)
+
+// byNode gathers the same violation seen on several replicas into one line naming them all,
+// so a bug replicated to three nodes reads as one finding, not three.
+type byNode struct {
+	order []string
+	nodes map[string][]string
+	score map[string]float64
+}
+
+func newByNode() *byNode {
+	return &byNode{nodes: map[string][]string{}, score: map[string]float64{}}
+}
+
+func (b *byNode) add(text, node string, score float64) {
+	if _, ok := b.nodes[text]; !ok {
+		b.order = append(b.order, text)
+		b.score[text] = score
+	}
+	b.nodes[text] = append(b.nodes[text], node)
+}
+
+// into renders the gathered violations into v, in the order first seen.
+func (b *byNode) into(v *violations, replicas int) {
+	for _, text := range b.order {
+		nodes := b.nodes[text]
+		where := "on " + strings.Join(capList(nodes, 3), ", ")
+		if len(nodes) == replicas && replicas > 1 {
+			where = "on every replica"
+		}
+		v.add(text+" "+where, b.score[text])
+	}
+}
+
+func sortedAccounts(m map[string]Account) []string {
+	ids := make([]string, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// checkNoDoubleDeduct audits each replica's journal: one entry per idempotency key, and every
+// balance equal to its opening balance plus the committed transfers and the intended effect of
+// each blind-write payment. A payment's intended effect comes from the history (the transfer
+// with that id: debit from, credit to, once); a payment the history does not know is taken at
+// face value (its writes' own deltas), which cannot reveal a lost update: conservation still
+// sees the money it created.
+func checkNoDoubleDeduct(v *view) results.AssertionResult {
+	replicas, unreadable := v.readable()
+	hist := map[string]*submissions{}
+	if v.historyOK == nil {
+		hist = v.transfers()
+	}
+	repeated := &violations{what: "idempotency keys with more than one ledger entry"}
+	journal := &violations{what: "balances that differ from opening balance + committed journal"}
+	twice := &violations{what: "duplicate submissions that touch an account off its journal (likely applied twice)"}
+	rep, jr := newByNode(), newByNode()
+	faceValue := 0
+	offAccounts := map[string]int64{} // account → diff, first replica that shows it
+	for _, r := range replicas {
+		node := nodeName(r)
+		for _, t := range r.Repeated {
+			rep.add(fmt.Sprintf("%s: another %s entry at index %d (%s→%s %d)", t.ID, t.Status, t.Index, t.From, t.To, t.Amount), node, 1)
+		}
+		expected := map[string]int64{}
+		for id, a := range r.Accounts {
+			expected[id] = a.Initial
+		}
+		for _, t := range r.Transfers {
+			if t.Committed() {
+				expected[t.From] -= t.Amount
+				expected[t.To] += t.Amount
+			}
+		}
+		// Blind writes, grouped by payment in journal order.
+		type payment struct {
+			writes []Write
+			seen   map[string]int
+		}
+		payments := map[string]*payment{}
+		var order []string
+		for _, w := range r.Writes {
+			p := payments[w.Payment]
+			if p == nil {
+				p = &payment{seen: map[string]int{}}
+				payments[w.Payment] = p
+				order = append(order, w.Payment)
+			}
+			p.writes = append(p.writes, w)
+			p.seen[w.Account]++
+			if p.seen[w.Account] == 2 {
+				rep.add(fmt.Sprintf("payment %s: a second blind write to %s at index %d", w.Payment, w.Account, w.Index), node, 1)
+			}
+		}
+		for _, id := range order {
+			p := payments[id]
+			if t, ok := r.Transfers[id]; ok && t.Committed() {
+				rep.add(fmt.Sprintf("%s: both a committed transfer (index %d) and %d blind writes", id, t.Index, len(p.writes)), node, 1)
+			}
+			if s, ok := hist[id]; ok {
+				expected[s.from] -= s.amount
+				expected[s.to] += s.amount
+				continue
+			}
+			faceValue++
+			for _, w := range p.writes {
+				expected[w.Account] += w.New - w.Old
+			}
+		}
+		ids := make([]string, 0, len(expected))
+		for id := range expected {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		for _, id := range ids {
+			a, ok := r.Accounts[id]
+			switch {
+			case !ok:
+				jr.add(fmt.Sprintf("%s: the journal moves %+d through an account that does not exist", id, expected[id]), node, math.Abs(float64(expected[id])))
+			case a.Balance != expected[id]:
+				diff := a.Balance - expected[id]
+				jr.add(fmt.Sprintf("%s: balance %d, opening %d + journal %+d = %d (off by %+d)", id, a.Balance, a.Initial, expected[id]-a.Initial, expected[id], diff),
+					node, math.Abs(float64(diff)))
+				if _, seen := offAccounts[id]; !seen {
+					offAccounts[id] = diff
+				}
+			}
+		}
+	}
+	rep.into(repeated, len(replicas))
+	jr.into(journal, len(replicas))
+
+	// An acknowledged key submitted more than once that touches an account off its journal
+	// is the likeliest culprit: name it, so the evidence points at transfer ids.
+	if len(offAccounts) > 0 {
+		for _, id := range sortedIDs(hist) {
+			s := hist[id]
+			if s.count() < 2 || s.kinds[results.OK] == 0 {
+				continue
+			}
+			dFrom, fromOff := offAccounts[s.from]
+			dTo, toOff := offAccounts[s.to]
+			if !fromOff && !toOff {
+				continue
+			}
+			text := fmt.Sprintf("%s submitted %d times (%d acknowledged), %s→%s %d; %s off by %+d, %s off by %+d",
+				id, s.count(), s.kinds[results.OK], s.from, s.to, s.amount, s.from, dFrom, s.to, dTo)
+			score := 0.0
+			if dFrom == -s.amount*int64(s.count()-1) || dTo == s.amount*int64(s.count()-1) {
+				score = 1 // the difference is exactly the extra applications
+			}
+			twice.add(text, score)
+		}
+	}
+
+	res := results.AssertionResult{
+		Verdict: verdictOf(repeated.count + journal.count),
+		Observed: fmt.Sprintf("%d keys with more than one entry, %d balances off their journal over %d replicas",
+			repeated.count, journal.count, len(replicas)),
+		Limit:    "one entry per key; balance = opening + committed journal",
+		Evidence: evidenceOf(repeated, journal, twice),
+	}
+	if faceValue > 0 {
+		res.Evidence = append(res.Evidence, fmt.Sprintf("note: %d blind-write payments not in the history were taken at face value", faceValue))
+	}
+	return partialReplicas(res, unreadable)
+}
+
+// partialReplicas turns a pass into unknown when some replicas could not be read: what was
+// read is fine, the rest is not known. A failure stays a failure.
+func partialReplicas(res results.AssertionResult, unreadable []string) results.AssertionResult {
+	if len(unreadable) == 0 {
+		return res
+	}
+	if res.Verdict == results.Pass {
+		res.Verdict = results.Undecided
+		res.Error = fmt.Sprintf("%d replicas could not be read: %s", len(unreadable), strings.Join(capList(unreadable, 3), "; "))
+	} else {
+		res.Evidence = append(res.Evidence, fmt.Sprintf("note: %d replicas could not be read", len(unreadable)))
+	}
+	return res
+}
+
+// checkConservation sums each replica's balances: transfers only move money, so the sum must
+// equal accounts × opening balance. Blind writes can create or destroy money; a payment whose
+// writes do not net to zero is named.
+func checkConservation(v *view) results.AssertionResult {
+	replicas, unreadable := v.readable()
+	sums := &violations{what: "replicas whose balances do not sum to the money issued"}
+	opening := &violations{what: "accounts missing or opened with another balance"}
+	created := &violations{what: "blind-write payments that do not net to zero"}
+	op, cr := newByNode(), newByNode()
+	want := int64(v.in.Accounts.Count) * v.in.Accounts.Balance
+	if v.in.Accounts.Count > 0 && want/int64(v.in.Accounts.Count) != v.in.Accounts.Balance {
+		return undecided("conservation", fmt.Errorf("accounts × balance (%d × %d) overflows int64", v.in.Accounts.Count, v.in.Accounts.Balance))
+	}
+	var observed []string
+	for _, r := range replicas {
+		node := nodeName(r)
+		var sum, initial int64
+		for _, id := range sortedAccounts(r.Accounts) {
+			a := r.Accounts[id]
+			var ok1, ok2 bool
+			sum, ok1 = addChecked(sum, a.Balance)
+			initial, ok2 = addChecked(initial, a.Initial)
+			if !ok1 || !ok2 {
+				return undecided("conservation", fmt.Errorf("the balances of %s overflow int64", node))
+			}
+			if v.in.Accounts.Count > 0 && a.Initial != v.in.Accounts.Balance {
+				op.add(fmt.Sprintf("%s opened with %d, the scenario says %d", id, a.Initial, v.in.Accounts.Balance), node, math.Abs(float64(a.Initial-v.in.Accounts.Balance)))
+			}
+		}
+		expect := want
+		if v.in.Accounts.Count == 0 {
+			expect = initial // the scenario's figures are not known: trust the replica's opening balances
+		} else if len(r.Accounts) != v.in.Accounts.Count {
+			op.add(fmt.Sprintf("%d accounts where the scenario opened %d", len(r.Accounts), v.in.Accounts.Count), node, float64(v.in.Accounts.Count))
+		}
+		if sum != expect {
+			sums.add(fmt.Sprintf("%s: sum %d, issued %d (%+d)", node, sum, expect, sum-expect), math.Abs(float64(sum-expect)))
+		}
+		if len(observed) < 3 {
+			observed = append(observed, fmt.Sprintf("%s %d", node, sum))
+		}
+		net := map[string]int64{}
+		var order []string
+		detail := map[string][]string{}
+		for _, w := range r.Writes {
+			if _, ok := net[w.Payment]; !ok {
+				order = append(order, w.Payment)
+			}
+			net[w.Payment] += w.New - w.Old
+			if len(detail[w.Payment]) < 4 {
+				detail[w.Payment] = append(detail[w.Payment], fmt.Sprintf("%s %d→%d", w.Account, w.Old, w.New))
+			}
+		}
+		for _, p := range order {
+			if net[p] != 0 {
+				cr.add(fmt.Sprintf("payment %s: blind writes net %+d (%s)", p, net[p], strings.Join(detail[p], ", ")), node, math.Abs(float64(net[p])))
+			}
+		}
+	}
+	op.into(opening, len(replicas))
+	cr.into(created, len(replicas))
+	limit := fmt.Sprintf("= %d (%d accounts × %d)", want, v.in.Accounts.Count, v.in.Accounts.Balance)
+	if v.in.Accounts.Count == 0 {
+		limit = "= the sum of the replica's opening balances"
+	}
+	res := results.AssertionResult{
+		Verdict:  verdictOf(sums.count + opening.count),
+		Observed: "sum " + strings.Join(observed, ", "),
+		Limit:    limit,
+		Evidence: evidenceOf(sums, opening, created),
+	}
+	return partialReplicas(res, unreadable)
+}
+
+func addChecked(a, b int64) (int64, bool) {
+	s := a + b
+	if (b > 0 && s < a) || (b < 0 && s > a) {
+		return s, false
+	}
+	return s, true
+}
+
+// checkNoNegativeBalance looks for a balance below zero on any replica, and for a blind write
+// that set one.
+func checkNoNegativeBalance(v *view) results.AssertionResult {
+	replicas, unreadable := v.readable()
+	neg := &violations{what: "negative balances"}
+	b := newByNode()
+	lowest := int64(0)
+	for _, r := range replicas {
+		node := nodeName(r)
+		for _, id := range sortedAccounts(r.Accounts) {
+			a := r.Accounts[id]
+			if a.Balance < 0 {
+				b.add(fmt.Sprintf("%s: balance %d", id, a.Balance), node, float64(-a.Balance))
+				lowest = min(lowest, a.Balance)
+			}
+		}
+		for _, w := range r.Writes {
+			if w.New < 0 {
+				b.add(fmt.Sprintf("%s: blind write of payment %s set %d at index %d", w.Account, w.Payment, w.New, w.Index), node, float64(-w.New))
+				lowest = min(lowest, w.New)
+			}
+		}
+	}
+	b.into(neg, len(replicas))
+	res := results.AssertionResult{
+		Verdict:  verdictOf(neg.count),
+		Observed: fmt.Sprintf("%d negative balances, lowest %d", neg.count, lowest),
+		Limit:    "≥ 0",
+		Evidence: evidenceOf(neg),
+	}
+	return partialReplicas(res, unreadable)
+}

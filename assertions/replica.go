@@ -1,0 +1,178 @@
+package assertions
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Limits on a replica export.
+const (
+	// MaxExportLine bounds one line of an export in bytes.
+	MaxExportLine = 1 << 20
+	// MaxExportRecords bounds the records of one export, so a runaway stream cannot exhaust memory.
+	MaxExportRecords = 1 << 26
+)
+
+// Transfer statuses as the ledger exports them.
+const (
+	StatusCommitted = "committed"
+	StatusRejected  = "rejected"
+)
+
+// Replica is one ledger node's final state as its export shows it. The lab sets Live (the node
+// was running when the run ended) and, when the export could not be fetched or parsed, Err.
+type Replica struct {
+	Node         string
+	Live         bool
+	AppliedIndex uint64
+	// StateHash is the ledger's hash of its state; empty when the state moved while the export
+	// was being written (the hash would not describe the lines).
+	StateHash string
+	Accounts  map[string]Account
+	Transfers map[string]Transfer
+	// Writes are the blind balance writes in journal order.
+	Writes []Write
+	// Repeated holds transfer records whose id had already appeared in the export: a second
+	// ledger entry for one idempotency key (a healthy ledger never produces one).
+	Repeated []Transfer
+	// Err says why the replica could not be read; the other fields are then empty.
+	Err error
+}
+
+// Readable reports whether the replica's state is known.
+func (r *Replica) Readable() bool { return r.Err == nil && r.Accounts != nil }
+
+// Account is one account of a replica, in minor units.
+type Account struct {
+	ID      string `json:"id"`
+	Balance int64  `json:"balance"`
+	Version uint64 `json:"version"`
+	Initial int64  `json:"initial"`
+}
+
+// Transfer is one decided transfer of a replica's journal.
+type Transfer struct {
+	ID     string `json:"id"`
+	From   string `json:"from"`
+	To     string `json:"to"`
+	Amount int64  `json:"amount"`
+	Status string `json:"status"`
+	Reason string `json:"reason,omitempty"`
+	Index  uint64 `json:"index"`
+}
+
+// Committed reports whether the transfer moved money.
+func (t Transfer) Committed() bool { return t.Status == StatusCommitted }
+
+// Write is one blind balance write (PUT /v1/accounts/{id}/balance) of a replica's journal.
+type Write struct {
+	Payment string `json:"payment"`
+	Account string `json:"account"`
+	Old     int64  `json:"old_balance"`
+	New     int64  `json:"new_balance"`
+	Fence   uint64 `json:"fence,omitempty"`
+	Index   uint64 `json:"index"`
+}
+
+// exportRecord mirrors one line of the ledger's GET /v1/export stream.
+type exportRecord struct {
+	Type   string `json:"type"`
+	Header *struct {
+		Node         string `json:"node"`
+		AppliedIndex uint64 `json:"applied_index"`
+		StateHash    string `json:"state_hash"`
+	} `json:"header"`
+	Account  *Account  `json:"account"`
+	Transfer *Transfer `json:"transfer"`
+	Write    *Write    `json:"write"`
+	Error    string    `json:"error"`
+}
+
+// ErrExportFailed is wrapped by ReadReplica when the node reported an error inside its export.
+var ErrExportFailed = errors.New("the node reported an export error")
+
+// ReadReplica parses a ledger export (JSON lines: a header, then accounts, transfers and
+// writes). The header must come first; an "error" record, a malformed or unknown line, a
+// duplicate account or an over-long stream is an error naming the line. A transfer id seen
+// twice is not an error: the second record goes to Repeated, for no_double_deduct to report.
+// Live is left false: the caller knows whether the node was running.
+func ReadReplica(r io.Reader) (Replica, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), MaxExportLine)
+	var rep Replica
+	line := 0
+	header := false
+	for sc.Scan() {
+		line++
+		b := bytes.TrimSpace(sc.Bytes())
+		if len(b) == 0 {
+			continue
+		}
+		if line > MaxExportRecords {
+			return Replica{}, fmt.Errorf("read replica export: more than %d records", MaxExportRecords)
+		}
+		var rec exportRecord
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&rec); err != nil {
+			return Replica{}, fmt.Errorf("read replica export line %d: %w", line, err)
+		}
+		if rec.Type == "error" {
+			return Replica{}, fmt.Errorf("read replica export %s line %d: %w: %s", rep.Node, line, ErrExportFailed, rec.Error)
+		}
+		if !header && rec.Type != "header" {
+			return Replica{}, fmt.Errorf("read replica export line %d: %q record before the header", line, rec.Type)
+		}
+		switch rec.Type {
+		case "header":
+			if header || rec.Header == nil {
+				return Replica{}, fmt.Errorf("read replica export line %d: a second or empty header", line)
+			}
+			header = true
+			rep.Node, rep.AppliedIndex, rep.StateHash = rec.Header.Node, rec.Header.AppliedIndex, rec.Header.StateHash
+			rep.Accounts = map[string]Account{}
+			rep.Transfers = map[string]Transfer{}
+		case "account":
+			a := rec.Account
+			if a == nil || a.ID == "" {
+				return Replica{}, fmt.Errorf("read replica export line %d: account record without an id", line)
+			}
+			if _, dup := rep.Accounts[a.ID]; dup {
+				return Replica{}, fmt.Errorf("read replica export line %d: account %q appears twice", line, a.ID)
+			}
+			rep.Accounts[a.ID] = *a
+		case "transfer":
+			t := rec.Transfer
+			if t == nil || t.ID == "" {
+				return Replica{}, fmt.Errorf("read replica export line %d: transfer record without an id", line)
+			}
+			if t.Status != StatusCommitted && t.Status != StatusRejected {
+				return Replica{}, fmt.Errorf("read replica export line %d: transfer %q has status %q, want committed or rejected", line, t.ID, t.Status)
+			}
+			if _, dup := rep.Transfers[t.ID]; dup {
+				rep.Repeated = append(rep.Repeated, *t)
+				continue
+			}
+			rep.Transfers[t.ID] = *t
+		case "write":
+			w := rec.Write
+			if w == nil || w.Account == "" {
+				return Replica{}, fmt.Errorf("read replica export line %d: write record without an account", line)
+			}
+			rep.Writes = append(rep.Writes, *w)
+		default:
+			return Replica{}, fmt.Errorf("read replica export line %d: unknown record type %q", line, rec.Type)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return Replica{}, fmt.Errorf("read replica export after line %d: %w", line, err)
+	}
+	if !header {
+		return Replica{}, errors.New("read replica export: no header (empty or truncated export)")
+	}
+	return rep, nil
+}
