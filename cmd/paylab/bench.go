@@ -22,6 +22,7 @@ import (
 	"paylab/nodes/ledger"
 	"paylab/nodes/ledger/client"
 	"paylab/nodes/ledger/ledgertest"
+	"paylab/regions"
 )
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -66,6 +67,7 @@ type clusterFlags struct {
 	inFlight  int
 	groupMax  int
 	raftLog   string
+	network   string
 }
 
 func (c *clusterFlags) register(fs *flag.FlagSet) {
@@ -77,25 +79,59 @@ func (c *clusterFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.inFlight, "group-inflight", ledger.DefaultConfig().GroupCommitInFlight, "group-commit raft entries in flight")
 	fs.IntVar(&c.groupMax, "group-max", ledger.DefaultConfig().GroupCommitMax, "most single transfers per group-commit entry")
 	fs.StringVar(&c.raftLog, "raft-log", "", "append raft's own warnings to this file")
+	fs.StringVar(&c.network, "network", "direct", "raft links: direct (TCP), proxied (every peer link through its own toxiproxy proxy, no toxics), or both (interleaved runs, ratio printed)")
 }
 
-func (c *clusterFlags) start(ctx context.Context) (*ledgertest.Cluster, error) {
+func (c *clusterFlags) start(ctx context.Context, proxied bool) (*ledgertest.Cluster, func(), error) {
 	if c.nodes < 1 || c.nodes > 9 {
-		return nil, fmt.Errorf("%w: --nodes %d must be in 1..9", errUsage, c.nodes)
+		return nil, nil, fmt.Errorf("%w: --nodes %d must be in 1..9", errUsage, c.nodes)
 	}
 	var logOut io.Writer
 	if c.raftLog != "" {
 		f, err := os.OpenFile(c.raftLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 		if err != nil {
-			return nil, fmt.Errorf("%w: --raft-log: %v", errUsage, err)
+			return nil, nil, fmt.Errorf("%w: --raft-log: %v", errUsage, err)
 		}
 		logOut = f // closed at exit
 	}
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	return ledgertest.Start(sctx, ledgertest.Options{Nodes: c.nodes, Dir: c.dir, Configure: func(i int, cfg *ledger.Config) {
+	var nw *regions.Network
+	var layers []*regions.StreamLayer
+	if proxied {
+		// One region, one zone per node, no latency: every raft link crosses its own proxy and nothing else.
+		topo := regions.DefaultTopology()
+		topo.Regions = []regions.Region{{Name: "bench"}}
+		topo.Ledger.Nodes = nil
+		for i := 0; i < c.nodes; i++ {
+			z := string(rune('a' + i))
+			topo.Regions[0].Zones = append(topo.Regions[0].Zones, z)
+			topo.Ledger.Nodes = append(topo.Ledger.Nodes, regions.Placement{Region: "bench", Zone: z})
+		}
+		topo.Latency = regions.Latency{}
+		var err error
+		if nw, err = regions.NewNetwork(sctx, topo, regions.NetworkOptions{ToxiproxyURL: os.Getenv("TOXIPROXY_URL")}); err != nil {
+			return nil, nil, fmt.Errorf("start network: %w", err)
+		}
+		for _, n := range topo.LedgerNodes() {
+			layer, err := nw.ListenRaft(n.ID)
+			if err != nil {
+				nw.Close()
+				return nil, nil, err
+			}
+			layers = append(layers, layer)
+		}
+		if err := nw.Connect(sctx); err != nil {
+			nw.Close()
+			return nil, nil, err
+		}
+	}
+	cl, err := ledgertest.Start(sctx, ledgertest.Options{Nodes: c.nodes, Dir: c.dir, Configure: func(i int, cfg *ledger.Config) {
 		if c.dir != "" {
 			cfg.Dir = fmt.Sprintf("%s/run-%d/n%d", c.dir, time.Now().UnixNano(), i+1)
+		}
+		if proxied {
+			cfg.StreamLayer = layers[i]
 		}
 		cfg.StateSync = c.stateSync
 		cfg.LogOutput = logOut
@@ -105,6 +141,18 @@ func (c *clusterFlags) start(ctx context.Context) (*ledgertest.Cluster, error) {
 		cfg.GroupCommitInFlight = c.inFlight
 		cfg.GroupCommitMax = c.groupMax
 	}})
+	if err != nil {
+		if nw != nil {
+			nw.Close()
+		}
+		return nil, nil, err
+	}
+	return cl, func() {
+		cl.Close()
+		if nw != nil {
+			nw.Close()
+		}
+	}, nil
 }
 
 func seed(ctx context.Context, cl *client.Client, accounts int, balance int64) error {
@@ -188,20 +236,41 @@ func benchLedger(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		defer pprof.StopCPUProfile()
 	}
-	var runs []benchRun
+	var modes []bool // proxied?
+	switch cf.network {
+	case "direct":
+		modes = []bool{false}
+	case "proxied":
+		modes = []bool{true}
+	case "both":
+		modes = []bool{false, true}
+	default:
+		return fmt.Errorf("%w: --network %q must be direct, proxied or both", errUsage, cf.network)
+	}
+	runs := map[bool][]benchRun{}
 	for i := 0; i < *repeat; i++ {
-		r, err := benchLedgerOnce(ctx, cf, *mode, *rate, per, *duration, *warmup, *conns, *accounts, *ids)
-		if err != nil {
-			return err
-		}
-		r.print(stdout, fmt.Sprintf("run %d/%d", i+1, *repeat))
-		runs = append(runs, r)
-		if ctx.Err() != nil {
-			return ctx.Err()
+		for _, proxied := range modes { // interleaved: direct, proxied, direct, proxied, …
+			r, err := benchLedgerOnce(ctx, cf, proxied, *mode, *rate, per, *duration, *warmup, *conns, *accounts, *ids)
+			if err != nil {
+				return err
+			}
+			r.print(stdout, fmt.Sprintf("run %d/%d %s", i+1, *repeat, netName(proxied)))
+			runs[proxied] = append(runs[proxied], r)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 		}
 	}
-	if len(runs) > 1 {
-		median(runs).print(stdout, fmt.Sprintf("median of %d", len(runs)))
+	meds := map[bool]benchRun{}
+	for _, proxied := range modes {
+		meds[proxied] = median(runs[proxied])
+		if len(runs[proxied]) > 1 {
+			meds[proxied].print(stdout, fmt.Sprintf("median of %d %s", len(runs[proxied]), netName(proxied)))
+		}
+	}
+	if len(modes) == 2 && meds[false].transfersPerSec > 0 {
+		fmt.Fprintf(stdout, "proxied/direct throughput ratio: %.2f (medians; p99 %s vs %s)\n",
+			meds[true].transfersPerSec/meds[false].transfersPerSec, ms(meds[true].p99), ms(meds[false].p99))
 	}
 	return nil
 }
@@ -265,12 +334,19 @@ func median(runs []benchRun) benchRun {
 	}
 }
 
-func benchLedgerOnce(ctx context.Context, cf clusterFlags, mode string, rate float64, per int, duration, warmup time.Duration, conns, accounts int, idKind string) (benchRun, error) {
-	c, err := cf.start(ctx)
+func netName(proxied bool) string {
+	if proxied {
+		return "proxied"
+	}
+	return "direct"
+}
+
+func benchLedgerOnce(ctx context.Context, cf clusterFlags, proxied bool, mode string, rate float64, per int, duration, warmup time.Duration, conns, accounts int, idKind string) (benchRun, error) {
+	c, stop, err := cf.start(ctx, proxied)
 	if err != nil {
 		return benchRun{}, fmt.Errorf("start cluster: %w", err)
 	}
-	defer c.Close()
+	defer stop()
 	ccfg := client.DefaultConfig(c.URLs())
 	ccfg.MaxConnsPerNode = conns
 	cl, err := client.New(ccfg)
@@ -409,11 +485,11 @@ func benchFailover(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if cf.nodes < 3 {
 		return fmt.Errorf("%w: failover needs --nodes ≥ 3", errUsage)
 	}
-	c, err := cf.start(ctx)
+	c, stop, err := cf.start(ctx, cf.network == "proxied")
 	if err != nil {
 		return fmt.Errorf("start cluster: %w", err)
 	}
-	defer c.Close()
+	defer stop()
 	ccfg := client.DefaultConfig(c.URLs())
 	ccfg.AttemptTimeout = 500 * time.Millisecond
 	ccfg.Backoff = 2 * time.Millisecond
