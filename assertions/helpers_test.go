@@ -114,7 +114,7 @@ func mustNew(t *testing.T, name string, params map[string]any) assertions.Checke
 // expect checks a result's verdict and that its evidence (or error) mentions every fragment.
 func expect(t *testing.T, res results.AssertionResult, want results.Verdict, fragments ...string) {
 	t.Helper()
-	text := res.Observed + "\n" + res.Error + "\n" + strings.Join(res.Evidence, "\n")
+	text := res.Phase + "\n" + res.Observed + "\n" + res.Error + "\n" + strings.Join(res.Evidence, "\n")
 	if res.Verdict != want {
 		t.Fatalf("%s: verdict %s, want %s\n%s", res.Name, res.Verdict, want, text)
 	}
