@@ -2,6 +2,7 @@ package assertions_test
 
 import (
 	"testing"
+	"time"
 
 	"paylab/results"
 )
@@ -94,4 +95,15 @@ func TestLinearizableGivesUpAtItsTimeout(t *testing.T) {
 	ops = append(ops, read(0, 1, 20, 30))
 	res := mustNew(t, "linearizable", map[string]any{"timeout": "1ns"}).Check(input(history(t, ops...)))
 	expect(t, res, results.Undecided, "did not finish 1 of 1 account groups within 1ns")
+}
+
+func TestHistoryTimesAreMovedOntoTheRunsTimeBase(t *testing.T) {
+	// The history started 2s after the run (the load began after warm-up): its commit at
+	// 100ms is at 2.1s of the run, after the leader loss at 2s.
+	h := results.NewHistory(epoch.Add(2*time.Second), 10)
+	h.Add(results.Op{OpDetail: results.OpDetail{Type: results.OpTransfer, Key: 1, From: 0, To: 1, Amount: 1},
+		Sent: ms(50), Done: ms(100), Kind: results.OK}, "")
+	in := input(h)
+	in.Events = []results.Event{{At: 2 * time.Second, Kind: results.EventFault, Name: "leader-kill"}}
+	expect(t, mustNew(t, "failover_time", map[string]any{"below": "1s"}).Check(in), results.Pass, "next commit after 100ms")
 }
