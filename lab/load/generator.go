@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -300,6 +301,16 @@ pacing:
 			blockedHit = true
 			break pacing
 		default:
+			// No worker is waiting. Workers readied by earlier sends may simply not have run
+			// yet (the pacing loop does not yield while it catches up, notably with one
+			// core): yield once before growing the pool.
+			runtime.Gosched()
+			select {
+			case ticks <- t:
+				hits++
+				continue
+			default:
+			}
 			if workers < cfg.MaxWorkers {
 				spawn()
 			} else {
