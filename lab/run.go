@@ -133,9 +133,11 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	if s.Warmup > 0 {
 		fmt.Fprintf(r.opts.Out, "warm-up %v at %s\n", s.Warmup, describeRate(s.Workload.Rate))
 		wcfg := r.loadConfig(s.Warmup, constantPacer(s.Workload.Rate))
-		// Warm-up operations use their own id space so they never collide with the measured run's.
+		// The warm-up only reads: it opens connections and warms caches without moving money, so the state
+		// at the start of the measured run is the opening state the checkers model.
 		warm := r.workload
-		warm.IDPrefix = "w" + warm.IDPrefix[1:]
+		warm.Mix = load.Mix{Read: 1}
+		warm.Duplicates = 0
 		wop, _ := warm.Op(target)
 		if _, err := load.Run(ctx, wcfg, wop); err != nil {
 			return nil, fmt.Errorf("%w: warm-up: %v", ErrSetup, err)
@@ -201,12 +203,13 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		Total:       rec.Total(),
 		Windows:     rec.Windows(),
 	}
-	run.Phases = rec.Phases(phases(s, r.l.Events()))
+	ph := phases(s, r.l.Events())
+	run.Phases = rec.Phases(ph)
 	if hist.Dropped() > 0 {
 		run.Notes = append(run.Notes, fmt.Sprintf("history full: %d operations not kept (raise MaxHistory)", hist.Dropped()))
 	}
 	run.Notes = append(run.Notes, r.l.Notes()...)
-	run.Assertions = r.plan.check(ctx, r.l, &checkInput{run: run, hist: hist, workload: &r.workload, rec: rec, t0: t0})
+	run.Assertions = r.plan.check(ctx, r.l, &checkInput{run: run, hist: hist, workload: &r.workload, rec: rec, t0: t0, phases: ph}, r.opts.Out)
 	run.Events = r.l.Events()
 	run.Decide()
 	if err := results.WriteDir(r.dir, run, hist); err != nil {
@@ -376,6 +379,13 @@ func versions() map[string]string {
 	return v
 }
 
+func orPass(v results.Verdict) results.Verdict {
+	if v == "" {
+		return results.Pass
+	}
+	return v
+}
+
 func printVerdict(w io.Writer, run *results.Run, dir string) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nassertion\tverdict\texpected\tobserved\tlimit")
@@ -388,8 +398,19 @@ func printVerdict(w io.Writer, run *results.Run, dir string) {
 	}
 	tw.Flush()
 	for _, a := range run.Assertions {
-		if !a.Passed() {
-			fmt.Fprintf(w, "  %s: %s %s\n", a.Name, a.Error, strings.Join(a.Evidence, "; "))
+		if a.Verdict == results.Pass && a.Passed() {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s (%s, expected %s):\n", a.Name, a.Verdict, orPass(a.Expected))
+		if a.Error != "" {
+			fmt.Fprintf(w, "  error: %s\n", a.Error)
+		}
+		for i, e := range a.Evidence {
+			if i == 5 {
+				fmt.Fprintf(w, "  … %d more lines in summary.json\n", len(a.Evidence)-5)
+				break
+			}
+			fmt.Fprintf(w, "  %s\n", e)
 		}
 	}
 	fmt.Fprintf(w, "\nverdict: %s   (%s, report %s)\n", strings.ToUpper(string(run.Verdict)), dir, filepath.Join(dir, results.ReportFile))
