@@ -287,6 +287,11 @@ func (g *Gateway) handleTransfer(w http.ResponseWriter, r *http.Request, body []
 // batches that leave existing ids alone without saying so, so the gateway reads the id first (exists → 409)
 // and reads it back after (an opening balance other than ours → someone else created it meanwhile → 409).
 // Two concurrent creates with the same id and balance both get 201; the account is the same either way.
+//
+// The first read is a stale read at the leader the client uses: accounts are never deleted, so "exists" is
+// certain even from a lagging replica, and a missed one is caught by the read-back. (A linearizable read
+// there would hang on a cluster that has not written since its election: the ledger's read barrier waits for
+// the state machine to apply raft's no-op entry, which it never sees — reported to the ledger's owner.)
 func (g *Gateway) handleCreateAccount(w http.ResponseWriter, r *http.Request, body []byte) {
 	ctx := r.Context()
 	var a ledger.Account
@@ -313,7 +318,7 @@ func (g *Gateway) handleCreateAccount(w http.ResponseWriter, r *http.Request, bo
 		ticket.Done(time.Now(), ledgerVerdict(ctx, o, err))
 		writeLedgerError(w, err)
 	}
-	acc, err := g.ledger.Account(ctx, a.ID, false)
+	acc, err := g.ledger.Account(ctx, a.ID, true)
 	var api *client.APIError
 	switch {
 	case err == nil:
