@@ -35,7 +35,8 @@ type Gateway struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	healthMu sync.Mutex // held during a probe, so concurrent /healthz calls share one
+	probeMu  sync.Mutex // held during a probe, so concurrent /healthz calls share one
+	healthMu sync.Mutex // guards health; never held during a probe, so Status does not wait for one
 	health   Health
 
 	ln        net.Listener
@@ -209,13 +210,19 @@ type Health struct {
 // Health probes the ledger for a leader through the client, or returns the previous answer if it is younger
 // than HealthCacheTTL. Concurrent callers share one probe; a probe takes at most HealthTimeout.
 func (g *Gateway) Health() Health {
+	g.probeMu.Lock()
+	defer g.probeMu.Unlock()
 	g.healthMu.Lock()
-	defer g.healthMu.Unlock()
-	if now := time.Now(); !g.health.CheckedAt.IsZero() && now.Sub(g.health.CheckedAt) < g.cfg.HealthCacheTTL {
-		return g.health
+	h := g.health
+	g.healthMu.Unlock()
+	if !h.CheckedAt.IsZero() && time.Since(h.CheckedAt) < g.cfg.HealthCacheTTL {
+		return h
 	}
-	g.health = g.probe()
-	return g.health
+	h = g.probe()
+	g.healthMu.Lock()
+	g.health = h
+	g.healthMu.Unlock()
+	return h
 }
 
 // probe asks the node the client believes leads, then whoever it names as leader, then every other node,
