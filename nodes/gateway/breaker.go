@@ -20,6 +20,7 @@ const (
 	BreakerOpen BreakerState = 2
 )
 
+// String names the state: "closed", "half-open" or "open".
 func (s BreakerState) String() string {
 	switch s {
 	case BreakerClosed:
@@ -53,9 +54,11 @@ type BreakerConfig struct {
 	HalfOpenProbes int
 }
 
-// DefaultBreakerConfig opens after 5 consecutive failures, cools down for 1 s and closes after 2 good probes.
+// DefaultBreakerConfig opens after 5 consecutive failures, cools down for 500 ms and closes after 2 good
+// probes. The cool-down is short because an open breaker adds up to that much to a scenario's recovery time
+// after the ledger is back; failures are counted only after the ledger client's own retries have given up.
 func DefaultBreakerConfig() BreakerConfig {
-	return BreakerConfig{FailureThreshold: 5, CoolDown: time.Second, HalfOpenProbes: 2}
+	return BreakerConfig{FailureThreshold: 5, CoolDown: 500 * time.Millisecond, HalfOpenProbes: 2}
 }
 
 // Validate checks the breaker's bounds; the error names the field.

@@ -94,7 +94,7 @@ type Config struct {
 const MinKeyBytes = 16
 
 // DefaultConfig returns bounded defaults: loopback on a free port, signatures required with a 30 s skew,
-// room for 262,144 live nonces, a breaker that opens after 5 consecutive ledger failures for 1 s and closes
+// room for 262,144 live nonces, a breaker that opens after 5 consecutive ledger failures for 500 ms and closes
 // after 2 good probes, a 500 ms health probe cached for 250 ms, and 4,096 payment requests in flight.
 // The ledger client uses client.DefaultConfig; its Nodes are left for the caller.
 func DefaultConfig() Config {

@@ -20,7 +20,9 @@ import (
 // MaxBodyBytes is the largest request body the API reads, as at the ledger; larger bodies get 413.
 const MaxBodyBytes = ledger.MaxBodyBytes
 
-// Error reasons the gateway adds to the ledger's (the "error" field of a JSON error answer).
+// Error reasons the gateway adds to the ledger's (the "error" field of a JSON error answer). The status codes
+// keep the ledger client's contract: every 503 (and 429) from the gateway means the request was not applied
+// and may be retried; only 504 means the transfer may have applied, and a retry must reuse its id.
 const (
 	// ErrorOutcomeUnknown (504): the ledger may or may not have applied the transfer; retry with the same id.
 	ErrorOutcomeUnknown = "outcome_unknown"

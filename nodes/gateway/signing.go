@@ -94,6 +94,7 @@ type SignatureError struct {
 	Detail string
 }
 
+// Error returns "reason: detail".
 func (e *SignatureError) Error() string { return e.Reason + ": " + e.Detail }
 
 // signedRequest is what verify extracts from a request's headers once its signature checks out.
