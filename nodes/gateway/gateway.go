@@ -117,6 +117,9 @@ func Start(cfg Config) (*Gateway, error) {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+		// Every request's context descends from the gateway's, so Close can cut short what Shutdown's grace
+		// period did not finish.
+		BaseContext: func(net.Listener) context.Context { return g.ctx },
 	}
 	g.wg.Add(1)
 	go func() {
@@ -143,8 +146,9 @@ func (g *Gateway) Region() string { return g.cfg.Region }
 // BreakerState is the circuit breaker's state now.
 func (g *Gateway) BreakerState() BreakerState { return g.breaker.State(time.Now()) }
 
-// Close stops serving: requests in flight get up to 2 s to finish, then connections are dropped, probes are
-// cancelled and every goroutine the gateway started has returned. It is safe to call more than once.
+// Close stops serving: requests in flight get up to 2 s to finish, then the rest are cancelled (a transfer
+// cut short this way may have applied), connections are dropped, and Close returns once every payment
+// handler and every goroutine the gateway started has returned. It is safe to call more than once.
 func (g *Gateway) Close() error {
 	g.closeOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -153,6 +157,11 @@ func (g *Gateway) Close() error {
 		g.cancel()
 		closeErr := g.srv.Close()
 		g.wg.Wait()
+		// http.Server.Close does not wait for handlers; taking every in-flight slot does (and answers any
+		// late request "overloaded").
+		for range cap(g.inFlight) {
+			g.inFlight <- struct{}{}
+		}
 		g.ledger.Close()
 		if shutdownErr != nil && !errors.Is(shutdownErr, context.DeadlineExceeded) {
 			g.closeErr = fmt.Errorf("close gateway %s: shut down HTTP server: %w", g.cfg.ID, shutdownErr)

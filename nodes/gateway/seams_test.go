@@ -110,3 +110,41 @@ func TestIdempotencyCacheSeamAnswersResubmissionsLikeTheLedger(t *testing.T) {
 	}
 	l.wantBalances(map[string]int64{"i1": 6, "i2": 4})
 }
+
+func TestCloseCancelsAndWaitsForRequestsStillInFlight(t *testing.T) {
+	t.Parallel()
+	locks := &heldLocks{entered: make(chan string, 1), release: make(chan struct{})}
+	l := startLab(t, func(c *Config) { c.Locks = locks })
+	l.createAccount("c1", 10)
+	l.createAccount("c2", 0)
+	done := make(chan error, 1)
+	go func() {
+		body := []byte(`{"id":"stuck","from":"c1","to":"c2","amount":1}`)
+		resp, err := l.http.Do(l.request("POST", "/v1/transfers", body, true))
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	select {
+	case <-locks.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the transfer never reached the account lock")
+	}
+	start := time.Now()
+	if err := l.gw.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("Close took %v with a stuck request, want the 2 s grace period and a cancel", took)
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stuck request had not ended after Close returned")
+	}
+	if got := len(l.gw.inFlight); got != cap(l.gw.inFlight) {
+		t.Errorf("in-flight slots after Close = %d, want all %d taken (no handler left)", got, cap(l.gw.inFlight))
+	}
+	l.wantBalances(map[string]int64{"c1": 10, "c2": 0})
+}
