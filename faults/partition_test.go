@@ -1,0 +1,249 @@
+package faults
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"paylab/nodes/ledger"
+	"paylab/regions"
+)
+
+// TestFaultsOnARealLab runs the catalogue against one shared lab: real
+// sockets, the embedded toxiproxy, a durable three-node raft ledger. Each
+// subtest leaves the lab healthy (every node up, a leader, equal state) and
+// the network's toxics exactly as it found them.
+func TestFaultsOnARealLab(t *testing.T) {
+	lab := startTestLab(t)
+	pristine := lab.toxics(t)
+	run := func(name string, f func(t *testing.T)) {
+		t.Run(name, func(t *testing.T) {
+			lab.healthy(t)
+			f(t)
+			lab.healthy(t)
+			if got := lab.toxics(t); !slices.Equal(got, pristine) {
+				t.Errorf("toxics after the test differ from before:\n got %q\nwant %q", got, pristine)
+			}
+		})
+		if t.Failed() {
+			t.FailNow() // the lab may be left broken; later subtests would only add noise
+		}
+	}
+	run("MinorityCannotCommitMajorityCan", func(t *testing.T) { testMinorityCannotCommit(t, lab) })
+	run("AsymmetricPartitionIsOneWay", func(t *testing.T) { testAsymmetricPartition(t, lab) })
+	run("BridgeElectsALeaderAndCommits", func(t *testing.T) { testBridge(t, lab) })
+	run("LeaderKillThenANewLeaderCommits", func(t *testing.T) { testLeaderKill(t, lab) })
+	run("ZoneDownCrashRejoinsWithTheSameState", func(t *testing.T) { testZoneDownCrash(t, lab) })
+	run("RegionLatencyShowsInCommitLatency", func(t *testing.T) { testRegionLatencyInCommitLatency(t, lab) })
+	run("HealRestoresThroughput", func(t *testing.T) { testHealRestoresThroughput(t, lab) })
+}
+
+func testCtx(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func inject(t *testing.T, ctx context.Context, lab *testLab, f Fault) {
+	t.Helper()
+	if err := f.Inject(ctx, lab); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { // a failing test must not leave the fault behind
+		if err := f.Heal(context.Background(), lab); err != nil {
+			t.Errorf("heal in cleanup: %v", err)
+		}
+	})
+}
+
+func heal(t *testing.T, ctx context.Context, lab *testLab, f Fault) {
+	t.Helper()
+	if err := f.Heal(ctx, lab); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Heal(ctx, lab); err != nil {
+		t.Fatalf("second heal: %v", err)
+	}
+}
+
+// newLeaderOtherThan waits until a node other than old leads.
+func newLeaderOtherThan(t *testing.T, ctx context.Context, lab *testLab, old regions.NodeID) regions.NodeID {
+	t.Helper()
+	var leader regions.NodeID
+	if !waitFor(ctx, 5*time.Second, func() bool {
+		id, ok := lab.LeaderNode()
+		leader = id
+		return ok && id != old
+	}) {
+		t.Fatalf("no leader other than %s within 5s", old)
+	}
+	return leader
+}
+
+func (l *testLab) node(t *testing.T, id regions.NodeID) *ledger.Node {
+	t.Helper()
+	i, err := l.index(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := l.cluster.Node(i)
+	if n == nil {
+		t.Fatalf("%s is down", id)
+	}
+	return n
+}
+
+func testMinorityCannotCommit(t *testing.T, lab *testLab) {
+	ctx := testCtx(t, 20*time.Second)
+	old, _ := lab.LeaderNode()
+	f := mustNew(t, lab.topo, "majority-minority", "", map[string]any{"leader": "minority"})
+	inject(t, ctx, lab, f)
+	t.Logf("%s", f.(Detailer).Detail())
+	minority := lab.node(t, old)
+	applied := minority.FSM().AppliedIndex()
+
+	// The old leader, alone, cannot commit: it steps down when its lease
+	// runs out, and the write's outcome is at best unknown.
+	wctx, cancel := context.WithTimeout(ctx, time.Second)
+	_, err := minority.Transfer(wctx, ledger.Transfer{ID: "minority-write", From: "acc-2", To: "acc-3", Amount: 7})
+	cancel()
+	if err == nil {
+		t.Fatal("the minority committed a transfer")
+	}
+	t.Logf("the minority's write: %v", err)
+
+	newLeader := newLeaderOtherThan(t, ctx, lab, old)
+	for i := range 5 {
+		if _, err := lab.transfer(ctx, fmt.Sprintf("majority-%d", i)); err != nil {
+			t.Fatalf("the majority could not commit: %v", err)
+		}
+	}
+	if got := minority.FSM().AppliedIndex(); got != applied {
+		t.Errorf("the minority applied up to %d during the partition, it was at %d", got, applied)
+	}
+	if got := lab.node(t, newLeader).Status().CommitIndex; got <= applied {
+		t.Errorf("the majority's commit index %d did not pass the minority's %d", got, applied)
+	}
+	heal(t, ctx, lab, f)
+
+	lab.healthy(t)
+	acc, err := lab.node(t, old).Account(ctx, "acc-3", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acc.Balance != 1<<40 {
+		t.Errorf("acc-3 holds %d after heal: the minority's write applied", acc.Balance)
+	}
+}
+
+func testAsymmetricPartition(t *testing.T, lab *testLab) {
+	ctx := testCtx(t, 20*time.Second)
+
+	// out on the leader: nothing it sends arrives, so its followers elect
+	// another; everything they send still reaches it, so it follows the new
+	// leader and applies what the majority commits.
+	old, _ := lab.LeaderNode()
+	out := mustNew(t, lab.topo, "asymmetric-partition", string(old), map[string]any{"direction": "out"})
+	inject(t, ctx, lab, out)
+	newLeader := newLeaderOtherThan(t, ctx, lab, old)
+	if _, err := lab.transfer(ctx, "asym-out"); err != nil {
+		t.Fatalf("the followers could not commit: %v", err)
+	}
+	commit := lab.node(t, newLeader).Status().CommitIndex
+	if !waitFor(ctx, 5*time.Second, func() bool { return lab.node(t, old).FSM().AppliedIndex() >= commit }) {
+		t.Errorf("the old leader, which hears everyone, did not apply index %d (at %d)", commit, lab.node(t, old).FSM().AppliedIndex())
+	}
+	if id, ok := lab.LeaderNode(); ok && id == old {
+		t.Errorf("the old leader leads again although none of its bytes arrive")
+	}
+	heal(t, ctx, lab, out)
+	lab.healthy(t)
+
+	// in on a follower: it hears nothing, so it falls behind while the
+	// others commit.
+	leader, _ := lab.LeaderNode()
+	deaf := lab.ids[0]
+	if deaf == leader {
+		deaf = lab.ids[1]
+	}
+	in := mustNew(t, lab.topo, "asymmetric-partition", string(deaf), map[string]any{"direction": "in"})
+	inject(t, ctx, lab, in)
+	applied := lab.node(t, deaf).FSM().AppliedIndex()
+	for i := range 3 {
+		if _, err := lab.transfer(ctx, fmt.Sprintf("asym-in-%d", i)); err != nil {
+			t.Fatalf("the majority could not commit: %v", err)
+		}
+	}
+	if got := lab.node(t, deaf).FSM().AppliedIndex(); got != applied {
+		t.Errorf("the deaf follower applied up to %d, it was at %d", got, applied)
+	}
+	heal(t, ctx, lab, in)
+}
+
+func testBridge(t *testing.T, lab *testLab) {
+	ctx := testCtx(t, 20*time.Second)
+	bridge := mustNew(t, lab.topo, "bridge", "", nil)
+	inject(t, ctx, lab, bridge)
+	t.Logf("%s", bridge.(Detailer).Detail())
+	if _, err := lab.transfer(ctx, "bridge-0"); err != nil {
+		t.Fatalf("no commit across the bridge: %v", err)
+	}
+	// Kill the leader: the bridge and the other half elect a new one, and
+	// the old leader comes back into a half that reaches only the bridge.
+	old, _ := lab.LeaderNode()
+	kill := mustNew(t, lab.topo, "leader-kill", "", nil)
+	inject(t, ctx, lab, kill)
+	newLeaderOtherThan(t, ctx, lab, old)
+	heal(t, ctx, lab, kill)
+	for i := range 5 {
+		if _, err := lab.transfer(ctx, fmt.Sprintf("bridge-%d", i+1)); err != nil {
+			t.Fatalf("no commit after an election across the bridge: %v", err)
+		}
+	}
+	lab.converged(t, ctx) // the restarted old leader caught up through the bridge
+	heal(t, ctx, lab, bridge)
+}
+
+func testLeaderKill(t *testing.T, lab *testLab) {
+	ctx := testCtx(t, 20*time.Second)
+	old, _ := lab.LeaderNode()
+	kill := mustNew(t, lab.topo, "leader-kill", "", nil)
+	start := time.Now()
+	inject(t, ctx, lab, kill)
+	if d := kill.(Detailer).Detail(); d != "the leader; crashed "+string(old) {
+		t.Errorf("detail %q, want the old leader %s named", d, old)
+	}
+	newLeaderOtherThan(t, ctx, lab, old)
+	if _, err := lab.transfer(ctx, "after-leader-kill"); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("leader kill to the next commit: %v (heartbeat %v, election %v)", time.Since(start).Round(time.Millisecond), testHeartbeat, testElection)
+	heal(t, ctx, lab, kill)
+	lab.converged(t, ctx)
+}
+
+func testZoneDownCrash(t *testing.T, lab *testLab) {
+	ctx := testCtx(t, 20*time.Second)
+	zone := mustNew(t, lab.topo, "zone-down", "us-east/a", map[string]any{"mode": "crash"})
+	inject(t, ctx, lab, zone)
+	if n := lab.cluster.Node(0); n != nil {
+		t.Fatal("ledger:us-east/a is still up")
+	}
+	for i := range 20 {
+		if _, err := lab.transfer(ctx, fmt.Sprintf("zone-down-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := lab.converged(t, ctx)
+	heal(t, ctx, lab, zone)
+	// The restarted node must reach the same state without a new write.
+	after, err := lab.cluster.WaitConverged(ctx)
+	if err != nil {
+		t.Fatalf("the zone's node did not rejoin: %v", err)
+	}
+	if len(lab.cluster.Live()) != 3 || after.Hash != before.Hash {
+		t.Errorf("after heal %d nodes up, hash %.12s; before heal (two nodes) %.12s", len(lab.cluster.Live()), after.Hash, before.Hash)
+	}
+}

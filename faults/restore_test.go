@@ -1,0 +1,261 @@
+package faults
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"paylab/regions"
+	"paylab/results"
+)
+
+// state is everything a fault may change, read from the outside: the
+// toxics on every proxy, which ledger nodes are up, what the lab DNS
+// answers and how fast, and the clients' stale-cache fractions.
+func (l *testLab) state(t *testing.T) string {
+	t.Helper()
+	var b strings.Builder
+	for _, s := range l.toxics(t) {
+		fmt.Fprintln(&b, s)
+	}
+	for i, id := range l.ids {
+		fmt.Fprintf(&b, "%s up=%v\n", id, l.cluster.Node(i) != nil)
+	}
+	fmt.Fprintf(&b, "dns answering %v: %s\n", l.dns.Answering(), l.probeDNS(t))
+	l.mu.Lock()
+	for _, r := range l.topo.Regions {
+		fmt.Fprintf(&b, "stale %s=%v\n", r.Name, l.stale[r.Name]) // never set reads 0, as the lab starts
+	}
+	l.mu.Unlock()
+	return b.String()
+}
+
+// probeDNS resolves pay.lab. with a fresh resolver (no cache).
+func (l *testLab) probeDNS(t *testing.T) string {
+	t.Helper()
+	r, err := regions.NewResolver(regions.ResolverOptions{Server: l.dns.Addr(), Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	addrs, err := r.LookupHost(context.Background(), "pay.lab")
+	speed := "fast"
+	if time.Since(start) > 40*time.Millisecond {
+		speed = "slow"
+	}
+	if err != nil {
+		return "error " + speed
+	}
+	return fmt.Sprintf("%d addresses %s", len(addrs), speed)
+}
+
+// TestEveryFaultHealsToExactlyTheStateBefore injects and heals every kind
+// of the catalogue on a real lab and compares the lab's whole fault state
+// before the inject and after the heal; the inject must have changed it
+// (except restart, which is over when injected), and a second heal must do
+// nothing.
+func TestEveryFaultHealsToExactlyTheStateBefore(t *testing.T) {
+	lab := startTestLab(t)
+	cases := []struct {
+		kind, target string
+		params       map[string]any
+	}{
+		{"latency", "us-east", map[string]any{"latency": "5ms", "jitter": "1ms"}},
+		{"bandwidth", "eu-west", map[string]any{"rate": 1000, "direction": "in"}},
+		{"slicer", "ap-south/a", map[string]any{"average_size": 16, "delay": "10us"}},
+		{"reset-peer", "ledger:ap-south/a->ledger:eu-west/a", map[string]any{"toxicity": 0.1}},
+		{"partition", "us-east/a", nil},
+		{"asymmetric-partition", "eu-west", map[string]any{"direction": "in"}},
+		{"majority-minority", "", map[string]any{"leader": "majority"}},
+		{"bridge", "ledger:ap-south/a", nil},
+		{"majorities-ring", "", nil},
+		{"leader-isolation", "", nil},
+		{"crash", "ledger:ap-south/a", nil},
+		{"restart", "ledger:eu-west/a", nil},
+		{"pause", "ledger:eu-west/a", nil},
+		{"rolling-restart", "", map[string]any{"downtime": "50ms", "interval": "100ms"}},
+		{"leader-kill", "", nil},
+		{"zone-down", "us-east/a", map[string]any{"mode": "crash"}},
+		{"zone-down", "us-east/a", map[string]any{"mode": "partition"}},
+		{"dns-remove-region", "eu-west", nil},
+		{"dns-stale-cache", "", map[string]any{"fraction": 0.5}},
+		{"dns-servfail", "", nil},
+		{"dns-slow", "", map[string]any{"delay": "60ms"}},
+	}
+	covered := map[string]bool{}
+	for _, c := range cases {
+		covered[c.kind] = true
+	}
+	for _, k := range Catalogue() {
+		if !covered[k.Name] {
+			t.Errorf("no case for %s", k.Name)
+		}
+	}
+	for _, c := range cases {
+		t.Run(c.kind+"/"+c.target, func(t *testing.T) {
+			ctx := testCtx(t, 20*time.Second)
+			lab.healthy(t)
+			before := lab.state(t)
+			f := mustNew(t, lab.topo, c.kind, c.target, c.params)
+			inject(t, ctx, lab, f)
+			_, oneShot := f.(OneShot)
+			if c.kind == "rolling-restart" {
+				waitRoll(t, ctx, lab, len(lab.ids)) // its effect: every node went down and came back
+				oneShot = true
+			}
+			if during := lab.state(t); !oneShot && during == before {
+				t.Errorf("inject changed nothing:\n%s", during)
+			}
+			heal(t, ctx, lab, f)
+			lab.healthy(t)
+			if after := lab.state(t); after != before {
+				t.Errorf("state after heal differs from before\nbefore:\n%s\nafter:\n%s", before, after)
+			}
+		})
+	}
+}
+
+// waitRoll waits until a rolling restart has restarted n nodes.
+func waitRoll(t *testing.T, ctx context.Context, lab *testLab, n int) {
+	t.Helper()
+	restarted := func() int {
+		k := 0
+		for _, e := range lab.recorded() {
+			if e.Name == "rolling-restart" && strings.HasPrefix(e.Detail, "restarted ") {
+				k++
+			}
+		}
+		return k
+	}
+	start := restarted()
+	if !waitFor(ctx, 15*time.Second, func() bool { return restarted()-start >= n }) {
+		t.Fatalf("the roll restarted %d of %d nodes within 15s; events %v", restarted()-start, n, lab.recorded())
+	}
+}
+
+// clockEnv is the test lab with its own run start, so a timeline's schedule
+// starts now.
+type clockEnv struct {
+	*testLab
+	start time.Time
+}
+
+func (c clockEnv) Elapsed() time.Duration { return time.Since(c.start) }
+
+func TestTimelineRunsOnScheduleRecordsWindowsAndHealsTheRest(t *testing.T) {
+	lab := startTestLab(t)
+	pristine := lab.state(t)
+	topo := lab.topo
+	env := clockEnv{testLab: lab, start: time.Now()}
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	steps := []Step{
+		InjectAt(ms(100), mustNew(t, topo, "latency", "us-east", map[string]any{"latency": "5ms"})),
+		{At: ms(200), Inject: mustNew(t, topo, "dns-servfail", "", nil), Pos: "t.yaml:3:5"},
+		HealAt(ms(300), "latency", "us-east"),
+		{At: ms(350), Inject: mustNew(t, topo, "pause", "ledger:eu-west/a", nil), Pos: "t.yaml:5:5"},
+		InjectAt(ms(400), mustNew(t, topo, "restart", "ledger:ap-south/a", nil)),
+		InjectAt(ms(20_000), mustNew(t, topo, "partition", "us-east", nil)), // never reached
+	}
+	tl, err := NewTimeline(env, steps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- tl.Run(ctx) }()
+	// Stop the run as Ctrl-C would, once the pause is in.
+	if !waitFor(context.Background(), 10*time.Second, func() bool { return len(tl.Active()) == 2 && len(recordedFaults(lab)) >= 2 }) {
+		t.Fatalf("the timeline did not reach its 5th step; active %d, events %v", len(tl.Active()), lab.recorded())
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run after cancel = %v, want context.Canceled", err)
+	}
+	if err := tl.HealAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(tl.Active()) != 0 {
+		t.Errorf("%d faults active after HealAll", len(tl.Active()))
+	}
+
+	evs := recordedFaults(lab)
+	names := make([]string, len(evs))
+	for i, e := range evs {
+		names[i] = e.Name
+	}
+	// latency healed by its step, restart over at once, then HealAll: the
+	// pause (last in) before dns-servfail.
+	if want := []string{"latency", "restart", "pause", "dns-servfail"}; !slices.Equal(names, want) {
+		t.Fatalf("fault events %v, want %v", names, want)
+	}
+	byName := map[string]results.Event{}
+	for _, e := range evs {
+		byName[e.Name] = e
+	}
+	within := func(what string, got, want time.Duration) {
+		if got < want || got > want+ms(60) {
+			t.Errorf("%s at %v, want %v (+60ms at most)", what, got, want)
+		}
+	}
+	within("latency inject", byName["latency"].At, ms(100))
+	within("latency heal", byName["latency"].Until, ms(300))
+	within("dns-servfail inject", byName["dns-servfail"].At, ms(200))
+	within("pause inject", byName["pause"].At, ms(350))
+	within("restart", byName["restart"].At, ms(400))
+	if e := byName["restart"]; e.Until <= e.At || !strings.HasPrefix(e.Detail, "down for ") {
+		t.Errorf("restart event %+v: want a window and how long the node was down", e)
+	}
+	if e := byName["pause"]; e.Until > byName["dns-servfail"].Until || !strings.Contains(e.Detail, "healed on the lab's way out") {
+		t.Errorf("pause event %+v: want it healed first by HealAll", e)
+	}
+	lab.healthy(t)
+	if got := lab.state(t); got != pristine {
+		t.Errorf("state after HealAll differs from before the timeline\nbefore:\n%s\nafter:\n%s", pristine, got)
+	}
+
+	// A stopped timeline injects nothing more.
+	if err := tl.runStep(context.Background(), steps[0]); err == nil {
+		t.Error("a step after HealAll injected")
+	}
+}
+
+func TestHealAllInADeferHealsWhenTheLabPanics(t *testing.T) {
+	lab := startTestLab(t)
+	pristine := lab.toxics(t)
+	tl, err := NewTimeline(lab, []Step{InjectAt(0, mustNew(t, lab.topo, "partition", "ledger:us-east/a", nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	func() {
+		defer func() { _ = recover() }()
+		defer func() {
+			if err := tl.HealAll(context.Background()); err != nil {
+				t.Error(err)
+			}
+		}()
+		if err := tl.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if slices.Equal(lab.toxics(t), pristine) {
+			t.Error("the partition added no toxics")
+		}
+		panic("the lab fails mid-run")
+	}()
+	if got := lab.toxics(t); !slices.Equal(got, pristine) {
+		t.Errorf("toxics after the panic: %q, want %q", got, pristine)
+	}
+}
+
+func recordedFaults(l *testLab) []results.Event {
+	var out []results.Event
+	for _, e := range l.recorded() {
+		if e.Kind == results.EventFault {
+			out = append(out, e)
+		}
+	}
+	return out
+}
