@@ -116,6 +116,7 @@ func (l *Lab) startGateways(ctx context.Context) error {
 
 func (l *Lab) startClientGroups() error {
 	l.groups = map[string][]*clientGroup{}
+	l.staleFraction = map[string]float64{}
 	url := "http://pay.lab:" + strconv.Itoa(l.nw.EntryPort())
 	for _, region := range l.s.Workload.From {
 		dial, err := l.nw.ClientDialer(region)
@@ -176,19 +177,21 @@ func (s *signingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 }
 
 // SetClientsIgnoreTTL makes a fraction of a region's client populations keep their cached DNS answers
-// past the TTL (the stale-cache fault); fraction 0 restores them.
-func (l *Lab) SetClientsIgnoreTTL(region string, fraction float64) error {
+// past the TTL (the stale-cache fault) and returns the fraction that did before; fraction 0 restores them.
+func (l *Lab) SetClientsIgnoreTTL(region string, fraction float64) (float64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	gs, ok := l.groups[region]
 	if !ok {
-		return fmt.Errorf("no clients in region %q", region)
+		return 0, fmt.Errorf("no clients in region %q", region)
 	}
+	prev := l.staleFraction[region]
 	n := int(math.Ceil(fraction * float64(len(gs))))
 	for i, g := range gs {
 		g.res.SetIgnoreTTL(i < n)
 	}
-	return nil
+	l.staleFraction[region] = fraction
+	return prev, nil
 }
 
 // DNS is the lab DNS server.

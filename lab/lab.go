@@ -50,7 +50,9 @@ type Lab struct {
 	signer   *gateway.Signer
 	signKey  []byte
 	groups   map[string][]*clientGroup // per client region
-	ctl      *client.Client            // control plane: straight to the nodes, never through the proxies
+	// staleFraction is, per client region, the share of client populations ignoring DNS TTLs.
+	staleFraction map[string]float64
+	ctl           *client.Client // control plane: straight to the nodes, never through the proxies
 
 	watching  bool
 	watchStop chan struct{}
@@ -139,7 +141,7 @@ func (l *Lab) startLedger(ctx context.Context) error {
 		cfg.StreamLayer = layer
 		if d := topo.Ledger.HeartbeatTimeout; d > 0 {
 			cfg.HeartbeatTimeout = d
-			cfg.LeaderLeaseTimeout = min(cfg.LeaderLeaseTimeout, d)
+			cfg.LeaderLeaseTimeout = d // the longest raft allows: a leader under CPU pressure should not step down early
 		}
 		if d := topo.Ledger.ElectionTimeout; d > 0 {
 			cfg.ElectionTimeout = d
@@ -311,6 +313,12 @@ func (l *Lab) Record(e results.Event) {
 		l.events = append(l.events, e)
 	}
 }
+
+// Nodes lists the nodes the lab runs as processes that faults may crash and restart: the ledger nodes.
+func (l *Lab) Nodes() []regions.NodeID { return l.LedgerNodes() }
+
+// Elapsed is the time since the lab's epoch (the start of the measured load).
+func (l *Lab) Elapsed() time.Duration { return l.Since(time.Now()) }
 
 // Since is the offset of t from the lab's epoch (the start of the measured load).
 func (l *Lab) Since(t time.Time) time.Duration {

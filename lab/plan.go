@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"paylab/assertions"
+	"paylab/faults"
 	"paylab/lab/load"
 	"paylab/results"
 	"paylab/scenarios"
@@ -18,12 +19,13 @@ import (
 
 // Plan is a scenario's timeline and assertions, validated and ready to run.
 type Plan struct {
+	steps    []faults.Step
+	timeline *faults.Timeline
 	checkers []assertions.Checker
 	expected map[string]bool // assertions the scenario expects to fail
 	within   time.Duration   // how long to wait for replicas to converge
 
-	mu     sync.Mutex
-	active []string // names of faults active now, for the progress line
+	mu sync.Mutex
 }
 
 // Prepare validates the scenario's fault steps and assertions against their catalogues; every problem is
@@ -31,10 +33,27 @@ type Plan struct {
 func Prepare(s *scenarios.Scenario, pos scenarios.Positions) (*Plan, error) {
 	p := &Plan{expected: map[string]bool{}, within: 5 * time.Second}
 	var errs []string
-	// The fault catalogue is being wired in (issue 4); until then a scenario with faults is refused
-	// rather than run without them.
-	if len(s.Timeline) > 0 {
-		errs = append(errs, fmt.Sprintf("%s: timeline: faults are not wired into the lab yet", s.Timeline[0].Pos))
+	for i, st := range s.Timeline {
+		if st.IsHeal() {
+			p.steps = append(p.steps, faults.Step{At: st.At, Heal: st.Heal, Target: st.Target, Pos: st.Pos})
+			continue
+		}
+		kind, ok := faults.Lookup(st.Fault)
+		if !ok {
+			errs = append(errs, fmt.Sprintf("%s: timeline[%d].fault: unknown fault %q (known: %s)", pos.Of(fmt.Sprintf("timeline[%d].fault", i)), i, st.Fault, strings.Join(faults.Names(), ", ")))
+			continue
+		}
+		f, err := kind.New(s.Topology, st.Target, st.Params)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s: timeline[%d]: %v", st.Pos, i, err))
+			continue
+		}
+		p.steps = append(p.steps, faults.Step{At: st.At, Inject: f, Pos: st.Pos})
+	}
+	if len(errs) == 0 {
+		if err := faults.CheckSteps(p.steps); err != nil {
+			errs = append(errs, err.Error())
+		}
 	}
 	for _, a := range s.Assertions {
 		c, err := assertions.New(a.Name, a.Params)
@@ -67,20 +86,56 @@ func durationParam(v any) (time.Duration, bool) {
 	return d, err == nil && d > 0
 }
 
-func (p *Plan) runTimeline(ctx context.Context, l *Lab, t0 time.Time, out io.Writer) error {
+// startTimeline binds the plan's steps to a running lab; call it once, before runTimeline.
+func (p *Plan) startTimeline(l *Lab) error {
+	t, err := faults.NewTimeline(l, p.steps)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.timeline = t
+	p.mu.Unlock()
 	return nil
 }
 
-func (p *Plan) healAll(ctx context.Context, l *Lab, out io.Writer) error { return nil }
+// runTimeline injects and heals the faults on schedule (offsets from the lab's epoch) until the steps are
+// done or ctx ends, printing each step.
+func (p *Plan) runTimeline(ctx context.Context, l *Lab, out io.Writer) error {
+	if len(p.steps) == 0 {
+		return nil
+	}
+	return p.timeline.Run(ctx)
+}
+
+// healAll heals whatever is still active (the lab's exit path; also after Ctrl-C, with a fresh context).
+func (p *Plan) healAll(ctx context.Context, l *Lab, out io.Writer) error {
+	p.mu.Lock()
+	t := p.timeline
+	p.mu.Unlock()
+	if t == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*faults.StepTimeout)
+	defer cancel()
+	return t.HealAll(ctx)
+}
 
 // activeSuffix is the progress line's note of the faults active now.
 func (p *Plan) activeSuffix() string {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.active) == 0 {
+	t := p.timeline
+	p.mu.Unlock()
+	if t == nil {
 		return ""
 	}
-	return "  fault " + strings.Join(p.active, ", ")
+	var names []string
+	for _, f := range t.Active() {
+		names = append(names, strings.TrimSpace(f.Name()+" "+f.Target()))
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return "  fault: " + strings.Join(names, ", ")
 }
 
 type checkInput struct {

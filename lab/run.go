@@ -144,6 +144,16 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		}
 	}
 
+	if err := r.plan.startTimeline(r.l); err != nil {
+		return nil, fmt.Errorf("%w: timeline: %v", ErrSetup, err)
+	}
+	// Whatever happens from here — a failed step, Ctrl-C, a panic — every fault is healed before the lab
+	// stops (a healed fault heals again as a no-op).
+	defer func() {
+		if err := r.plan.healAll(context.Background(), r.l, r.opts.Out); err != nil {
+			fmt.Fprintf(r.opts.Out, "heal on exit: %v\n", err)
+		}
+	}()
 	t0 := time.Now()
 	r.l.SetEpoch(t0)
 	rec, err := results.NewRecorder(results.RecorderConfig{Start: t0, Horizon: s.Duration + s.Workload.Timeout + time.Second})
@@ -162,7 +172,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		timelineErr <- r.plan.runTimeline(runCtx, r.l, t0, r.opts.Out)
+		timelineErr <- r.plan.runTimeline(runCtx, r.l, r.opts.Out)
 	}()
 	go func() {
 		defer wg.Done()
@@ -182,11 +192,14 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	if loadErr != nil {
 		return nil, fmt.Errorf("%w: load: %v", ErrSetup, loadErr)
 	}
+	// A step that failed means the run did not test what the scenario says: the verdict can be no better
+	// than unknown, and the reason is in the summary.
+	var scheduleProblems []string
 	if tlErr != nil {
-		return nil, fmt.Errorf("%w: timeline: %v", ErrSetup, tlErr)
+		scheduleProblems = append(scheduleProblems, tlErr.Error())
 	}
 	if healErr != nil {
-		return nil, fmt.Errorf("%w: heal: %v", ErrSetup, healErr)
+		scheduleProblems = append(scheduleProblems, "heal: "+healErr.Error())
 	}
 
 	fmt.Fprintf(r.opts.Out, "drain %v, then check\n", s.Drain)
@@ -210,6 +223,12 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	}
 	run.Notes = append(run.Notes, r.l.Notes()...)
 	run.Assertions = r.plan.check(ctx, r.l, &checkInput{run: run, hist: hist, workload: &r.workload, rec: rec, t0: t0, phases: ph}, r.opts.Out)
+	if len(scheduleProblems) > 0 {
+		run.Assertions = append(run.Assertions, results.AssertionResult{
+			Name: "timeline", Verdict: results.Undecided, Observed: "a fault step failed",
+			Limit: "every step injects and heals", Error: strings.Join(scheduleProblems, "; "),
+		})
+	}
 	run.Events = r.l.Events()
 	run.Decide()
 	if err := results.WriteDir(r.dir, run, hist); err != nil {
@@ -337,9 +356,11 @@ func phases(s *scenarios.Scenario, events []results.Event) []results.Phase {
 		}
 	}
 	sort.Slice(faults, func(i, j int) bool { return faults[i].At < faults[j].At })
+	// Steady ends a request timeout before the first fault, on a whole window: a request sent later may
+	// still be in flight when the fault strikes, and the recorder rounds a span's end up to a window.
 	steadyEnd := s.Duration
 	if len(faults) > 0 {
-		steadyEnd = faults[0].At
+		steadyEnd = max(0, faults[0].At-s.Workload.Timeout).Truncate(time.Second)
 	}
 	out = append(out, results.Phase{Name: "steady", Start: 0, End: steadyEnd})
 	seen := map[string]int{}

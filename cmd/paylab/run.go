@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 
 	"paylab/lab"
 	"paylab/results"
@@ -20,6 +21,8 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	duration := fs.Duration("duration", 0, "override the scenario's duration (timeline steps after it are refused)")
 	keep := fs.Bool("keep-data", false, "keep the ledger nodes' files in the run directory")
 	raftLog := fs.String("raft-log", "", "append raft's own warnings to this file")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (every node shares this process) to this file")
+	memProfile := fs.String("memprofile", "", "write a heap profile (allocations of the whole run) to this file")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: paylab run [flags] <scenario.yaml | library name>\n\nBuilds the scenario's system on this machine, drives its load, injects its faults, checks its assertions\nand writes runs/<time>-<name>/ (summary.json, report.html, junit.xml, …).\nExit code: 0 when the verdict is what the scenario expects, 1 when not, 2 on bad input or setup failure.\n\nFlags:")
 		fs.PrintDefaults()
@@ -57,7 +60,24 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		defer f.Close()
 		opts.RaftLog = f
 	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("%w: --cpuprofile: %v", errUsage, err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("start CPU profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	res, err := lab.Run(ctx, s, pos, opts)
+	if *memProfile != "" {
+		if f, ferr := os.Create(*memProfile); ferr == nil {
+			_ = pprof.WriteHeapProfile(f)
+			f.Close()
+		}
+	}
 	if err != nil {
 		return err
 	}

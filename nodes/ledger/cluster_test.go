@@ -367,3 +367,26 @@ func TestStateFileRebuiltFromSnapshotAndLog(t *testing.T) {
 		})
 	}
 }
+
+// TestLinearizableReadWithoutWrites reads at a leader whose last committed entry is its own no-op (no
+// write since the election): the read must answer, not wait for a write that never comes.
+func TestLinearizableReadWithoutWrites(t *testing.T) {
+	c := startCluster(t, ledgertest.Options{})
+	read := func() {
+		t.Helper()
+		l, err := c.WaitLeader(waitCtx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if _, err := l.Account(ctx, "nobody", false); !errors.Is(err, ledger.ErrNotFound) {
+			t.Fatalf("linearizable read on %s: %v, want not found at once", l.ID(), err)
+		}
+	}
+	read()
+	if err := c.Crash(c.LeaderIndex()); err != nil {
+		t.Fatal(err)
+	}
+	read() // the new leader's commit index ends on its no-op
+}

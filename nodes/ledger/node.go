@@ -413,11 +413,34 @@ func (n *Node) ReadBarrier(ctx context.Context) error {
 	if err := n.raft.VerifyLeader().Error(); err != nil {
 		return translateRaftErr(err)
 	}
-	done := ctx.Done()
-	if !n.fsm.WaitApplied(done, idx) {
-		return fmt.Errorf("wait for index %d: %w", idx, ctx.Err())
+	target, err := n.lastFSMEntry(idx)
+	if err != nil {
+		return err
+	}
+	if !n.fsm.WaitApplied(ctx.Done(), target) {
+		return fmt.Errorf("wait for index %d: %w", target, ctx.Err())
 	}
 	return nil
+}
+
+// lastFSMEntry is the highest index ≤ idx whose entry reaches the state machine. Raft never hands its
+// no-op and barrier entries to the FSM, so a commit index that ends on one (a new leader's first entry)
+// would never show up as applied; the read waits for the last entry the FSM does see instead.
+func (n *Node) lastFSMEntry(idx uint64) (uint64, error) {
+	applied := n.fsm.AppliedIndex()
+	for i := idx; i > applied; i-- {
+		var l raft.Log
+		if err := n.logs.GetLog(i, &l); err != nil {
+			if errors.Is(err, raft.ErrLogNotFound) {
+				return i, nil // compacted into a snapshot: the FSM holds it once it catches up to i
+			}
+			return 0, fmt.Errorf("read log entry %d: %w", i, err)
+		}
+		if l.Type == raft.LogCommand || l.Type == raft.LogConfiguration {
+			return i, nil
+		}
+	}
+	return applied, nil
 }
 
 // GroupCommitEntries is how many raft entries group commit has sent since the node started.
