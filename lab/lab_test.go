@@ -1,0 +1,105 @@
+package lab_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"paylab/lab"
+	"paylab/results"
+	"paylab/scenarios"
+)
+
+func load(t *testing.T, name string) (*scenarios.Scenario, scenarios.Positions) {
+	t.Helper()
+	s, pos, err := scenarios.LoadNamed(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Warmup = 300 * time.Millisecond
+	s.Drain = 300 * time.Millisecond
+	return s, pos
+}
+
+func find(run *results.Run, name string) results.AssertionResult {
+	for _, a := range run.Assertions {
+		if a.Name == name {
+			return a
+		}
+	}
+	return results.AssertionResult{}
+}
+
+func TestSmokeScenarioPassesAndWritesTheRunDirectory(t *testing.T) {
+	s, pos := load(t, "smoke")
+	s.Duration = 2 * time.Second
+	dir := t.TempDir()
+	res, err := lab.Run(context.Background(), s, pos, lab.RunOptions{RunsDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Run.Verdict != results.Pass {
+		t.Fatalf("verdict %s: %+v", res.Run.Verdict, res.Run.Assertions)
+	}
+	for _, f := range []string{"summary.json", "report.html", "junit.xml", "timeseries.csv", "events.jsonl", "history.bin", "scenario.yaml"} {
+		if _, err := os.Stat(filepath.Join(res.Dir, f)); err != nil {
+			t.Errorf("run directory lacks %s: %v", f, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(res.Dir, "nodes")); !os.IsNotExist(err) {
+		t.Errorf("node files left behind: %v", err)
+	}
+	if res.Run.Total.OK == 0 {
+		t.Fatal("no payment succeeded")
+	}
+}
+
+// TestBrokenLedgerIsCaught runs the broken-dedupe scenario as if it expected to pass: the ledger applies
+// resubmitted ids again, and no_double_deduct must fail and name transfers.
+func TestBrokenLedgerIsCaught(t *testing.T) {
+	s, pos := load(t, "broken-dedupe")
+	s.Duration = 2 * time.Second
+	s.Expect = scenarios.Expect{Verdict: "pass"}
+	res, err := lab.Run(context.Background(), s, pos, lab.RunOptions{RunsDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := find(res.Run, "no_double_deduct")
+	if a.Verdict != results.Fail || res.Run.Verdict != results.Fail {
+		t.Fatalf("no_double_deduct %s, run %s: a ledger that applies ids twice went unnoticed", a.Verdict, res.Run.Verdict)
+	}
+	if !strings.Contains(strings.Join(a.Evidence, "\n"), "acc-") {
+		t.Fatalf("evidence names no account or transfer: %q", a.Evidence)
+	}
+}
+
+func TestFaultsHealAndNothingLeaksAfterCancel(t *testing.T) {
+	before := runtime.NumGoroutine()
+	s, pos := load(t, "zone-failover")
+	s.Duration = 6 * time.Second
+	s.Workload.Rate = scenarios.Rate{PerSecond: 200}
+	s.Timeline[0].At = 500 * time.Millisecond
+	s.Timeline[1].At = 5 * time.Second
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		time.Sleep(2 * time.Second) // the zone is down by now; Ctrl-C
+		cancel()
+	}()
+	_, err := lab.Run(ctx, s, pos, lab.RunOptions{RunsDir: t.TempDir()})
+	if !errors.Is(err, lab.ErrSetup) {
+		t.Fatalf("an interrupted run returned %v, want a setup error", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before+5 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before+5 {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines left after the run (before: %d):\n%s", n, before, buf[:runtime.Stack(buf, true)])
+	}
+}
