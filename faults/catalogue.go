@@ -262,7 +262,7 @@ func Catalogue() []Kind {
 		},
 		{
 			Name:   "pause",
-			Doc:    "freeze every link of a node, zone or region without losing a byte, as SIGSTOP looks to peers; heal delivers what was held",
+			Doc:    "freeze every link of a node, zone or region without losing a byte, as SIGSTOP looks to its peers (its own timers run on); heal delivers what was held",
 			Target: targetNodes,
 			build: func(topo regions.Topology, target string, _ values) (Fault, error) {
 				return newPause(topo, target)

@@ -309,3 +309,23 @@ func TestCheckStepsRejectsBadTimelines(t *testing.T) {
 		t.Errorf("error %v does not start with the step's position", err)
 	}
 }
+
+func TestStepForRefusesMalformedSteps(t *testing.T) {
+	topo := catalogueTopology()
+	for _, c := range []struct {
+		fault, heal, target string
+		params              map[string]any
+		want                string
+	}{
+		{"cache-flush", "", "", nil, `f.yaml:1:1: no fault called "cache-flush" (known: latency, `},
+		{"", "latency", "us-east", map[string]any{"latency": "5ms"}, "f.yaml:1:1: heal latency: a heal step takes no parameters"},
+		{"latency", "latency", "us-east", nil, "f.yaml:1:1: a step has fault or heal, not both"},
+		{"", "", "us-east", nil, "f.yaml:1:1: a step needs fault or heal"},
+		{"crash", "", "us-east/a", nil, `f.yaml:1:1: crash: target "us-east/a": want one node the lab runs (ledger:us-east/a), a zone or region is not a node`},
+	} {
+		_, err := StepFor(topo, time.Second, c.fault, c.heal, c.target, c.params, "f.yaml:1:1")
+		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("StepFor(%q, %q, %q) = %v, want an error starting %q", c.fault, c.heal, c.target, err, c.want)
+		}
+	}
+}

@@ -130,13 +130,19 @@ func recovered(t *testing.T, ctx context.Context, lab *testLab, prefix string, b
 	return got, strings.Join(log, " then ")
 }
 
+// testHealRestoresThroughput compares capacity before a fault and after
+// its heal with the same leader: which node leads changes the capacity of
+// this lab by up to a third (all three share one disk; measured 940–1140
+// commits/s with ledger:us-east/a leading, 750–870 with the others), and
+// raft does not give leadership back after a heal, so faults that move the
+// leader are compared elsewhere by whether the cluster commits, not by speed.
 func testHealRestoresThroughput(t *testing.T, lab *testLab) {
 	ctx := testCtx(t, 30*time.Second)
 	const rounds = 5
+	leader, _ := lab.LeaderNode()
 	before, beforeWindows := capacity(t, ctx, lab, "tp-before", rounds)
 
 	// Latency on the leader's region: every commit waits a 40 ms round trip.
-	leader, _ := lab.LeaderNode()
 	node, _ := lab.topo.Node(leader)
 	slow := mustNew(t, lab.topo, "latency", node.Placement.Region, map[string]any{"latency": "20ms"})
 	inject(t, ctx, lab, slow)
@@ -144,23 +150,26 @@ func testHealRestoresThroughput(t *testing.T, lab *testLab) {
 	heal(t, ctx, lab, slow)
 	afterLatency, afterLatencyWindows := recovered(t, ctx, lab, "tp-after-latency", before)
 
-	// Leader isolation: a new leader takes over; after heal the old one must
-	// catch up and the cluster run as fast as before.
-	isolate := mustNew(t, lab.topo, "leader-isolation", "", nil)
-	inject(t, ctx, lab, isolate)
-	newLeaderOtherThan(t, ctx, lab, leader)
-	heal(t, ctx, lab, isolate)
+	// A follower cut off in a minority: after heal it must catch up on
+	// everything it missed while the load goes on at full speed.
+	split := mustNew(t, lab.topo, "majority-minority", "", map[string]any{"leader": "majority"})
+	inject(t, ctx, lab, split)
+	duringSplit, _ := capacity(t, ctx, lab, "tp-split", 1)
+	heal(t, ctx, lab, split)
 	lab.converged(t, ctx)
-	afterIsolation, afterIsolationWindows := recovered(t, ctx, lab, "tp-after-isolation", before)
+	afterSplit, afterSplitWindows := recovered(t, ctx, lab, "tp-after-split", before)
 
-	t.Logf("commits/s, 16 closed-loop workers, second best of %d windows of 300ms: %.0f before %s; %.0f with 20ms on %s; "+
-		"%.0f after its heal %s (%.2f of before); %.0f after leader-isolation healed %s (%.2f of before)",
-		rounds, before, beforeWindows, during, node.Placement.Region, afterLatency, afterLatencyWindows, afterLatency/before,
-		afterIsolation, afterIsolationWindows, afterIsolation/before)
+	if now, _ := lab.LeaderNode(); now != leader {
+		t.Fatalf("the leader moved from %s to %s: the figures compare different leaders", leader, now)
+	}
+	t.Logf("commits/s, 16 closed-loop workers, second best of %d windows of 300ms, leader %s: %.0f before %s; "+
+		"%.0f with 20ms on %s, %.0f after its heal %s (%.2f of before); %.0f with a follower split off (%s), %.0f after heal %s (%.2f of before)",
+		rounds, leader, before, beforeWindows, during, node.Placement.Region, afterLatency, afterLatencyWindows, afterLatency/before,
+		duringSplit, split.(Detailer).Detail(), afterSplit, afterSplitWindows, afterSplit/before)
 	if during > 0.7*before {
 		t.Errorf("with the latency fault %.0f commits/s, not clearly below %.0f: the fault did not bite", during, before)
 	}
-	for name, after := range map[string]float64{"latency": afterLatency, "leader-isolation": afterIsolation} {
+	for name, after := range map[string]float64{"latency": afterLatency, "majority-minority": afterSplit} {
 		if after < 0.8*before {
 			t.Errorf("after healing %s %.0f commits/s, less than 80%% of %.0f before", name, after, before)
 		}

@@ -62,8 +62,9 @@ func (f *linkFault) Inject(ctx context.Context, env Env) error {
 		if len(links) == 0 {
 			return fmt.Errorf("inject %s on %q: %w", f.name, f.target, ErrNoLinks)
 		}
-		rf, err = nw.Stall(ctx, links...)
-		p.detail = joinDetail(p.detail, fmt.Sprintf("%d links stalled", len(links)))
+		if rf, err = nw.Stall(ctx, links...); err == nil {
+			p.detail = joinDetail(p.detail, fmt.Sprintf("%d links stalled", len(links)))
+		}
 	} else {
 		toxics := slices.DeleteFunc(slices.Clone(p.toxics), func(t regions.LinkToxic) bool { _, ok := nw.Link(t.Link); return !ok })
 		if len(toxics) == 0 {

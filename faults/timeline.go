@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"paylab/regions"
 	"paylab/results"
 )
 
@@ -42,6 +43,43 @@ func InjectAt(at time.Duration, f Fault) Step { return Step{At: at, Inject: f} }
 // HealAt is a heal step.
 func HealAt(at time.Duration, name, target string) Step {
 	return Step{At: at, Heal: name, Target: target}
+}
+
+// StepFor builds a timeline step from a scenario step's fields: fault
+// names the kind to inject, built with Kind.New from target and params;
+// heal names the kind to heal (a heal step takes no parameters: it heals
+// the fault its inject step built). Every error starts with pos
+// ("file:line:col").
+func StepFor(topo regions.Topology, at time.Duration, fault, heal, target string, params map[string]any, pos string) (Step, error) {
+	prefix := ""
+	if pos != "" {
+		prefix = pos + ": "
+	}
+	name := fault
+	if fault == "" {
+		name = heal
+	}
+	switch {
+	case fault != "" && heal != "":
+		return Step{}, fmt.Errorf("%sa step has fault or heal, not both", prefix)
+	case name == "":
+		return Step{}, fmt.Errorf("%sa step needs fault or heal", prefix)
+	}
+	k, ok := Lookup(name)
+	if !ok {
+		return Step{}, fmt.Errorf("%sno fault called %q (known: %s)", prefix, name, strings.Join(Names(), ", "))
+	}
+	if heal != "" {
+		if len(params) > 0 {
+			return Step{}, fmt.Errorf("%sheal %s: a heal step takes no parameters (it heals what its inject step built)", prefix, heal)
+		}
+		return Step{At: at, Heal: heal, Target: target, Pos: pos}, nil
+	}
+	f, err := k.New(topo, target, params)
+	if err != nil {
+		return Step{}, fmt.Errorf("%s%w", prefix, err)
+	}
+	return Step{At: at, Inject: f, Pos: pos}, nil
 }
 
 func (s Step) key() string {
