@@ -30,8 +30,8 @@ func TestZoneFailoverFields(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Duration != 20*time.Second || s.Workload.Rate.PerSecond != 2000 || s.Accounts.Count != 1000 {
-		t.Fatalf("decoded %+v", s)
+	if s.Duration != 20*time.Second || s.Workload.Rate.PerSecond != 1000 || s.Accounts.Count != 1000 {
+		t.Fatalf("decoded duration %v rate %v accounts %d", s.Duration, s.Workload.Rate, s.Accounts.Count)
 	}
 	if len(s.Timeline) != 2 || s.Timeline[0].Fault != "zone-down" || s.Timeline[0].Params["mode"] != "crash" || !s.Timeline[1].IsHeal() {
 		t.Fatalf("timeline %+v", s.Timeline)
@@ -39,7 +39,7 @@ func TestZoneFailoverFields(t *testing.T) {
 	if a := s.Assertions[4]; a.Name != "replicas_converge" || a.Params["within"] != "5s" {
 		t.Fatalf("assertion %+v", a)
 	}
-	if got := pos.Of("timeline[0].mode"); got != "scenarios/library/zone-failover.yaml:21:57" {
+	if got := pos.Of("timeline[0].mode"); got != "scenarios/library/zone-failover.yaml:23:57" {
 		t.Fatalf("position of timeline[0].mode = %s", got)
 	}
 	if s.Topology.Latency.Region != 35*time.Millisecond || float64(s.Topology.Latency.Jitter) != 10 {

@@ -125,7 +125,7 @@ func (d *decoder) str(what string) string {
 	if d.err != nil {
 		return ""
 	}
-	if n > MaxIDLen || n > uint64(len(d.b)) {
+	if n == 0 || n > MaxIDLen || n > uint64(len(d.b)) { // ids are 1..64 bytes: an empty one is corrupt
 		d.fail("%s length %d out of range", what, n)
 		return ""
 	}
