@@ -205,7 +205,7 @@ func Catalogue() []Kind {
 		{
 			Name:   "majority-minority",
 			Doc:    "split the ledger nodes into a minority of ⌊(n−1)/2⌋ and a majority that cannot reach each other (gateway links stay up)",
-			Target: "none (the minority is chosen at inject by the leader parameter), or " + targetNodes + " naming the minority's ledger nodes",
+			Target: "none (the minority is chosen at inject by the leader parameter), or " + targetNodes + ", naming the minority's ledger nodes",
 			Params: []Param{
 				{Name: "leader", Type: Choice, Choices: []string{"minority", "majority"}, Default: "minority",
 					Doc: "without a target: the side the leader at inject time ends up on"},
@@ -215,7 +215,7 @@ func Catalogue() []Kind {
 		{
 			Name:   "bridge",
 			Doc:    "split the other ledger nodes into two halves that cannot reach each other; the bridge node reaches both",
-			Target: "none (the first ledger node that is not leading), or " + targetNodes + " holding exactly one ledger node: the bridge",
+			Target: "none (the first ledger node that is not leading), or " + targetNodes + ", holding exactly one ledger node: the bridge",
 			build: func(topo regions.Topology, target string, _ values) (Fault, error) {
 				return newBridge(topo, target)
 			},
@@ -263,7 +263,7 @@ func Catalogue() []Kind {
 		{
 			Name:   "pause",
 			Doc:    "freeze every link of a node, zone or region without losing a byte, as SIGSTOP looks to its peers (its own timers run on); heal delivers what was held",
-			Target: targetNodes,
+			Target: targetNodes + ": every link crossing their edge",
 			build: func(topo regions.Topology, target string, _ values) (Fault, error) {
 				return newPause(topo, target)
 			},
@@ -271,7 +271,7 @@ func Catalogue() []Kind {
 		{
 			Name:   "rolling-restart",
 			Doc:    "crash and restart nodes one at a time, the leader last, waiting for a leader after each; heal stops the roll and restarts a node it left down",
-			Target: "none (every ledger node), or " + targetNodes,
+			Target: "none (every ledger node), or " + targetNodes + " (every node the lab runs in them)",
 			Params: []Param{
 				{Name: "downtime", Type: Duration, Default: "500ms", check: atMost(maxDowntime), Doc: "how long each node stays down, at most 1m"},
 				{Name: "interval", Type: Duration, Default: "2s", check: atMost(maxInterval), Doc: "from a restart (and a leader) to the next crash, at most 10m"},
@@ -321,7 +321,7 @@ func Catalogue() []Kind {
 		{
 			Name:   "dns-servfail",
 			Doc:    "the lab DNS answers every query with SERVFAIL; heal makes it answer again",
-			Target: targetNone,
+			Target: targetDNS,
 			build: func(_ regions.Topology, target string, _ values) (Fault, error) {
 				return newDNSServfail(target)
 			},
@@ -329,7 +329,7 @@ func Catalogue() []Kind {
 		{
 			Name:   "dns-slow",
 			Doc:    "the lab DNS waits before every answer; heal makes it answer at once",
-			Target: targetNone,
+			Target: targetDNS,
 			Params: []Param{
 				{Name: "delay", Type: Duration, Required: true, check: positive(int64(dnsMaxDelay)), Doc: "wait before each answer, more than 0, at most 30s"},
 			},

@@ -13,11 +13,12 @@ import (
 const (
 	targetLinks = "a node (ledger:us-east/a), a zone (us-east/a) or a region (us-east): every link crossing its edge; " +
 		"or one link (ledger:us-east/a->ledger:us-east/b); several, comma-separated, form one side"
-	targetNodes  = "nodes, zones or regions, comma-separated (every node the lab runs in them)"
+	targetNodes  = "nodes, zones or regions, comma-separated"
 	targetNode   = "one node the lab runs (ledger:us-east/a)"
 	targetZone   = "a zone (us-east/a)"
 	targetRegion = "a region (us-east)"
 	targetNone   = "none: the fault finds its own"
+	targetDNS    = "none: the lab's DNS server as a whole"
 )
 
 // selection is what a target names: a side (the nodes inside the named
