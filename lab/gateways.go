@@ -60,7 +60,9 @@ func (l *Lab) startGateways(ctx context.Context) error {
 			cfg.ID = string(n.ID)
 			cfg.Region = r.Name
 			cfg.Ledger = client.DefaultConfig(urls)
-			cfg.Ledger.AttemptTimeout = l.s.Workload.Timeout
+			// A leader cut off mid-request must cost one short attempt, not the client's whole budget:
+			// the client then tries the next node within the same deadline.
+			cfg.Ledger.AttemptTimeout = max(100*time.Millisecond, l.s.Workload.Timeout/4)
 			cfg.Ledger.Deadline = l.s.Workload.Timeout
 			cfg.SigningKey = key
 			cfg.Cache = gateway.Mode(topo.Gateways.Cache)

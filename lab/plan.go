@@ -201,8 +201,7 @@ func (l *Lab) converged() bool {
 		if n.node == nil {
 			continue
 		}
-		st := n.node.Status()
-		if st.AppliedIndex < st.CommitIndex {
+		if ok, err := n.node.CaughtUp(); !ok || err != nil {
 			return false
 		}
 		sum, err := n.node.FSM().Summary()

@@ -423,6 +423,16 @@ func (n *Node) ReadBarrier(ctx context.Context) error {
 	return nil
 }
 
+// CaughtUp reports whether this replica's state machine holds every entry its raft log has committed
+// (entries raft keeps to itself, such as a new leader's no-op, do not count).
+func (n *Node) CaughtUp() (bool, error) {
+	target, err := n.lastFSMEntry(n.raft.CommitIndex())
+	if err != nil {
+		return false, err
+	}
+	return n.fsm.AppliedIndex() >= target, nil
+}
+
 // lastFSMEntry is the highest index ≤ idx whose entry reaches the state machine. Raft never hands its
 // no-op and barrier entries to the FSM, so a commit index that ends on one (a new leader's first entry)
 // would never show up as applied; the read waits for the last entry the FSM does see instead.

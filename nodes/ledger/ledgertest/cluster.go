@@ -204,8 +204,11 @@ func (c *Cluster) WaitConverged(ctx context.Context) (ledger.StateSummary, error
 		target := l.Status().CommitIndex
 		var first *ledger.StateSummary
 		for _, n := range c.Live() {
-			if n.FSM().AppliedIndex() < target {
-				return false, fmt.Errorf("%s applied %d < %d", n.ID(), n.FSM().AppliedIndex(), target)
+			if n.Status().CommitIndex < target {
+				return false, fmt.Errorf("%s knows commit index %d < leader's %d", n.ID(), n.Status().CommitIndex, target)
+			}
+			if ok, err := n.CaughtUp(); !ok || err != nil {
+				return false, fmt.Errorf("%s has not applied its committed entries (applied %d): %v", n.ID(), n.FSM().AppliedIndex(), err)
 			}
 		}
 		for _, n := range c.Live() {
