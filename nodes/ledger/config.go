@@ -92,7 +92,7 @@ func DefaultConfig() Config {
 		TrailingLogs:        10240,
 		SnapshotRetain:      2,
 		GroupCommitMax:      512,
-		GroupCommitInFlight: 4,
+		GroupCommitInFlight: 1,
 		GroupCommitQueue:    16384,
 		ApplyTimeout:        10 * time.Second,
 		LogLevel:            "warn",
