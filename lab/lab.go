@@ -475,3 +475,23 @@ func (l *Lab) Addresses() Addresses {
 
 // SigningKeyHex is the per-run gateway signing key, for people signing requests by hand.
 func (l *Lab) SigningKeyHex() string { return hex.EncodeToString(l.signKey) }
+
+// httpURL is a ledger node's API base URL (the control plane's direct address).
+func (l *Lab) httpURL(id regions.NodeID) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n, err := l.ledger(id); err == nil {
+		return "http://" + n.cfg.HTTPAddr
+	}
+	return ""
+}
+
+// firstGatewayURL is the first gateway's id and base URL, or empty strings.
+func (l *Lab) firstGatewayURL() [2]string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.gateways) == 0 {
+		return [2]string{}
+	}
+	return [2]string{string(l.gateways[0].id), l.gateways[0].gw.URL()}
+}

@@ -103,3 +103,31 @@ func TestFaultsHealAndNothingLeaksAfterCancel(t *testing.T) {
 		t.Fatalf("%d goroutines left after the run (before: %d):\n%s", n, before, buf[:runtime.Stack(buf, true)])
 	}
 }
+
+func TestProfileCapturesEachFaultWindow(t *testing.T) {
+	s, pos := load(t, "leader-isolation")
+	s.Duration = 4 * time.Second
+	s.Workload.Rate = scenarios.Rate{PerSecond: 100}
+	s.Timeline[0].At = time.Second
+	s.Timeline[1].At = 3500 * time.Millisecond
+	s.Assertions = s.Assertions[:2] // money only: timing is not what this test is about
+	res, err := lab.Run(context.Background(), s, pos, lab.RunOptions{RunsDir: t.TempDir(), Profile: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]bool{}
+	for _, p := range res.Run.Profiles {
+		st, err := os.Stat(filepath.Join(res.Dir, p.File))
+		if err != nil || st.Size() == 0 {
+			t.Fatalf("profile %+v: %v", p, err)
+		}
+		kinds[p.Kind] = true
+	}
+	if !kinds["cpu"] || !kinds["goroutine"] {
+		t.Fatalf("profiles %+v (notes %v): want a CPU profile and goroutine dumps of the fault window", res.Run.Profiles, res.Run.Notes)
+	}
+	report, _ := os.ReadFile(filepath.Join(res.Dir, "report.html"))
+	if !strings.Contains(string(report), res.Run.Profiles[0].File) {
+		t.Fatal("report.html does not link the profiles")
+	}
+}

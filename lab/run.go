@@ -37,6 +37,9 @@ type RunOptions struct {
 	MaxHistory int
 	// Live rewrites one progress line in place (for a terminal) instead of printing a line a second.
 	Live bool
+	// Profile captures goroutine dumps and CPU profiles from the nodes' pprof endpoints in every fault
+	// window, into the run directory's profiles/.
+	Profile bool
 }
 
 // Result is what a run produced.
@@ -167,6 +170,11 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	fmt.Fprintf(r.opts.Out, "load %v at %s from %s; %d timeline steps\n", s.Duration, describeRate(s.Workload.Rate), strings.Join(s.Workload.From, ", "), len(s.Timeline))
 	runCtx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
+	var prof *profiler
+	if r.opts.Profile {
+		prof = newProfiler(r.l, r.dir, r.opts.Out)
+		prof.start(runCtx, r.plan.steps, s.Duration)
+	}
 	var wg sync.WaitGroup
 	timelineErr := make(chan error, 1)
 	wg.Add(2)
@@ -179,6 +187,11 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		r.progress(runCtx, rec, t0)
 	}()
 	rep, loadErr := load.Run(runCtx, lcfg, op)
+	var profiles []results.Profile
+	var profileNotes []string
+	if prof != nil {
+		profiles, profileNotes = prof.wait() // captures end within their windows, all inside the load
+	}
 	cancelRun()
 	wg.Wait()
 	if r.opts.Live {
@@ -222,6 +235,8 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		run.Notes = append(run.Notes, fmt.Sprintf("history full: %d operations not kept (raise MaxHistory)", hist.Dropped()))
 	}
 	run.Notes = append(run.Notes, r.l.Notes()...)
+	run.Notes = append(run.Notes, profileNotes...)
+	run.Profiles = profiles
 	run.Assertions = r.plan.check(ctx, r.l, &checkInput{run: run, hist: hist, workload: &r.workload, rec: rec, t0: t0, phases: ph}, r.opts.Out)
 	if len(scheduleProblems) > 0 {
 		run.Assertions = append(run.Assertions, results.AssertionResult{

@@ -101,6 +101,22 @@ type Run struct {
 	Windows    []Figures         `json:"-"` // written to timeseries.csv
 	Events     []Event           `json:"events,omitempty"`
 	Assertions []AssertionResult `json:"assertions,omitempty"`
+	// Profiles are the pprof captures taken during fault windows (paylab run --profile).
+	Profiles []Profile `json:"profiles,omitempty"`
+}
+
+// Profile is one pprof capture taken during a run, stored in the run directory.
+type Profile struct {
+	// Fault is the fault window it was taken in ("zone-down us-east/a").
+	Fault string        `json:"fault"`
+	At    time.Duration `json:"at_ns"`
+	// Span is how long a CPU profile ran (0 for a snapshot such as a goroutine dump).
+	Span time.Duration `json:"span_ns,omitempty"`
+	// Kind is "cpu" or "goroutine"; Node is whose pprof endpoint served it.
+	Kind string `json:"kind"`
+	Node string `json:"node"`
+	// File is relative to the run directory.
+	File string `json:"file"`
 }
 
 // Decide sets the run's verdict from its assertions: fail if any is not what the scenario

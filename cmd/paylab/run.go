@@ -20,6 +20,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	seed := fs.Uint64("seed", 0, "override the scenario's seed")
 	duration := fs.Duration("duration", 0, "override the scenario's duration (timeline steps after it are refused)")
 	keep := fs.Bool("keep-data", false, "keep the ledger nodes' files in the run directory")
+	profile := fs.Bool("profile", false, "capture goroutine dumps and CPU profiles from the nodes' pprof endpoints in every fault window (runs/<id>/profiles/, linked from report.html)")
 	raftLog := fs.String("raft-log", "", "append raft's own warnings to this file")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (every node shares this process) to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile (allocations of the whole run) to this file")
@@ -51,7 +52,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return fmt.Errorf("%w: with --duration %v: %v", errUsage, *duration, errs[0])
 		}
 	}
-	opts := lab.RunOptions{RunsDir: *runsDir, Out: stdout, KeepNodeData: *keep, ToxiproxyURL: os.Getenv("TOXIPROXY_URL"), Live: isTerminal(stdout)}
+	opts := lab.RunOptions{RunsDir: *runsDir, Out: stdout, KeepNodeData: *keep, ToxiproxyURL: os.Getenv("TOXIPROXY_URL"), Live: isTerminal(stdout), Profile: *profile}
 	if *raftLog != "" {
 		f, err := os.OpenFile(*raftLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"time"
 
@@ -44,8 +45,8 @@ type ErrorBody struct {
 }
 
 // Handler returns the gateway's HTTP API. The payment routes (/v1/transfers, /v1/accounts…) are signed when
-// RequireSignature is set and bounded by MaxInFlight; /healthz, /metrics and /v1/status are open, for health
-// checkers and scrapers.
+// RequireSignature is set and bounded by MaxInFlight; /healthz, /metrics, /v1/status and /debug/pprof/ are
+// open, for health checkers, scrapers and profilers (the gateway only ever listens on loopback).
 func (g *Gateway) Handler() http.Handler {
 	mux := http.NewServeMux()
 	route := func(pattern, name string, h http.HandlerFunc) {
@@ -57,6 +58,12 @@ func (g *Gateway) Handler() http.Handler {
 	route("GET /v1/status", "status", g.handleStatus)
 	route("GET /healthz", "healthz", g.handleHealthz)
 	route("GET /metrics", "metrics", promhttp.HandlerFor(g.met.reg, promhttp.HandlerOpts{}).ServeHTTP)
+	// pprof, as on the ledger nodes: the lab's --profile reads goroutine dumps and CPU profiles here.
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	route("/", "not_found", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, ErrorBody{Error: "not_found", Detail: r.Method + " " + r.URL.Path + " is not part of the API"})
 	})
