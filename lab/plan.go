@@ -72,10 +72,17 @@ func Prepare(s *scenarios.Scenario, pos scenarios.Positions) (*Plan, error) {
 		p.expected[f] = true
 	}
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("%w: %s", ErrSetup, strings.Join(errs, "\n"))
+		return nil, &InvalidError{Problems: errs}
 	}
 	return p, nil
 }
+
+// InvalidError lists every problem Prepare found, each as "file:line:col: message".
+type InvalidError struct {
+	Problems []string
+}
+
+func (e *InvalidError) Error() string { return strings.Join(e.Problems, "\n") }
 
 func durationParam(v any) (time.Duration, bool) {
 	s, ok := v.(string)

@@ -14,6 +14,18 @@ func TestExitCodes(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("name: bad\nduration: soon\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	base := "name: x\nduration: 10s\ntopology:\n  regions: [{name: r1, zones: [a, b, c]}]\n  ledger: {nodes: [r1/a, r1/b, r1/c]}\nworkload: {rate: 100/s}\n"
+	unknownFault := write("uf.yaml", base+"timeline:\n  - {at: 1s, fault: meteor, target: r1/a}\nassertions: [conservation]\n")
+	badParam := write("bp.yaml", base+"timeline:\n  - {at: 1s, fault: latency, target: r1/a, latency: -5ms}\nassertions: [conservation]\n")
+	unknownAssertion := write("ua.yaml", base+"assertions: [conservation, money_is_happy]\n")
+	badAssertionParam := write("bap.yaml", base+"assertions:\n  - p99: {below: fast}\n")
 	cases := []struct {
 		name   string
 		args   []string
@@ -31,6 +43,11 @@ func TestExitCodes(t *testing.T) {
 		{"run an unknown scenario", []string{"run", "no-such-scenario"}, 2, "no scenario"},
 		{"run without a scenario", []string{"run"}, 2, "one scenario"},
 		{"list", []string{"list"}, 0, ""},
+		{"unknown fault", []string{"validate", unknownFault}, 2, unknownFault + ":8:21: timeline[0].fault: unknown fault \"meteor\""},
+		{"bad fault parameter", []string{"validate", badParam}, 2, badParam + ":8:5: timeline[0]: latency"},
+		{"unknown assertion", []string{"validate", unknownAssertion}, 2, unknownAssertion + ":7:28: assertions: unknown assertion"},
+		{"bad assertion parameter", []string{"validate", badAssertionParam}, 2, badAssertionParam + ":8:5: assertions: p99: below"},
+		{"run refuses an invalid file before starting anything", []string{"run", "--out", dir, badParam}, 2, badParam + ":8:5:"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

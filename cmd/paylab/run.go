@@ -72,6 +72,9 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if _, err := lab.Prepare(s, pos); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
 	res, err := lab.Run(ctx, s, pos, opts)
 	if *memProfile != "" {
 		if f, ferr := os.Create(*memProfile); ferr == nil {
