@@ -10,7 +10,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"runtime/pprof"
 	"slices"
 	"sort"
 	"strings"
@@ -231,17 +230,11 @@ func benchLedger(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fmt.Fprintf(stdout, "bench ledger: %d nodes, mode %s (%d transfers/request), %g requests/s offered = %g transfers/s, %d accounts, %s ids, %s × %d, state fsync %v, group commit in flight %d\n",
 		cf.nodes, *mode, per, *rate, *rate*float64(per), *accounts, *ids, *duration, *repeat, cf.stateSync, cf.inFlight)
 
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return fmt.Errorf("%w: --cpuprofile: %v", errUsage, err)
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("start CPU profile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	var modes []bool // proxied?
 	switch cf.network {
 	case "direct":

@@ -12,7 +12,6 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -193,17 +192,11 @@ func (f *loadFlags) run(ctx context.Context, set map[string]bool, stdout, stderr
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 
-	if f.cpuProfile != "" {
-		pf, err := os.Create(f.cpuProfile)
-		if err != nil {
-			return fmt.Errorf("%w: --cpuprofile: %v", errUsage, err)
-		}
-		defer pf.Close()
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return fmt.Errorf("start CPU profile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(f.cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	fmt.Fprintf(stderr, "paylab load: %s for %v …\n", describeLoad(cfg), cfg.Duration)
 	rep, runErr := load.Run(ctx, cfg, op)
 	if rep == nil {

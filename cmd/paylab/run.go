@@ -61,17 +61,11 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		defer f.Close()
 		opts.RaftLog = f
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return fmt.Errorf("%w: --cpuprofile: %v", errUsage, err)
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("start CPU profile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	if _, err := lab.Prepare(s, pos); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}

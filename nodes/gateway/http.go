@@ -1,15 +1,12 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/pprof"
-	"strconv"
+		"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -59,47 +56,24 @@ func (g *Gateway) Handler() http.Handler {
 	route("GET /healthz", "healthz", g.handleHealthz)
 	route("GET /metrics", "metrics", promhttp.HandlerFor(g.met.reg, promhttp.HandlerOpts{}).ServeHTTP)
 	// pprof, as on the ledger nodes: the lab's --profile reads goroutine dumps and CPU profiles here.
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	ledger.MountPprof(mux)
 	route("/", "not_found", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, ErrorBody{Error: "not_found", Detail: r.Method + " " + r.URL.Path + " is not part of the API"})
+		ledger.WriteJSON(w, http.StatusNotFound, ErrorBody{Error: "not_found", Detail: r.Method + " " + r.URL.Path + " is not part of the API"})
 	})
 	return mux
-}
-
-type statusRecorder struct {
-	http.ResponseWriter
-	code int
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	s.code = code
-	s.ResponseWriter.WriteHeader(code)
 }
 
 func (g *Gateway) instrument(route string, h http.HandlerFunc) http.Handler {
 	hist := g.met.duration.WithLabelValues(route)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		rec := &ledger.StatusRecorder{ResponseWriter: w, Code: http.StatusOK}
 		h(rec, r)
 		hist.Observe(time.Since(start).Seconds())
-		g.met.requests.WithLabelValues(route, strconv.Itoa(rec.code)).Inc()
+		g.met.requests.WithLabelValues(route, strconv.Itoa(rec.Code)).Inc()
 	})
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		code, b = http.StatusInternalServerError, []byte(`{"error":"encode_response"}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_, _ = w.Write(append(b, '\n'))
-}
 
 // payment wraps a payment route: an in-flight slot, the body read within MaxBodyBytes, then the signature,
 // timestamp and nonce checks. Only a request that passes all of them reaches h, so a replay is refused before
@@ -111,17 +85,17 @@ func (g *Gateway) payment(h func(w http.ResponseWriter, r *http.Request, body []
 			defer func() { <-g.inFlight }()
 		default:
 			w.Header().Set("Retry-After", "1")
-			writeJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: ErrorOverloaded, Detail: fmt.Sprintf("%d requests in flight", cap(g.inFlight))})
+			ledger.WriteJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: ErrorOverloaded, Detail: fmt.Sprintf("%d requests in flight", cap(g.inFlight))})
 			return
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 		if err != nil {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
-				writeJSON(w, http.StatusRequestEntityTooLarge, ErrorBody{Error: "body_too_large", Detail: fmt.Sprintf("bodies are limited to %d bytes", MaxBodyBytes)})
+				ledger.WriteJSON(w, http.StatusRequestEntityTooLarge, ErrorBody{Error: "body_too_large", Detail: fmt.Sprintf("bodies are limited to %d bytes", MaxBodyBytes)})
 				return
 			}
-			writeJSON(w, http.StatusBadRequest, ErrorBody{Error: "invalid_request", Detail: fmt.Sprintf("read body: %v", err)})
+			ledger.WriteJSON(w, http.StatusBadRequest, ErrorBody{Error: "invalid_request", Detail: fmt.Sprintf("read body: %v", err)})
 			return
 		}
 		if g.signer != nil && !g.authenticate(w, r, body) {
@@ -136,7 +110,7 @@ func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request, body []by
 	now := time.Now()
 	reject := func(e *SignatureError) bool {
 		g.met.signatureRejections.WithLabelValues(e.Reason).Inc()
-		writeJSON(w, http.StatusUnauthorized, ErrorBody{Error: e.Reason, Detail: e.Detail})
+		ledger.WriteJSON(w, http.StatusUnauthorized, ErrorBody{Error: e.Reason, Detail: e.Detail})
 		return false
 	}
 	sr, err := g.signer.verify(r, body, now, g.cfg.MaxSkew)
@@ -150,7 +124,7 @@ func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request, body []by
 	fresh, err := g.nonces.Remember(r.Context(), sr.nonce, now, sr.expires)
 	if err != nil {
 		g.log.Warn("nonce store refused", "err", err)
-		writeJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: ErrorNonceStoreUnavailable, Detail: err.Error()})
+		ledger.WriteJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: ErrorNonceStoreUnavailable, Detail: err.Error()})
 		return false
 	}
 	if !fresh {
@@ -159,22 +133,9 @@ func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request, body []by
 	return true
 }
 
-// decodeStrict reads exactly one JSON value into v: unknown fields and trailing data are errors wrapping
-// ledger.ErrInvalid, as at the ledger.
-func decodeStrict(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: malformed JSON: %v", ledger.ErrInvalid, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return fmt.Errorf("%w: trailing data after the JSON value", ledger.ErrInvalid)
-	}
-	return nil
-}
 
 func writeInvalid(w http.ResponseWriter, err error) {
-	writeJSON(w, http.StatusBadRequest, ErrorBody{Error: "invalid_request", Detail: err.Error()})
+	ledger.WriteJSON(w, http.StatusBadRequest, ErrorBody{Error: "invalid_request", Detail: err.Error()})
 }
 
 // ledgerVerdict says what the end of a ledger call means for the breaker. Only definite unavailability is a
@@ -202,11 +163,11 @@ func ledgerVerdict(ctx context.Context, o client.Outcome, err error) Result {
 func writeLedgerError(w http.ResponseWriter, err error) {
 	var api *client.APIError
 	if errors.As(err, &api) && api.Code >= 400 && api.Code < 500 {
-		writeJSON(w, api.Code, ErrorBody{Error: api.Reason, Detail: api.Detail})
+		ledger.WriteJSON(w, api.Code, ErrorBody{Error: api.Reason, Detail: api.Detail})
 		return
 	}
 	w.Header().Set("Retry-After", "1")
-	writeJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: ErrorLedgerUnavailable, Detail: err.Error()})
+	ledger.WriteJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: ErrorLedgerUnavailable, Detail: err.Error()})
 }
 
 // allowLedger asks the breaker for a call; when it refuses, the answer is written and ok is false.
@@ -214,7 +175,7 @@ func (g *Gateway) allowLedger(w http.ResponseWriter) (Ticket, bool) {
 	t, err := g.breaker.Allow(time.Now())
 	if err != nil {
 		w.Header().Set("Retry-After", "1")
-		writeJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: ErrorLedgerUnavailable, Detail: err.Error()})
+		ledger.WriteJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: ErrorLedgerUnavailable, Detail: err.Error()})
 		return t, false
 	}
 	return t, true
@@ -225,11 +186,11 @@ func (g *Gateway) allowRate(w http.ResponseWriter, r *http.Request, key string) 
 	ok, retry, err := g.limiter.Allow(r.Context(), key)
 	switch {
 	case err != nil:
-		writeJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: "rate_limiter_unavailable", Detail: err.Error()})
+		ledger.WriteJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: "rate_limiter_unavailable", Detail: err.Error()})
 		return false
 	case !ok:
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, int((retry+time.Second-1)/time.Second))))
-		writeJSON(w, http.StatusTooManyRequests, ErrorBody{Error: ErrorRateLimited, Detail: fmt.Sprintf("retry after %v", retry)})
+		ledger.WriteJSON(w, http.StatusTooManyRequests, ErrorBody{Error: ErrorRateLimited, Detail: fmt.Sprintf("retry after %v", retry)})
 		return false
 	}
 	return true
@@ -252,10 +213,10 @@ func (g *Gateway) handleTransfer(w http.ResponseWriter, r *http.Request, body []
 		g.log.Warn("idempotency cache get failed; asking the ledger", "transfer", t.ID, "err", err)
 	} else if ok && ct == t {
 		res.Duplicate = true
-		writeJSON(w, http.StatusOK, res)
+		ledger.WriteJSON(w, http.StatusOK, res)
 		return
 	} else if ok {
-		writeJSON(w, http.StatusConflict, ErrorBody{Error: ledger.ReasonIDConflict, Detail: "transfer id " + t.ID + " was used before with a different body"})
+		ledger.WriteJSON(w, http.StatusConflict, ErrorBody{Error: ledger.ReasonIDConflict, Detail: "transfer id " + t.ID + " was used before with a different body"})
 		return
 	}
 	ticket, ok := g.allowLedger(w)
@@ -265,7 +226,7 @@ func (g *Gateway) handleTransfer(w http.ResponseWriter, r *http.Request, body []
 	lease, err := g.locks.Lock(ctx, t.From)
 	if err != nil {
 		ticket.Done(time.Now(), Ignored)
-		writeJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: "lock_unavailable", Detail: fmt.Sprintf("lock account %s: %v", t.From, err)})
+		ledger.WriteJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: "lock_unavailable", Detail: fmt.Sprintf("lock account %s: %v", t.From, err)})
 		return
 	}
 	res := g.ledger.Transfer(ctx, t)
@@ -274,7 +235,7 @@ func (g *Gateway) handleTransfer(w http.ResponseWriter, r *http.Request, body []
 	g.met.ledgerCalls.WithLabelValues(res.Outcome.String()).Inc()
 	switch {
 	case res.Outcome == client.Rejected && res.Conflict:
-		writeJSON(w, http.StatusConflict, ErrorBody{Error: ledger.ReasonIDConflict, Detail: "transfer id " + t.ID + " was used before with a different body"})
+		ledger.WriteJSON(w, http.StatusConflict, ErrorBody{Error: ledger.ReasonIDConflict, Detail: "transfer id " + t.ID + " was used before with a different body"})
 	case res.Outcome == client.OK || res.Outcome == client.Rejected:
 		if res.Status == ledger.StatusCommitted {
 			if err := g.balances.Invalidate(ctx, t.From, t.To); err != nil {
@@ -284,9 +245,9 @@ func (g *Gateway) handleTransfer(w http.ResponseWriter, r *http.Request, body []
 		if err := g.idem.Put(ctx, t, res.TransferResult); err != nil {
 			g.log.Warn("idempotency cache put failed", "transfer", t.ID, "err", err)
 		}
-		writeJSON(w, http.StatusOK, res.TransferResult)
+		ledger.WriteJSON(w, http.StatusOK, res.TransferResult)
 	case res.Outcome == client.Unknown:
-		writeJSON(w, http.StatusGatewayTimeout, ErrorBody{Error: ErrorOutcomeUnknown, Detail: fmt.Sprintf("transfer %s may or may not have committed; retry with the same id: %v", t.ID, res.Err)})
+		ledger.WriteJSON(w, http.StatusGatewayTimeout, ErrorBody{Error: ErrorOutcomeUnknown, Detail: fmt.Sprintf("transfer %s may or may not have committed; retry with the same id: %v", t.ID, res.Err)})
 	default:
 		writeLedgerError(w, fmt.Errorf("transfer %s: %w", t.ID, res.Err))
 	}
@@ -304,7 +265,7 @@ func (g *Gateway) handleTransfer(w http.ResponseWriter, r *http.Request, body []
 func (g *Gateway) handleCreateAccount(w http.ResponseWriter, r *http.Request, body []byte) {
 	ctx := r.Context()
 	var a ledger.Account
-	if err := decodeStrict(body, &a); err != nil {
+	if err := ledger.DecodeStrict(body, &a); err != nil {
 		writeInvalid(w, err)
 		return
 	}
@@ -320,7 +281,7 @@ func (g *Gateway) handleCreateAccount(w http.ResponseWriter, r *http.Request, bo
 		return
 	}
 	exists := func(acc ledger.AccountState) {
-		writeJSON(w, http.StatusConflict, ErrorBody{Error: "exists", Detail: fmt.Sprintf("account %s already exists (opening balance %d)", acc.ID, acc.Initial)})
+		ledger.WriteJSON(w, http.StatusConflict, ErrorBody{Error: "exists", Detail: fmt.Sprintf("account %s already exists (opening balance %d)", acc.ID, acc.Initial)})
 	}
 	// fail ends the call for the breaker and answers; err comes from the ledger client.
 	fail := func(o client.Outcome, err error) {
@@ -347,7 +308,7 @@ func (g *Gateway) handleCreateAccount(w http.ResponseWriter, r *http.Request, bo
 		exists(acc)
 		return
 	}
-	writeJSON(w, http.StatusCreated, ledger.AccountResult{ID: a.ID, Created: true})
+	ledger.WriteJSON(w, http.StatusCreated, ledger.AccountResult{ID: a.ID, Created: true})
 }
 
 // handleGetAccount reads one account: linearizable at the ledger leader, or with ?stale=true from any replica
@@ -374,7 +335,7 @@ func (g *Gateway) handleGetAccount(w http.ResponseWriter, r *http.Request, _ []b
 		if acc, ok, err := g.balances.Get(ctx, id); err != nil {
 			g.log.Warn("balance cache get failed; asking the ledger", "account", id, "err", err)
 		} else if ok {
-			writeJSON(w, http.StatusOK, acc)
+			ledger.WriteJSON(w, http.StatusOK, acc)
 			return
 		}
 	}
@@ -392,11 +353,11 @@ func (g *Gateway) handleGetAccount(w http.ResponseWriter, r *http.Request, _ []b
 	if err := g.balances.Set(ctx, acc); err != nil {
 		g.log.Warn("balance cache set failed", "account", id, "err", err)
 	}
-	writeJSON(w, http.StatusOK, acc)
+	ledger.WriteJSON(w, http.StatusOK, acc)
 }
 
 func (g *Gateway) handleStatus(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, g.Status())
+	ledger.WriteJSON(w, http.StatusOK, g.Status())
 }
 
 // healthzBody is the answer of GET /healthz.
@@ -411,5 +372,5 @@ func (g *Gateway) handleHealthz(w http.ResponseWriter, _ *http.Request) {
 	if !h.OK {
 		code = http.StatusServiceUnavailable
 	}
-	writeJSON(w, code, healthzBody{Health: h, Breaker: g.BreakerState()})
+	ledger.WriteJSON(w, code, healthzBody{Health: h, Breaker: g.BreakerState()})
 }

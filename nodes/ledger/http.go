@@ -42,38 +42,49 @@ func (n *Node) Handler() http.Handler {
 	route("GET /v1/export", "export", n.handleExport)
 	route("GET /healthz", "healthz", n.handleHealthz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.met.reg, promhttp.HandlerOpts{}))
+	MountPprof(mux)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		WriteJSON(w, http.StatusNotFound, errorBody{Error: "not_found", Detail: r.Method + " " + r.URL.Path + " is not part of the API"})
+	})
+	return mux
+}
+
+// StatusRecorder remembers the status code a handler wrote, for metrics. The gateway uses it too: both
+// nodes share these HTTP conventions (strict JSON in, JSON errors out, pprof on loopback).
+type StatusRecorder struct {
+	http.ResponseWriter
+	// Code is the status written (200 when the handler wrote none).
+	Code int
+}
+
+// WriteHeader records code and passes it on.
+func (s *StatusRecorder) WriteHeader(code int) {
+	s.Code = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// MountPprof serves net/http/pprof under /debug/pprof/ on mux (not on http.DefaultServeMux: several nodes
+// share one process).
+func MountPprof(mux *http.ServeMux) {
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, errorBody{Error: "not_found", Detail: r.Method + " " + r.URL.Path + " is not part of the API"})
-	})
-	return mux
-}
-
-type statusRecorder struct {
-	http.ResponseWriter
-	code int
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	s.code = code
-	s.ResponseWriter.WriteHeader(code)
 }
 
 func (n *Node) instrument(route string, h http.HandlerFunc) http.Handler {
 	hist := n.met.httpDuration
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		rec := &StatusRecorder{ResponseWriter: w, Code: http.StatusOK}
 		h(rec, r)
-		hist.WithLabelValues(route, strconv.Itoa(rec.code)).Observe(time.Since(start).Seconds())
+		hist.WithLabelValues(route, strconv.Itoa(rec.Code)).Observe(time.Since(start).Seconds())
 	})
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
+// WriteJSON answers with v as JSON and code.
+func WriteJSON(w http.ResponseWriter, code int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		code, b = http.StatusInternalServerError, []byte(`{"error":"encode_response"}`)
@@ -88,23 +99,23 @@ func (n *Node) writeError(w http.ResponseWriter, err error) {
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{Error: "body_too_large", Detail: fmt.Sprintf("bodies are limited to %d bytes", MaxBodyBytes)})
+		WriteJSON(w, http.StatusRequestEntityTooLarge, errorBody{Error: "body_too_large", Detail: fmt.Sprintf("bodies are limited to %d bytes", MaxBodyBytes)})
 	case errors.Is(err, ErrInvalid):
-		writeJSON(w, http.StatusBadRequest, errorBody{Error: "invalid_request", Detail: err.Error()})
+		WriteJSON(w, http.StatusBadRequest, errorBody{Error: "invalid_request", Detail: err.Error()})
 	case errors.Is(err, ErrNotFound):
-		writeJSON(w, http.StatusNotFound, errorBody{Error: "not_found", Detail: err.Error()})
+		WriteJSON(w, http.StatusNotFound, errorBody{Error: "not_found", Detail: err.Error()})
 	case errors.Is(err, ErrExists):
-		writeJSON(w, http.StatusConflict, errorBody{Error: "exists", Detail: err.Error()})
+		WriteJSON(w, http.StatusConflict, errorBody{Error: "exists", Detail: err.Error()})
 	case errors.Is(err, ErrConflict):
-		writeJSON(w, http.StatusConflict, errorBody{Error: "conflict", Detail: err.Error()})
+		WriteJSON(w, http.StatusConflict, errorBody{Error: "conflict", Detail: err.Error()})
 	case errors.Is(err, ErrNotLeader):
-		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "not_leader", Leader: n.LeaderID()})
+		WriteJSON(w, http.StatusServiceUnavailable, errorBody{Error: "not_leader", Leader: n.LeaderID()})
 	case IsOutcomeUnknown(err), errors.Is(err, context.Canceled):
-		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "outcome_unknown", Detail: err.Error(), Leader: n.LeaderID()})
+		WriteJSON(w, http.StatusServiceUnavailable, errorBody{Error: "outcome_unknown", Detail: err.Error(), Leader: n.LeaderID()})
 	case errors.Is(err, ErrClosed):
-		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "shutting_down"})
+		WriteJSON(w, http.StatusServiceUnavailable, errorBody{Error: "shutting_down"})
 	default:
-		writeJSON(w, http.StatusInternalServerError, errorBody{Error: "internal", Detail: err.Error()})
+		WriteJSON(w, http.StatusInternalServerError, errorBody{Error: "internal", Detail: err.Error()})
 	}
 }
 
@@ -115,10 +126,12 @@ func decodeStrict(w http.ResponseWriter, r *http.Request, v any) error {
 	if err != nil {
 		return fmt.Errorf("read body: %w", err)
 	}
-	return decodeStrictBytes(body, v)
+	return DecodeStrict(body, v)
 }
 
-func decodeStrictBytes(body []byte, v any) error {
+// DecodeStrict reads exactly one JSON value into v: unknown fields and trailing data are errors wrapping
+// ErrInvalid.
+func DecodeStrict(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -133,7 +146,7 @@ func decodeStrictBytes(body []byte, v any) error {
 // DecodeTransferJSON parses and validates one transfer request body.
 func DecodeTransferJSON(body []byte) (Transfer, error) {
 	var t Transfer
-	if err := decodeStrictBytes(body, &t); err != nil {
+	if err := DecodeStrict(body, &t); err != nil {
 		return Transfer{}, err
 	}
 	if err := t.Validate(); err != nil {
@@ -157,7 +170,7 @@ func (n *Node) handleCreateAccount(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, fmt.Errorf("account %s: %w", a.ID, ErrExists))
 		return
 	}
-	writeJSON(w, http.StatusCreated, res[0])
+	WriteJSON(w, http.StatusCreated, res[0])
 }
 
 // AccountsBatch is the body of POST /v1/accounts/batch.
@@ -176,7 +189,7 @@ func (n *Node) handleCreateAccounts(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"results": res})
+	WriteJSON(w, http.StatusOK, map[string]any{"results": res})
 }
 
 func (n *Node) handleGetAccount(w http.ResponseWriter, r *http.Request) {
@@ -198,7 +211,7 @@ func (n *Node) handleGetAccount(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a)
+	WriteJSON(w, http.StatusOK, a)
 }
 
 // balanceWriteBody is the body of PUT /v1/accounts/{id}/balance.
@@ -225,13 +238,13 @@ func (n *Node) handleWriteBalance(w http.ResponseWriter, r *http.Request) {
 	}
 	switch res.Reason {
 	case "":
-		writeJSON(w, http.StatusOK, res)
+		WriteJSON(w, http.StatusOK, res)
 	case ReasonUnknownAccount:
 		n.writeError(w, fmt.Errorf("account %s: %w", res.Account, ErrNotFound))
 	case "stale_fence":
-		writeJSON(w, http.StatusConflict, errorBody{Error: "stale_fence", Detail: fmt.Sprintf("fence %d is below the highest seen for %s", b.Fence, res.Account)})
+		WriteJSON(w, http.StatusConflict, errorBody{Error: "stale_fence", Detail: fmt.Sprintf("fence %d is below the highest seen for %s", b.Fence, res.Account)})
 	default:
-		writeJSON(w, http.StatusBadRequest, errorBody{Error: res.Reason})
+		WriteJSON(w, http.StatusBadRequest, errorBody{Error: res.Reason})
 	}
 }
 
@@ -252,10 +265,10 @@ func (n *Node) handleTransfer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if res.Conflict {
-		writeJSON(w, http.StatusConflict, errorBody{Error: ReasonIDConflict, Detail: "transfer id " + t.ID + " was used before with a different body"})
+		WriteJSON(w, http.StatusConflict, errorBody{Error: ReasonIDConflict, Detail: "transfer id " + t.ID + " was used before with a different body"})
 		return
 	}
-	writeJSON(w, http.StatusOK, res)
+	WriteJSON(w, http.StatusOK, res)
 }
 
 // TransfersBatch is the body of POST /v1/transfers/batch.
@@ -280,7 +293,7 @@ func (n *Node) handleTransferBatch(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, TransfersBatchResponse{Results: res})
+	WriteJSON(w, http.StatusOK, TransfersBatchResponse{Results: res})
 }
 
 // TransferLookup is the answer to GET /v1/transfers/{id}: the transfer as stored and its result.
@@ -306,7 +319,7 @@ func (n *Node) handleGetTransfer(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, fmt.Errorf("transfer %s: %w", id, err))
 		return
 	}
-	writeJSON(w, http.StatusOK, TransferLookup{Transfer: t, Result: res})
+	WriteJSON(w, http.StatusOK, TransferLookup{Transfer: t, Result: res})
 }
 
 func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
@@ -319,16 +332,16 @@ func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
 		}
 		st.StateHash, st.AppliedIndex = sum.Hash, sum.AppliedIndex
 	}
-	writeJSON(w, http.StatusOK, st)
+	WriteJSON(w, http.StatusOK, st)
 }
 
 func (n *Node) handleHealthz(w http.ResponseWriter, r *http.Request) {
 	st := n.Status()
 	if st.Leader == "" {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ok": false, "reason": "no leader known", "state": st.State})
+		WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"ok": false, "reason": "no leader known", "state": st.State})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "state": st.State, "leader": st.Leader})
+	WriteJSON(w, http.StatusOK, map[string]any{"ok": true, "state": st.State, "leader": st.Leader})
 }
 
 // handleExport streams the local replica's whole state as JSON lines (see FSM.Export). It reads this replica
