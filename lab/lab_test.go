@@ -73,8 +73,9 @@ func TestBrokenLedgerIsCaught(t *testing.T) {
 	if a.Verdict != results.Fail || res.Run.Verdict != results.Fail {
 		t.Fatalf("no_double_deduct %s, run %s: a ledger that applies ids twice went unnoticed", a.Verdict, res.Run.Verdict)
 	}
-	if !strings.Contains(strings.Join(a.Evidence, "\n"), "acc-") {
-		t.Fatalf("evidence names no account or transfer: %q", a.Evidence)
+	ev := strings.Join(a.Evidence, "\n")
+	if !strings.Contains(ev, "acc-") || !strings.Contains(ev, " submitted ") {
+		t.Fatalf("evidence names no account or no resubmitted transfer id: %q", a.Evidence)
 	}
 }
 

@@ -390,3 +390,44 @@ func TestLinearizableReadWithoutWrites(t *testing.T) {
 	}
 	read() // the new leader's commit index ends on its no-op
 }
+
+func TestAddAndRemoveNode(t *testing.T) {
+	c := startCluster(t, ledgertest.Options{})
+	seedAccounts(t, c, 4, 1000)
+	cfg := ledger.DefaultConfig()
+	cfg.ID, cfg.Dir = "n4", filepath.Join(c.Dir(), "n4")
+	n4, err := ledger.Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n4.Close()
+	l := c.Leader()
+	if err := l.AddVoter(ledger.Server{ID: "n4", RaftAddr: n4.RaftAddr()}, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Transfer(context.Background(), ledger.Transfer{ID: "after-add", From: "acc-0", To: "acc-1", Amount: 5}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		_, _, err := n4.FSM().LookupTransfer("after-add")
+		return err == nil
+	})
+	if a, err := n4.Account(context.Background(), "acc-1", true); err != nil || a.Balance != 1005 {
+		t.Fatalf("the added node's replica: %+v %v", a, err)
+	}
+	if err := l.RemoveServer("n4", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	servers, err := l.Servers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(servers) != 3 {
+		t.Fatalf("configuration after removal: %+v", servers)
+	}
+	for _, s := range servers {
+		if s.ID == "n4" {
+			t.Fatal("n4 is still a member")
+		}
+	}
+}
