@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-		"strconv"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -74,7 +74,6 @@ func (g *Gateway) instrument(route string, h http.HandlerFunc) http.Handler {
 	})
 }
 
-
 // payment wraps a payment route: an in-flight slot, the body read within MaxBodyBytes, then the signature,
 // timestamp and nonce checks. Only a request that passes all of them reaches h, so a replay is refused before
 // anything is forwarded to the ledger.
@@ -132,7 +131,6 @@ func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request, body []by
 	}
 	return true
 }
-
 
 func writeInvalid(w http.ResponseWriter, err error) {
 	ledger.WriteJSON(w, http.StatusBadRequest, ErrorBody{Error: "invalid_request", Detail: err.Error()})
