@@ -123,6 +123,15 @@ func TestReplicationToEveryNode(t *testing.T) {
 func TestFollowerRefusesWritesAndNamesLeader(t *testing.T) {
 	c := startCluster(t, ledgertest.Options{})
 	seedAccounts(t, c, 2, 100)
+	leader := c.Leader()
+	waitFor(t, func() bool { // followers learn the leader from its first append
+		for _, n := range c.Live() {
+			if n.LeaderID() != leader.ID() {
+				return false
+			}
+		}
+		return true
+	})
 	for _, n := range c.Live() {
 		if n.IsLeader() {
 			continue
@@ -134,8 +143,8 @@ func TestFollowerRefusesWritesAndNamesLeader(t *testing.T) {
 		if _, err := n.Account(context.Background(), "acc-0", false); !errors.Is(err, ledger.ErrNotLeader) {
 			t.Fatalf("follower %s served a linearizable read: %v", n.ID(), err)
 		}
-		if n.LeaderID() != c.Leader().ID() {
-			t.Fatalf("follower names leader %q, leader is %q", n.LeaderID(), c.Leader().ID())
+		if n.LeaderID() != leader.ID() {
+			t.Fatalf("follower names leader %q, leader is %q", n.LeaderID(), leader.ID())
 		}
 	}
 }
@@ -429,5 +438,55 @@ func TestAddAndRemoveNode(t *testing.T) {
 		if s.ID == "n4" {
 			t.Fatal("n4 is still a member")
 		}
+	}
+}
+
+// TestOverloadIsShedNotQueued fills a tiny group-commit queue: the transfers that do not fit are refused at
+// once with ErrOverloaded and never applied; the others commit.
+func TestOverloadIsShedNotQueued(t *testing.T) {
+	c := startCluster(t, ledgertest.Options{Nodes: 1, Configure: func(i int, cfg *ledger.Config) {
+		cfg.GroupCommitQueue, cfg.GroupCommitMax = 1, 1
+	}})
+	seedAccounts(t, c, 2, 1_000_000)
+	l := c.Leader()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	outcome := map[string]error{}
+	for i := 0; i < 300; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("o-%d", i)
+			_, err := l.Transfer(context.Background(), ledger.Transfer{ID: id, From: "acc-0", To: "acc-1", Amount: 1})
+			mu.Lock()
+			outcome[id] = err
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	var shed, ok int
+	for id, err := range outcome {
+		_, _, lookErr := l.FSM().LookupTransfer(id)
+		switch {
+		case err == nil:
+			ok++
+			if lookErr != nil {
+				t.Fatalf("%s acknowledged but not stored: %v", id, lookErr)
+			}
+		case errors.Is(err, ledger.ErrOverloaded):
+			shed++
+			if lookErr == nil {
+				t.Fatalf("%s was refused as overloaded but applied", id)
+			}
+		default:
+			t.Fatalf("%s: unexpected %v", id, err)
+		}
+	}
+	if shed == 0 || ok == 0 {
+		t.Fatalf("%d committed, %d shed: a queue of one under 300 concurrent transfers must shed some and commit some", ok, shed)
+	}
+	a, _ := l.Account(context.Background(), "acc-1", true)
+	if a.Balance != 1_000_000+int64(ok) {
+		t.Fatalf("acc-1 = %d, want %d", a.Balance, 1_000_000+ok)
 	}
 }

@@ -52,7 +52,9 @@ type Config struct {
 	// GroupCommitInFlight is how many group-commit entries may be in raft at once; while all are busy, new
 	// transfers gather into the next entry (up to GroupCommitMax).
 	GroupCommitInFlight int
-	// GroupCommitQueue bounds transfers waiting to be collected; when full, callers wait.
+	// GroupCommitQueue bounds transfers waiting to be collected. When it is full the node is past what it can
+	// commit: a new transfer is refused at once (503 "overloaded", nothing applied) instead of queueing, so
+	// latency stays bounded and the work a refused request costs is small.
 	GroupCommitQueue int
 	// ApplyTimeout bounds how long a write waits for raft before it is answered as timed out (outcome unknown).
 	ApplyTimeout time.Duration
@@ -93,7 +95,7 @@ func DefaultConfig() Config {
 		SnapshotRetain:      2,
 		GroupCommitMax:      512,
 		GroupCommitInFlight: 1,
-		GroupCommitQueue:    16384,
+		GroupCommitQueue:    4096,
 		ApplyTimeout:        10 * time.Second,
 		LogLevel:            "warn",
 	}

@@ -57,10 +57,12 @@ func (g *groupCommit) submit(ctx context.Context, t Transfer) (TransferResult, e
 	p := &pendingTransfer{t: t, done: make(chan struct{})}
 	select {
 	case g.in <- p:
-	case <-ctx.Done():
-		return TransferResult{}, fmt.Errorf("queue transfer %s: %w", t.ID, ctx.Err()) // never queued: not applied
 	case <-g.stop:
 		return TransferResult{}, ErrClosed
+	default:
+		// Shed load rather than queue without end: a full queue is several raft rounds of work already.
+		g.n.met.shed.Inc()
+		return TransferResult{}, fmt.Errorf("queue transfer %s: %w: %d transfers already waiting", t.ID, ErrOverloaded, cap(g.in))
 	}
 	if g.n.cfg.Broken.AckBeforeCommit {
 		// Test-only: answer before raft has the transfer. A leader crash now loses acknowledged money.

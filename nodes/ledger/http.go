@@ -112,6 +112,9 @@ func (n *Node) writeError(w http.ResponseWriter, err error) {
 		WriteJSON(w, http.StatusServiceUnavailable, errorBody{Error: "not_leader", Leader: n.LeaderID()})
 	case IsOutcomeUnknown(err), errors.Is(err, context.Canceled):
 		WriteJSON(w, http.StatusServiceUnavailable, errorBody{Error: "outcome_unknown", Detail: err.Error(), Leader: n.LeaderID()})
+	case errors.Is(err, ErrOverloaded):
+		w.Header().Set("Retry-After", "1")
+		WriteJSON(w, http.StatusServiceUnavailable, errorBody{Error: "overloaded", Detail: err.Error()})
 	case errors.Is(err, ErrClosed):
 		WriteJSON(w, http.StatusServiceUnavailable, errorBody{Error: "shutting_down"})
 	default:

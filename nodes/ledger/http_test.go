@@ -161,6 +161,15 @@ func TestHTTPBadInputChangesNothing(t *testing.T) {
 func TestHTTPNotLeaderNamesLeader(t *testing.T) {
 	c := startCluster(t, ledgertest.Options{})
 	leader := c.Leader()
+	// A follower learns who leads from the leader's first append after the election.
+	waitFor(t, func() bool {
+		for _, n := range c.Live() {
+			if n.LeaderID() != leader.ID() {
+				return false
+			}
+		}
+		return true
+	})
 	for _, n := range c.Live() {
 		if n == leader {
 			continue

@@ -14,6 +14,7 @@ type metrics struct {
 	applyEntries    prometheus.Histogram
 	applyTransfers  prometheus.Histogram
 	httpDuration    *prometheus.HistogramVec
+	shed            prometheus.Counter
 }
 
 var batchBuckets = prometheus.ExponentialBuckets(1, 2, 14) // 1 … 8192
@@ -22,6 +23,9 @@ func newMetrics(n *Node) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry()}
 	m.leaderChanges = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "paylab_ledger_leadership_changes_total", Help: "Times this node gained or lost leadership.",
+	})
+	m.shed = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "paylab_ledger_shed_transfers_total", Help: "Transfers refused with 503 overloaded because the group-commit queue was full.",
 	})
 	m.groupCommitSize = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "paylab_ledger_group_commit_transfers", Help: "Single transfers collected into one raft entry by group commit.",
@@ -50,7 +54,7 @@ func newMetrics(n *Node) *metrics {
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
-		m.leaderChanges, m.groupCommitSize, m.applyEntries, m.applyTransfers, m.httpDuration,
+		m.leaderChanges, m.shed, m.groupCommitSize, m.applyEntries, m.applyTransfers, m.httpDuration,
 		gauge("paylab_ledger_raft_state", "Raft state: 0 follower, 1 candidate, 2 leader, 3 shutdown.", func() float64 {
 			if n.raft == nil {
 				return float64(raft.Shutdown)

@@ -31,6 +31,8 @@ var (
 	ErrInvalid = errors.New("invalid input")
 	// ErrClosed means the node or state machine has been closed.
 	ErrClosed = errors.New("closed")
+	// ErrOverloaded means the node shed the request before doing anything with it; retry later.
+	ErrOverloaded = errors.New("overloaded")
 )
 
 // ValidID reports whether s is a legal account, transfer or payment id: [A-Za-z0-9_.-]{1,64}.

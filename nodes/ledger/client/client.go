@@ -73,13 +73,14 @@ type Config struct {
 	Transport http.RoundTripper
 }
 
-// DefaultConfig returns bounded defaults: 2 s per attempt, 10 s per call, 8 attempts, 1,024 connections per node.
+// DefaultConfig returns bounded defaults: 2 s per attempt, 10 s per call, 40 attempts (backoff up to 80 ms: an
+// election of several seconds is ridden out), 1,024 connections per node.
 func DefaultConfig(nodes map[string]string) Config {
 	return Config{
 		Nodes:           nodes,
 		AttemptTimeout:  2 * time.Second,
 		Deadline:        10 * time.Second,
-		MaxAttempts:     8,
+		MaxAttempts:     40,
 		Backoff:         10 * time.Millisecond,
 		MaxConnsPerNode: 1024,
 	}
@@ -382,6 +383,11 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte, dec
 			if _, known := c.cfg.Nodes[apiErr.Leader]; known && apiErr.Leader != node {
 				next = apiErr.Leader
 			}
+			if apiErr.Reason == "overloaded" { // the right node, too busy: back off and ask it again
+				sleepCtx(ctx, backoff)
+				backoff = min(2*backoff, 8*c.cfg.Backoff)
+				next = node
+			}
 		}
 		if next == "" {
 			next = c.nextNode(node)
@@ -409,6 +415,15 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte, dec
 // retryable reports whether an answer asks for a retry: the service is unavailable for now.
 func retryable(code int) bool {
 	return code == http.StatusBadGateway || code == http.StatusServiceUnavailable || code == http.StatusGatewayTimeout
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 func (c *Client) nextNode(cur string) string {
