@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -210,6 +211,9 @@ func benchLedger(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("%w: --duration must be in (0, 1h] and --warmup in [0, 10m]", errUsage)
 	case *conns < 1 || *conns > 50_000:
 		return fmt.Errorf("%w: --connections %d must be in 1..50000", errUsage, *conns)
+	case fdsNeeded(*conns, cf.nodes) > fdLimit():
+		return fmt.Errorf("%w: --connections %d needs about %d file descriptors (client and server ends of a connection to each of %d nodes, in this one process) but the process may open %d (ulimit -n)",
+			errUsage, *conns, fdsNeeded(*conns, cf.nodes), cf.nodes, fdLimit())
 	case *accounts == 0 && *mode == "batch":
 		*accounts = 10_000
 	case *accounts == 0:
@@ -601,4 +605,18 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	case <-t.C:
 	case <-ctx.Done():
 	}
+}
+
+// fdsNeeded estimates the file descriptors a benchmark with conns connections per node needs when the
+// client and the nodes share this process: both ends of every connection, plus a margin for raft, files and
+// the generator.
+func fdsNeeded(conns, nodes int) uint64 { return uint64(2*conns*nodes + 1000) }
+
+// fdLimit is this process's open-file limit (Go raises the soft limit to the hard one at start).
+func fdLimit() uint64 {
+	var r syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r); err != nil {
+		return 1 << 20
+	}
+	return r.Cur
 }

@@ -56,6 +56,9 @@ type Config struct {
 	// commit: a new transfer is refused at once (503 "overloaded", nothing applied) instead of queueing, so
 	// latency stays bounded and the work a refused request costs is small.
 	GroupCommitQueue int
+	// MaxConnections bounds the HTTP connections the node serves at once; more wait to be accepted. It keeps
+	// a node from running its process out of file descriptors under a connection storm.
+	MaxConnections int
 	// ApplyTimeout bounds how long a write waits for raft before it is answered as timed out (outcome unknown).
 	ApplyTimeout time.Duration
 
@@ -97,6 +100,7 @@ func DefaultConfig() Config {
 		GroupCommitInFlight: 1,
 		GroupCommitQueue:    4096,
 		ApplyTimeout:        10 * time.Second,
+		MaxConnections:      4096,
 		LogLevel:            "warn",
 	}
 }
@@ -151,6 +155,9 @@ func (c Config) Validate() error {
 	}
 	if c.GroupCommitQueue < 1 || c.GroupCommitQueue > 1<<20 {
 		bad("GroupCommitQueue %d must be in 1..%d", c.GroupCommitQueue, 1<<20)
+	}
+	if c.MaxConnections < 1 || c.MaxConnections > 1<<20 {
+		bad("MaxConnections %d must be in 1..%d", c.MaxConnections, 1<<20)
 	}
 	switch c.LogLevel {
 	case "trace", "debug", "info", "warn", "error":

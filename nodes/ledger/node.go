@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	bolt "go.etcd.io/bbolt"
+	"golang.org/x/net/netutil"
 )
 
 // Node is one ledger replica: raft, its stores, the state machine, group commit and the HTTP API.
@@ -150,6 +151,7 @@ func Start(cfg Config) (n *Node, err error) {
 		n.shutdown(false)
 		return nil, fmt.Errorf("listen for HTTP on %s: %w", cfg.HTTPAddr, err)
 	}
+	n.httpLn = netutil.LimitListener(n.httpLn, cfg.MaxConnections)
 	n.httpSrv = &http.Server{Handler: n.Handler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}
 	n.wg.Add(1)
 	go func() {
