@@ -71,10 +71,9 @@ func Run(ctx context.Context, s *scenarios.Scenario, pos scenarios.Positions, op
 	if err != nil {
 		return nil, err
 	}
-	id := time.Now().UTC().Format("20060102T150405Z") + "-" + s.Name
-	dir := filepath.Join(opts.RunsDir, id)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("%w: create run directory: %v", ErrSetup, err)
+	id, dir, err := newRunDir(opts.RunsDir, s.Name)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "scenario.yaml"), s.Source, 0o644); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
@@ -95,6 +94,30 @@ func Run(ctx context.Context, s *scenarios.Scenario, pos scenarios.Positions, op
 
 	r := &runner{l: l, s: s, plan: plan, opts: opts, id: id, dir: dir}
 	return r.run(ctx)
+}
+
+// newRunDir creates runs/<UTC time>-<name>/, adding -2, -3, … when a run of the same name started in the
+// same second, so no run overwrites another.
+func newRunDir(runsDir, name string) (id, dir string, err error) {
+	if err := os.MkdirAll(runsDir, 0o755); err != nil {
+		return "", "", fmt.Errorf("create %s: %w", runsDir, err)
+	}
+	base := time.Now().UTC().Format("20060102T150405Z") + "-" + name
+	for i := 1; i <= 100; i++ {
+		id = base
+		if i > 1 {
+			id = fmt.Sprintf("%s-%d", base, i)
+		}
+		dir = filepath.Join(runsDir, id)
+		err = os.Mkdir(dir, 0o755)
+		if err == nil {
+			return id, dir, nil
+		}
+		if !os.IsExist(err) {
+			return "", "", fmt.Errorf("create run directory: %w", err)
+		}
+	}
+	return "", "", fmt.Errorf("create run directory %s: 100 runs of %s in one second", base, name)
 }
 
 type runner struct {
