@@ -30,12 +30,14 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"bench":    {"measure the ledger: throughput (bench ledger) and leader failover (bench failover)", runBench},
-		"run":      {"run a scenario: build the system, load it, inject faults, check, write runs/<id>/", runRun},
-		"validate": {"check scenario files without running them (errors as file:line:col)", runValidate},
-		"list":     {"list the shipped scenarios", runList},
-		"lab":      {"lab up: start a topology and print every address to poke it by hand", runLab},
-		"load":     {"drive one endpoint (any URL, or a ledger with a payment workload) and print a k6-like summary", runLoad},
+		"bench":      {"measure the ledger: throughput (bench ledger) and leader failover (bench failover)", runBench},
+		"run":        {"run a scenario: build the system, load it, inject faults, check, write runs/<id>/", runRun},
+		"validate":   {"check scenario files without running them (errors as file:line:col)", runValidate},
+		"list":       {"list the shipped scenarios", runList},
+		"lab":        {"lab up: start a topology and print every address to poke it by hand", runLab},
+		"faults":     {"list the fault catalogue: targets and parameters", runFaults},
+		"assertions": {"list the assertions a scenario may check, with their parameters", runAssertions},
+		"load":       {"drive one endpoint (any URL, or a ledger with a payment workload) and print a k6-like summary", runLoad},
 	}
 }
 
@@ -49,7 +51,7 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
+		fmt.Fprintf(w, "  %-11s %s\n", n, cmds[n].summary)
 	}
 	fmt.Fprintln(w, "\nRun 'paylab <command> --help' for the flags of one command.")
 }
