@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestRunDirectoryIsWrittenForASyntheticRun(t *testing.T) {
@@ -108,4 +109,29 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+func TestRunDirectoryReadsBack(t *testing.T) {
+	dir := t.TempDir()
+	run := &Run{ID: "r", Scenario: "s", Verdict: Pass, Duration: 3 * time.Second}
+	for i := 0; i < 3; i++ {
+		run.Windows = append(run.Windows, Figures{
+			Start: time.Duration(i) * time.Second, End: time.Duration(i+1) * time.Second,
+			Requests: 100, OK: 99, Unknown: 1, RequestRate: 100, OKRate: 99, ErrorRate: 0.01, UnknownRate: 0.01,
+			Latency: Latency{P50: 5 * time.Millisecond, P90: 9 * time.Millisecond, P99: 42 * time.Millisecond, P999: 80 * time.Millisecond, Max: 100 * time.Millisecond},
+		})
+	}
+	if err := WriteDir(dir, run, nil); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(back.Windows) != 3 || back.Windows[2].Latency.P99 != 42*time.Millisecond || back.Windows[1].Unknown != 1 || back.Scenario != "s" {
+		t.Fatalf("read back %+v", back.Windows)
+	}
+	if _, err := ReadTimeseries(strings.NewReader("start_s,wrong\n")); err == nil {
+		t.Fatal("a file with other columns was accepted")
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 )
@@ -38,4 +40,86 @@ func WriteTimeseries(w io.Writer, windows []Figures) error {
 		return fmt.Errorf("write timeseries.csv: %w", err)
 	}
 	return nil
+}
+
+// MaxTimeseriesRows bounds the windows ReadTimeseries accepts.
+const MaxTimeseriesRows = MaxWindows
+
+// ReadTimeseries reads timeseries.csv back into windows (the figures it holds; histogram detail beyond its
+// percentiles is not in the file).
+func ReadTimeseries(r io.Reader) ([]Figures, error) {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = len(timeseriesHeader)
+	head, err := cr.Read()
+	if err != nil {
+		return nil, fmt.Errorf("read timeseries.csv: %w", err)
+	}
+	for i, h := range timeseriesHeader {
+		if head[i] != h {
+			return nil, fmt.Errorf("read timeseries.csv: column %d is %q, want %q", i+1, head[i], h)
+		}
+	}
+	var out []Figures
+	for line := 2; ; line++ {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read timeseries.csv: %w", err)
+		}
+		if len(out) == MaxTimeseriesRows {
+			return nil, fmt.Errorf("read timeseries.csv: more than %d rows", MaxTimeseriesRows)
+		}
+		var bad error
+		fl := func(i int) float64 {
+			v, err := strconv.ParseFloat(rec[i], 64)
+			if err != nil && bad == nil {
+				bad = fmt.Errorf("line %d, %s: %w", line, timeseriesHeader[i], err)
+			}
+			return v
+		}
+		u := func(i int) uint64 {
+			v, err := strconv.ParseUint(rec[i], 10, 64)
+			if err != nil && bad == nil {
+				bad = fmt.Errorf("line %d, %s: %w", line, timeseriesHeader[i], err)
+			}
+			return v
+		}
+		sec := func(i int) time.Duration { return time.Duration(fl(i) * float64(time.Second)) }
+		msd := func(i int) time.Duration { return time.Duration(fl(i) * float64(time.Millisecond)) }
+		x := Figures{
+			Start: sec(0), End: sec(1), Requests: u(2), OK: u(3), Rejected: u(4), Failed: u(5), Unknown: u(6),
+			ItemsOK: u(7), Late: u(8), RequestRate: fl(9), OKRate: fl(10), ItemRate: fl(11), ErrorRate: fl(12),
+			UnknownRate: fl(13),
+			Latency:     Latency{Count: int64(u(2)), P50: msd(14), P90: msd(15), P99: msd(16), P999: msd(17), Max: msd(18)},
+		}
+		if bad != nil {
+			return nil, fmt.Errorf("read timeseries.csv: %w", bad)
+		}
+		out = append(out, x)
+	}
+}
+
+// ReadDir reads a run directory back (summary.json and timeseries.csv) into a Run, for re-rendering its
+// report and JUnit file.
+func ReadDir(dir string) (*Run, error) {
+	f, err := os.Open(filepath.Join(dir, SummaryFile))
+	if err != nil {
+		return nil, fmt.Errorf("read run %s: %w", dir, err)
+	}
+	defer f.Close()
+	r, err := ReadSummary(f)
+	if err != nil {
+		return nil, fmt.Errorf("read run %s: %w", dir, err)
+	}
+	t, err := os.Open(filepath.Join(dir, TimeseriesFile))
+	if err != nil {
+		return nil, fmt.Errorf("read run %s: %w", dir, err)
+	}
+	defer t.Close()
+	if r.Windows, err = ReadTimeseries(t); err != nil {
+		return nil, fmt.Errorf("read run %s: %w", dir, err)
+	}
+	return r, nil
 }

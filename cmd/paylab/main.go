@@ -36,6 +36,7 @@ func commands() map[string]command {
 		"list":       {"list the shipped scenarios", runList},
 		"lab":        {"lab up: start a topology and print every address to poke it by hand", runLab},
 		"faults":     {"list the fault catalogue: targets and parameters", runFaults},
+		"report":     {"rebuild report.html and junit.xml of finished run directories", runReport},
 		"assertions": {"list the assertions a scenario may check, with their parameters", runAssertions},
 		"load":       {"drive one endpoint (any URL, or a ledger with a payment workload) and print a k6-like summary", runLoad},
 	}

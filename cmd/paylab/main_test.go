@@ -46,6 +46,8 @@ func TestExitCodes(t *testing.T) {
 		{"faults", []string{"faults"}, 0, ""},
 		{"assertions", []string{"assertions"}, 0, ""},
 		{"faults takes no arguments", []string{"faults", "x"}, 2, "unexpected arguments"},
+		{"report of a directory that is no run", []string{"report", dir}, 2, "summary.json"},
+		{"report without a directory", []string{"report"}, 2, "at least one run directory"},
 		{"unknown fault", []string{"validate", unknownFault}, 2, unknownFault + ":8:21: timeline[0].fault: unknown fault \"meteor\""},
 		{"bad fault parameter", []string{"validate", badParam}, 2, badParam + ":8:5: timeline[0]: latency"},
 		{"unknown assertion", []string{"validate", unknownAssertion}, 2, unknownAssertion + ":7:28: assertions: unknown assertion"},
