@@ -42,21 +42,6 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return fmt.Errorf("%w: unknown bench target %q (want ledger or failover)", errUsage, args[0])
 }
 
-// parseFlags parses args and maps flag errors to errUsage and -h to errHelp.
-func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errHelp
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
-	}
-	return nil
-}
-
 // clusterFlags are the ledger settings both benchmarks share.
 type clusterFlags struct {
 	nodes     int

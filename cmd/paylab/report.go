@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,12 +16,8 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: paylab report <run directory>...\n\nRebuilds report.html and junit.xml of finished runs from their summary.json and timeseries.csv\n(after an upgrade of paylab, or to regenerate a report that was deleted), and prints each verdict.")
 	}
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errHelp
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseArgs(fs, args, stderr); err != nil {
+		return err
 	}
 	if fs.NArg() == 0 {
 		fs.Usage()

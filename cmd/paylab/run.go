@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -28,12 +27,8 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprintln(stderr, "Usage: paylab run [flags] <scenario.yaml | library name>\n\nBuilds the scenario's system on this machine, drives its load, injects its faults, checks its assertions\nand writes runs/<time>-<name>/ (summary.json, report.html, junit.xml, …).\nExit code: 0 when the verdict is what the scenario expects, 1 when not, 2 on bad input or setup failure.\n\nFlags:")
 		fs.PrintDefaults()
 	}
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errHelp
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseArgs(fs, args, stderr); err != nil {
+		return err
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()
@@ -90,12 +85,8 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: paylab validate <scenario.yaml | library name>...\n\nChecks scenario files without running them; problems are printed as file:line:col: message.")
 	}
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errHelp
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseArgs(fs, args, stderr); err != nil {
+		return err
 	}
 	if fs.NArg() == 0 {
 		fs.Usage()
