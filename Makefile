@@ -5,7 +5,7 @@ BIN         := bin/paylab
 NAME        ?= zone-failover
 FUZZTIME    ?= 10s
 
-.PHONY: all build test test-unit fuzz lint bench bench-go bench-ledger bench-failover scenario clean
+.PHONY: all build test test-unit fuzz lint bench bench-go bench-ledger bench-failover scenario scenarios clean
 
 all: build
 
@@ -43,6 +43,13 @@ bench-failover: build
 
 scenario:
 	$(GO) run ./cmd/paylab run $(NAME)
+
+## scenarios: the regression suite — every shipped scenario must reach the verdict it expects (exit 0);
+## each run leaves its junit.xml in runs/.
+scenarios: build
+	@failed=0; for s in $$($(BIN) list | cut -d' ' -f1); do \
+	  $(BIN) run $$s > /dev/null 2>&1 && echo "ok   $$s" || { echo "FAIL $$s"; failed=1; }; \
+	done; exit $$failed
 
 clean:
 	rm -rf bin
