@@ -20,6 +20,8 @@ type limitCheck struct {
 	// value returns the figure, its text, whether it breaks the limit, and whether a breach
 	// can be trusted (false for an upper bound).
 	value func(f results.Figures, exact bool) (score float64, text string, breach, trusted bool)
+	// seconds says the score is a duration in nanoseconds, reported as seconds in the result's Value.
+	seconds bool
 }
 
 func validatePhase(name, sel string) error {
@@ -43,7 +45,7 @@ func buildPercentile(name string, pick func(results.Latency) time.Duration) func
 		below := p.duration("below")
 		lc := &limitCheck{
 			name: name, phase: p.text("phase"), perWindow: p.text("per") == "window", minRequests: uint64(p.count("min_requests")),
-			limit: "< " + below.String(),
+			limit: "< " + below.String(), seconds: true,
 			value: func(f results.Figures, exact bool) (float64, string, bool, bool) {
 				d := pick(f.Latency)
 				text := fmt.Sprintf("%s %s over %d requests", name, d, f.Requests)
@@ -139,6 +141,13 @@ func (lc *limitCheck) check(v *view) results.AssertionResult {
 		}
 	}
 	res.Observed = worstText
+	if judged > 0 {
+		v := worst
+		if lc.seconds {
+			v = worst / float64(time.Second)
+		}
+		res.Value = &v
+	}
 	res.Evidence = append(breaches.lines(), res.Evidence...)
 	switch {
 	case breaches.count > 0:

@@ -98,6 +98,9 @@ func (rc recovery) check(v *view) results.AssertionResult {
 	res.Observed = fmt.Sprintf("worst %s over %d faults", worst, faults)
 	if slow.count > 0 && len(measured) < faults {
 		res.Observed = fmt.Sprintf("%d of %d faults not recovered", faults-len(measured), faults)
+	} else {
+		secs := worst.Seconds()
+		res.Value = &secs
 	}
 	res.Evidence = append(slow.lines(), capList(measured, MaxEvidence)...)
 	return res
@@ -239,6 +242,8 @@ func checkFailover(v *view, below time.Duration) results.AssertionResult {
 	}
 	res.Verdict = verdictOf(slow.count)
 	res.Observed = fmt.Sprintf("worst %s over %d leader losses", worst, len(losses))
+	secs := worst.Seconds()
+	res.Value = &secs
 	res.Evidence = append(slow.lines(), capList(measured, MaxEvidence)...)
 	return res
 }

@@ -41,9 +41,12 @@ func (e Event) Label() string {
 // AssertionResult is the outcome of one invariant or limit check, with what was observed, the
 // limit, and evidence (the first violating ids, the window) a reader can follow up.
 type AssertionResult struct {
-	Name     string   `json:"name"`
-	Verdict  Verdict  `json:"verdict"`
-	Observed string   `json:"observed,omitempty"` // "p99 61.2ms", "2 keys applied twice"
+	Name     string  `json:"name"`
+	Verdict  Verdict `json:"verdict"`
+	Observed string  `json:"observed,omitempty"` // "p99 61.2ms", "2 keys applied twice"
+	// Value is the observed figure as a number, where there is one: seconds for times (recovery, failover,
+	// latency percentiles), a fraction for rates. Sweeps aggregate it across runs.
+	Value    *float64 `json:"value,omitempty"`
 	Limit    string   `json:"limit,omitempty"`    // "< 50ms"
 	Phase    string   `json:"phase,omitempty"`    // the phase or window checked
 	Evidence []string `json:"evidence,omitempty"` // first violations, most telling first

@@ -37,6 +37,7 @@ func commands() map[string]command {
 		"lab":        {"lab up: start a topology and print every address to poke it by hand", runLab},
 		"faults":     {"list the fault catalogue: targets and parameters", runFaults},
 		"report":     {"rebuild report.html and junit.xml of finished run directories", runReport},
+		"sweep":      {"run a scenario over combinations of settings, with repeats → sweep.csv and medians", runSweep},
 		"assertions": {"list the assertions a scenario may check, with their parameters", runAssertions},
 		"load":       {"drive one endpoint (any URL, or a ledger with a payment workload) and print a k6-like summary", runLoad},
 	}

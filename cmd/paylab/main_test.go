@@ -53,6 +53,11 @@ func TestExitCodes(t *testing.T) {
 		{"unknown assertion", []string{"validate", unknownAssertion}, 2, unknownAssertion + ":7:28: assertions: unknown assertion"},
 		{"bad assertion parameter", []string{"validate", badAssertionParam}, 2, badAssertionParam + ":8:5: assertions: p99: below"},
 		{"run refuses an invalid file before starting anything", []string{"run", "--out", dir, badParam}, 2, badParam + ":8:5:"},
+		{"flags may follow the scenario", []string{"run", badParam, "--out", dir}, 2, badParam + ":8:5:"},
+		{"a bad flag after the scenario is still a usage error", []string{"run", badParam, "--frobnicate"}, 2, "flag provided but not defined"},
+		{"sweep of an unknown key", []string{"sweep", "smoke", "--set", "colour=red"}, 2, "cannot sweep \"colour\""},
+		{"sweep without --set", []string{"sweep", "smoke"}, 2, "at least one --set"},
+		{"sweep too large", []string{"sweep", "smoke", "--set", "seed=1,2,3,4,5,6,7,8,9,10,11", "--repeat", "20"}, 2, "at most 200"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -65,5 +70,23 @@ func TestExitCodes(t *testing.T) {
 				t.Fatalf("stderr %q lacks %q", errb.String(), tc.stderr)
 			}
 		})
+	}
+}
+
+func TestSweepWritesOneRowPerRun(t *testing.T) {
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	code := realMain([]string{"sweep", "smoke", "--set", "duration=1s", "--set", "workload.rate=50/s,100/s", "--repeat", "1", "--out", dir}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d: %s %s", code, out.String(), errb.String())
+	}
+	matches, _ := filepath.Glob(filepath.Join(dir, "*-sweep-smoke", "sweep.csv"))
+	if len(matches) != 1 {
+		t.Fatalf("sweep.csv not written: %v", matches)
+	}
+	b, _ := os.ReadFile(matches[0])
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "duration,workload.rate,repeat,run,verdict,") || !strings.Contains(lines[2], ",100/s,1,") {
+		t.Fatalf("sweep.csv:\n%s", b)
 	}
 }
