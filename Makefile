@@ -36,7 +36,9 @@ bench-go:
 
 bench-ledger: build
 	$(BIN) bench ledger --mode single --rate 10000 --duration 10s --repeat 3
-	$(BIN) bench ledger --mode batch --batch 4096 --connections 4 --rate 30 --duration 10s --repeat 3
+	$(BIN) bench ledger --mode batch --batch 4096 --rate 30 --connections 8 --duration 10s --repeat 3
+	$(BIN) bench ledger --mode batch --batch 4096 --rate 30 --connections 8 --duration 10s --ids random
+	$(BIN) bench ledger --rate 19000 --duration 8s --network both --repeat 3
 
 bench-failover: build
 	$(BIN) bench failover --kills 20
