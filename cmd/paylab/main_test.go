@@ -89,4 +89,8 @@ func TestSweepWritesOneRowPerRun(t *testing.T) {
 	if len(lines) != 3 || !strings.HasPrefix(lines[0], "duration,workload.rate,repeat,run,verdict,") || !strings.Contains(lines[2], ",100/s,1,") {
 		t.Fatalf("sweep.csv:\n%s", b)
 	}
+	charts, _ := filepath.Glob(filepath.Join(filepath.Dir(matches[0]), "sweep-*.svg"))
+	if len(charts) == 0 {
+		t.Fatal("no sweep charts written")
+	}
 }

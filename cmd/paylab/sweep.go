@@ -230,6 +230,42 @@ func runSweep(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("write sweep.csv: %w", err)
 	}
 	fmt.Fprintf(stdout, "\n%s\n", filepath.Join(dir, "sweep.csv"))
+	// One chart per figure: the first --set along x, one series per combination of the others.
+	for _, col := range cols {
+		var series []results.SweepSeries
+		index := map[string]int{}
+		for _, rw := range rows {
+			v, ok := rw.values[col]
+			if !ok {
+				continue
+			}
+			name := "all runs"
+			if len(axes) > 1 {
+				name = describeCombo(axes[1:], rw.combo[1:])
+			}
+			si, seen := index[name]
+			if !seen {
+				si = len(series)
+				index[name] = si
+				series = append(series, results.SweepSeries{Name: name, Values: make([][]float64, len(axes[0].values))})
+			}
+			xi := indexOf(axes[0].values, rw.combo[0])
+			series[si].Values[xi] = append(series[si].Values[xi], v)
+		}
+		unit := "seconds"
+		if strings.HasPrefix(col, "error_rate") {
+			unit = "fraction of requests"
+		}
+		svg, err := results.SweepChart(fmt.Sprintf("%s: %s", filepath.Base(fs.Arg(0)), col), axes[0].key, unit, axes[0].values, series)
+		if err != nil {
+			return err
+		}
+		path := filepath.Join(dir, "sweep-"+strings.NewReplacer("[", "-", "]", "", ":", "-", "/", "-").Replace(col)+".svg")
+		if err := os.WriteFile(path, svg, 0o644); err != nil {
+			return fmt.Errorf("sweep: %w", err)
+		}
+		fmt.Fprintln(stdout, path)
+	}
 	for _, c := range combos {
 		fmt.Fprintf(stdout, "%s:\n", describeCombo(axes, c))
 		passes := 0
@@ -262,6 +298,15 @@ func describeCombo(axes setFlags, c []string) string {
 		parts[i] = ax.key + "=" + c[i]
 	}
 	return strings.Join(parts, " ")
+}
+
+func indexOf(xs []string, x string) int {
+	for i, v := range xs {
+		if v == x {
+			return i
+		}
+	}
+	return 0
 }
 
 func equalStrings(a, b []string) bool {

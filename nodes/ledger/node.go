@@ -122,7 +122,11 @@ func Start(cfg Config) (n *Node, err error) {
 	rc.SnapshotInterval = cfg.SnapshotInterval
 	rc.TrailingLogs = cfg.TrailingLogs
 	rc.NoSnapshotRestoreOnStart = trustState
-	rc.BatchApplyCh = true
+	// An unbuffered apply channel: a future sent to raft is always answered, by the leader loop (inflight,
+	// answered on step-down or shutdown) or by a follower (ErrNotLeader). With BatchApplyCh a future could sit
+	// in the buffer when raft shut down and never be answered — a barrier waiting on it hung Close (found by a
+	// -race -count=3 stress run). Raft still groups concurrent applies into one log write.
+	rc.BatchApplyCh = false
 	rc.MaxAppendEntries = 256
 	rc.Logger = logger
 	notify := make(chan bool, 16)
