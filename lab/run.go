@@ -333,7 +333,9 @@ func (r *runner) progress(ctx context.Context, rec *results.Recorder, t0 time.Ti
 		}
 		el := time.Since(t0)
 		wins := rec.Windows()
-		idx := int(el/time.Second) - 1 // the last complete window
+		// Requests count in the second they were due and are recorded when they finish, so the second that
+		// just ended is still filling; report the one before it, which is (nearly) complete.
+		idx := int(el/time.Second) - 2
 		if idx < 0 || idx >= len(wins) {
 			continue
 		}
@@ -342,8 +344,8 @@ func (r *runner) progress(ctx context.Context, rec *results.Recorder, t0 time.Ti
 		if !ok {
 			leader = "none"
 		}
-		line := fmt.Sprintf("  t=%3.0fs  %6.0f req/s  ok %5.1f%%  unknown %d  failed %d  p99 %7.1fms  leader %s%s",
-			el.Seconds(), w.RequestRate, pct(w.OK+w.Rejected, w.Requests), w.Unknown, w.Failed, ms(w.Latency.P99), leader, r.plan.activeSuffix())
+		line := fmt.Sprintf("  t=%3.0fs  [%ds–%ds] %6.0f req/s  ok %5.1f%%  unknown %d  failed %d  p99 %7.1fms  leader %s%s",
+			el.Seconds(), idx, idx+1, w.RequestRate, pct(w.OK+w.Rejected, w.Requests), w.Unknown, w.Failed, ms(w.Latency.P99), leader, r.plan.activeSuffix())
 		if r.opts.Live {
 			fmt.Fprintf(r.opts.Out, "\r\033[K%s", line)
 		} else {
