@@ -30,7 +30,7 @@ func TestZoneFailoverFields(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Duration != 20*time.Second || s.Workload.Rate.PerSecond != 1000 || s.Accounts.Count != 1000 {
+	if s.Duration != 20*time.Second || s.Workload.Rate.PerSecond != 2000 || s.Accounts.Count != 1000 {
 		t.Fatalf("decoded duration %v rate %v accounts %d", s.Duration, s.Workload.Rate, s.Accounts.Count)
 	}
 	if len(s.Timeline) != 2 || s.Timeline[0].Fault != "zone-down" || s.Timeline[0].Params["mode"] != "crash" || !s.Timeline[1].IsHeal() {
