@@ -94,3 +94,24 @@ func TestSweepWritesOneRowPerRun(t *testing.T) {
 		t.Fatal("no sweep charts written")
 	}
 }
+
+// TestScenarioGuideExampleIsValid keeps docs/SCENARIOS.md honest: its full example must validate.
+func TestScenarioGuideExampleIsValid(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/SCENARIOS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "```yaml\n")
+	example, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("docs/SCENARIOS.md has no yaml example")
+	}
+	path := filepath.Join(t.TempDir(), "example.yaml")
+	if err := os.WriteFile(path, []byte(example), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := realMain([]string{"validate", path}, &out, &errb); code != 0 {
+		t.Fatalf("the guide's example does not validate: %s", errb.String())
+	}
+}
