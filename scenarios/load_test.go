@@ -75,6 +75,7 @@ func TestErrorsArePositioned(t *testing.T) {
 		{"syntax error", "name: [unclosed\n", []string{"t.yaml:"}},
 		{"empty file", "", []string{"t.yaml:1:1: the file is empty"}},
 		{"duplicate key", base + "name: again\n", []string{"t.yaml:8:1: name: key \"name\" appears twice"}},
+		{"total money beyond int64", base + "accounts: {count: 1000000, balance: 4611686018427387904}\n", []string{"accounts.balance: 4611686018427387904 × 1000000 accounts exceeds 2^62"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

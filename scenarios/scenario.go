@@ -374,6 +374,9 @@ func (s *Scenario) Validate() []FieldError {
 	}
 	if s.Accounts.Balance < 0 || s.Accounts.Balance > 1<<62 {
 		bad("accounts.balance", "%d, want 0 to 2^62", s.Accounts.Balance)
+	} else if s.Accounts.Count > 0 && s.Accounts.Balance > (1<<62)/int64(s.Accounts.Count) {
+		// The checkers sum every balance in int64 minor units: the total must fit.
+		bad("accounts.balance", "%d × %d accounts exceeds 2^62 minor units in total", s.Accounts.Balance, s.Accounts.Count)
 	}
 	s.validateWorkload(bad)
 	s.validateTimeline(bad)
