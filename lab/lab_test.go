@@ -54,7 +54,7 @@ func TestSmokeScenarioPassesAndWritesTheRunDirectory(t *testing.T) {
 	if res.Run.Verdict != results.Pass {
 		t.Fatalf("verdict %s: %+v", res.Run.Verdict, res.Run.Assertions)
 	}
-	for _, f := range []string{"summary.json", "report.html", "junit.xml", "timeseries.csv", "events.jsonl", "history.bin", "scenario.yaml"} {
+	for _, f := range []string{"summary.json", "report.html", "junit.xml", "timeseries.csv", "events.jsonl", "history.bin", "scenario.yaml", "latency.hlog"} {
 		if _, err := os.Stat(filepath.Join(res.Dir, f)); err != nil {
 			t.Errorf("run directory lacks %s: %v", f, err)
 		}

@@ -1,11 +1,14 @@
 package results
 
 import (
+	"bytes"
 	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 )
 
 func newTestRecorder(t *testing.T, horizon time.Duration) *Recorder {
@@ -126,5 +129,38 @@ func TestRecorderConfigRejectsBadFields(t *testing.T) {
 		if _, err := NewRecorder(c); err == nil {
 			t.Errorf("NewRecorder(%+v) accepted a bad config", c)
 		}
+	}
+}
+
+func TestHistogramLogRoundTrips(t *testing.T) {
+	start := time.Now()
+	rec, err := NewRecorder(RecorderConfig{Start: start, Horizon: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 300; i++ {
+		at := time.Duration(i) * 10 * time.Millisecond // three windows of 100 samples
+		rec.Record(0, Sample{Intended: at, Sent: at, Done: at + time.Duration(i+1)*time.Millisecond, Kind: OK})
+	}
+	var buf bytes.Buffer
+	if err := rec.WriteHistogramLog(&buf); err != nil {
+		t.Fatal(err)
+	}
+	lr := hdrhistogram.NewHistogramLogReader(&buf)
+	var total int64
+	n := 0
+	for {
+		h, err := lr.NextIntervalHistogram()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h == nil {
+			break
+		}
+		n++
+		total += h.TotalCount()
+	}
+	if n != 3 || total != 300 {
+		t.Fatalf("read back %d intervals with %d samples, want 3 and 300", n, total)
 	}
 }
