@@ -272,7 +272,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	if err := results.WriteDir(r.dir, run, hist); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
 	}
-	if err := writeHistogramLog(filepath.Join(r.dir, results.HistogramLogFile), rec); err != nil {
+	if err := rec.SaveHistogramLog(r.dir); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
 	}
 	printVerdict(r.opts.Out, run, r.dir)
@@ -478,16 +478,4 @@ func printVerdict(w io.Writer, run *results.Run, dir string) {
 		}
 	}
 	fmt.Fprintf(w, "\nverdict: %s   (%s, report %s)\n", strings.ToUpper(string(run.Verdict)), dir, filepath.Join(dir, results.ReportFile))
-}
-
-func writeHistogramLog(path string, rec *results.Recorder) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := rec.WriteHistogramLog(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }

@@ -3,6 +3,7 @@ package results
 import (
 	"fmt"
 	"io"
+	"path/filepath"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 )
@@ -45,4 +46,9 @@ func (r *Recorder) WriteHistogramLog(w io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// SaveHistogramLog writes the interval log into dir as latency.hlog.
+func (r *Recorder) SaveHistogramLog(dir string) error {
+	return writeFile(filepath.Join(dir, HistogramLogFile), r.WriteHistogramLog)
 }

@@ -220,7 +220,10 @@ func (f *loadFlags) run(ctx context.Context, set map[string]bool, stdout, stderr
 	if err := results.WriteDir(f.out, run, hist); err != nil {
 		return fmt.Errorf("write results: %w", err)
 	}
-	fmt.Fprintf(stdout, "\n  results       : %s (report.html, summary.json, timeseries.csv, junit.xml%s)\n", f.out, map[bool]string{true: ", history.bin"}[hist != nil])
+	if err := rec.SaveHistogramLog(f.out); err != nil {
+		return fmt.Errorf("write results: %w", err)
+	}
+	fmt.Fprintf(stdout, "\n  results       : %s (report.html, summary.json, timeseries.csv, latency.hlog, junit.xml%s)\n", f.out, map[bool]string{true: ", history.bin"}[hist != nil])
 	return nil
 }
 
