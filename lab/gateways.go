@@ -1,11 +1,9 @@
 package lab
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"strconv"
@@ -140,7 +138,7 @@ func (l *Lab) startClientGroups() error {
 			ccfg := client.DefaultConfig(map[string]string{"pay": url})
 			ccfg.AttemptTimeout = l.s.Workload.Timeout
 			ccfg.Deadline = l.s.Workload.Timeout
-			ccfg.Transport = &signingTransport{base: tr, signer: l.signer}
+			ccfg.Transport = &gateway.SigningTransport{Base: tr, Signer: l.signer}
 			cl, err := client.New(ccfg)
 			if err != nil {
 				return err
@@ -149,33 +147,6 @@ func (l *Lab) startClientGroups() error {
 		}
 	}
 	return nil
-}
-
-// signingTransport signs every request for the gateway (a fresh nonce and timestamp per attempt, so a
-// retry is a new signed request carrying the same transfer id).
-type signingTransport struct {
-	base   http.RoundTripper
-	signer *gateway.Signer
-}
-
-// RoundTrip implements http.RoundTripper.
-func (s *signingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	var body []byte
-	if req.Body != nil {
-		b, err := io.ReadAll(req.Body)
-		req.Body.Close()
-		if err != nil {
-			return nil, fmt.Errorf("sign request: read body: %w", err)
-		}
-		body = b
-	}
-	r := req.Clone(req.Context())
-	if body != nil {
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		r.ContentLength = int64(len(body))
-	}
-	s.signer.Sign(r, body, time.Now(), "")
-	return s.base.RoundTrip(r)
 }
 
 // SetClientsIgnoreTTL makes a fraction of a region's client populations keep their cached DNS answers

@@ -117,5 +117,9 @@ func printAddresses(w io.Writer, l *lab.Lab) {
 		fmt.Fprintf(tw, "gateway %s\t%s\t(curl %s/healthz)\n", g.ID, g.URL, g.URL)
 	}
 	fmt.Fprintf(tw, "signing key\t%s\t(HMAC-SHA256; see nodes/gateway)\n", l.SigningKeyHex())
+	if len(a.Entries) > 0 {
+		first := regionsSorted[0]
+		fmt.Fprintf(tw, "load it\tpaylab load --ledger gw=http://%s --sign-key %s --create-accounts=false --rate 200 --duration 10s\t\n", a.Entries[first], l.SigningKeyHex())
+	}
 	tw.Flush()
 }

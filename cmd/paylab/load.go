@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"paylab/lab/load"
+	"paylab/nodes/gateway"
 	"paylab/nodes/ledger"
 	"paylab/nodes/ledger/client"
 	"paylab/results"
@@ -76,6 +78,7 @@ type loadFlags struct {
 	historyCap  int
 	metricsPort int
 	cpuProfile  string
+	signKey     string
 }
 
 func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -114,6 +117,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.BoolVar(&f.history, "history", false, "record every operation and write history.bin (needs --out)")
 	fs.IntVar(&f.historyCap, "history-cap", 5_000_000, "most operations the history keeps (~70 bytes each)")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
+	fs.StringVar(&f.signKey, "sign-key", "", "ledger mode: sign every request with this hex HMAC key (drive a gateway: --ledger gw=URL --sign-key KEY, as paylab lab up prints)")
 	fs.IntVar(&f.metricsPort, "metrics", -1, "serve Prometheus metrics on 127.0.0.1:PORT (0 picks a port; -1 off)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -336,6 +340,19 @@ func (f *loadFlags) ledgerOp(ctx context.Context, stderr io.Writer) (load.OpFunc
 	ccfg.MaxConnsPerNode = f.maxWorkers
 	ccfg.Deadline = f.timeout
 	ccfg.AttemptTimeout = min(ccfg.AttemptTimeout, f.timeout)
+	if f.signKey != "" {
+		// A gateway: its API mirrors the ledger's, and every request must be signed.
+		key, err := hex.DecodeString(f.signKey)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: --sign-key: %v", errUsage, err)
+		}
+		signer, err := gateway.NewSigner(key)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: --sign-key: %v", errUsage, err)
+		}
+		base := &http.Transport{MaxIdleConnsPerHost: f.maxWorkers, MaxConnsPerHost: f.maxWorkers, IdleConnTimeout: 90 * time.Second}
+		ccfg.Transport = &gateway.SigningTransport{Base: base, Signer: signer}
+	}
 	c, err := client.New(ccfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: ledger client: %v", errUsage, err)
