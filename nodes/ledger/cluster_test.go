@@ -324,6 +324,10 @@ func TestStateFileRebuiltFromSnapshotAndLog(t *testing.T) {
 				return r
 			}
 			do("before-snap", 10)
+			// Every replica must have applied something before it can snapshot it.
+			if _, err := c.WaitConverged(waitCtx(t)); err != nil {
+				t.Fatal(err)
+			}
 			for _, n := range c.Live() {
 				if err := n.Snapshot(); err != nil {
 					t.Fatal(err)
