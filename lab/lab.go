@@ -297,14 +297,6 @@ func (l *Lab) RestartNode(ctx context.Context, id regions.NodeID) error {
 	return nil
 }
 
-// NodeUp reports whether a ledger node is running.
-func (l *Lab) NodeUp(id regions.NodeID) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n, err := l.ledger(id)
-	return err == nil && n.node != nil
-}
-
 // Record adds an event to the run's timeline (bounded; later events beyond the bound are dropped).
 func (l *Lab) Record(e results.Event) {
 	l.mu.Lock()

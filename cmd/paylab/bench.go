@@ -391,7 +391,7 @@ func benchLedgerOnce(ctx context.Context, cf clusterFlags, proxied bool, mode st
 	leader := c.Leader()
 	var before float64
 	if leader != nil {
-		before = groupCommitCount(leader)
+		before = float64(leader.GroupCommitEntries())
 	}
 	lcfg.Duration = duration
 	rep, err := load.Run(ctx, lcfg, op)
@@ -406,7 +406,7 @@ func benchLedgerOnce(ctx context.Context, cf clusterFlags, proxied bool, mode st
 		late: rep.Late, missed: rep.Missed, limited: rep.LimitReason,
 	}
 	if per == 1 && leader != nil {
-		if entries := groupCommitCount(leader) - before; entries > 0 {
+		if entries := float64(leader.GroupCommitEntries()) - before; entries > 0 {
 			br.batchMean = float64(rep.OK+rep.Rejected) / entries
 		}
 	}
@@ -449,9 +449,6 @@ func benchOutcome(o client.Outcome, reason string, err error, items int) load.Ou
 	}
 	return out
 }
-
-// groupCommitCount reads how many group-commit entries the node has sent to raft.
-func groupCommitCount(n *ledger.Node) float64 { return float64(n.GroupCommitEntries()) }
 
 func benchFailover(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("paylab bench failover", flag.ContinueOnError)

@@ -34,12 +34,8 @@ const (
 	ErrorRateLimited = "rate_limited"
 )
 
-// ErrorBody is every error answer, shaped like the ledger's: {"error", "detail", "leader"}.
-type ErrorBody struct {
-	Error  string `json:"error"`
-	Detail string `json:"detail,omitempty"`
-	Leader string `json:"leader,omitempty"`
-}
+// ErrorBody is every error answer: the ledger's shape, {"error", "detail", "leader"}.
+type ErrorBody = ledger.ErrorBody
 
 // Handler returns the gateway's HTTP API. The payment routes (/v1/transfers, /v1/accounts…) are signed when
 // RequireSignature is set and bounded by MaxInFlight; /healthz, /metrics, /v1/status and /debug/pprof/ are

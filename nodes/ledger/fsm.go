@@ -322,16 +322,6 @@ type TransfersResponse struct {
 	Results []TransferResult
 }
 
-// TransferCounts are the state machine's running totals of transfer decisions since it opened.
-type TransferCounts struct {
-	Committed, Rejected, Duplicates, Conflicts uint64
-}
-
-// Counts returns the running totals of transfer decisions.
-func (f *FSM) Counts() TransferCounts {
-	return TransferCounts{f.committed.Load(), f.rejected.Load(), f.duplicates.Load(), f.conflicts.Load()}
-}
-
 // applyState carries the buckets and an allocation arena through one write transaction. bbolt keeps a
 // reference to every key and value until commit, so each Put gets its own slice of the arena.
 type applyState struct {

@@ -319,11 +319,7 @@ func (e *APIError) Error() string {
 }
 
 func httpError(code int, raw []byte) error {
-	var b struct {
-		Error  string `json:"error"`
-		Detail string `json:"detail"`
-		Leader string `json:"leader"`
-	}
+	var b ledger.ErrorBody
 	_ = json.Unmarshal(raw, &b)
 	if b.Error == "" {
 		b.Error = http.StatusText(code)
