@@ -87,6 +87,9 @@ func catalogue() []Definition {
 		{Name: "failover_time", Summary: "from each leader loss until the next committed transfer is below a limit",
 			Params: []Param{{Name: "below", Kind: Duration, Required: true, Doc: "the limit, e.g. 2s"}},
 			needs:  needHistory, build: buildFailover},
+		{Name: "leader_changes", Summary: "leaderships that ended in a phase (the leader lost, or replaced by another node) are at most a limit: churn after a heal or under snapshots fails it",
+			Params: []Param{{Name: "at_most", Kind: Count, Required: true, Doc: "the most leader changes allowed, e.g. 1"}, phase},
+			build:  buildLeaderChanges},
 	}
 }
 

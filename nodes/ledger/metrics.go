@@ -15,6 +15,7 @@ type metrics struct {
 	applyTransfers  prometheus.Histogram
 	httpDuration    *prometheus.HistogramVec
 	shed            prometheus.Counter
+	storeDuration   *prometheus.HistogramVec
 }
 
 var batchBuckets = prometheus.ExponentialBuckets(1, 2, 14) // 1 … 8192
@@ -43,6 +44,10 @@ func newMetrics(n *Node) *metrics {
 		Name: "paylab_ledger_http_request_duration_seconds", Help: "HTTP API latency by route and status code.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 	}, []string{"route", "code"})
+	m.storeDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "paylab_ledger_raft_store_seconds", Help: "Raft log and stable store writes (each fsynced) by operation.",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+	}, []string{"op"})
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
@@ -54,7 +59,7 @@ func newMetrics(n *Node) *metrics {
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
-		m.leaderChanges, m.shed, m.groupCommitSize, m.applyEntries, m.applyTransfers, m.httpDuration,
+		m.leaderChanges, m.shed, m.groupCommitSize, m.applyEntries, m.applyTransfers, m.httpDuration, m.storeDuration,
 		gauge("paylab_ledger_raft_state", "Raft state: 0 follower, 1 candidate, 2 leader, 3 shutdown.", func() float64 {
 			if n.raft == nil {
 				return float64(raft.Shutdown)

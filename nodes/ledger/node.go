@@ -25,7 +25,7 @@ type Node struct {
 	cfg    Config
 	fsm    *FSM
 	open   OpenReport
-	logs   *raftboltdb.BoltStore
+	logs   *timedStore
 	snaps  *raft.FileSnapshotStore
 	trans  *raft.NetworkTransport
 	raft   *raft.Raft
@@ -79,13 +79,14 @@ func Start(cfg Config) (n *Node, err error) {
 	}
 	closers = append(closers, func() { n.fsm.Close(false) })
 
-	n.logs, err = raftboltdb.New(raftboltdb.Options{
+	bs, err := raftboltdb.New(raftboltdb.Options{
 		Path:        filepath.Join(cfg.Dir, "raft.db"),
 		BoltOptions: &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open raft log %s: %w", filepath.Join(cfg.Dir, "raft.db"), err)
 	}
+	n.logs = &timedStore{BoltStore: bs, dur: n.met.storeDuration, logger: logger}
 	closers = append(closers, func() { n.logs.Close() })
 
 	n.snaps, err = raft.NewFileSnapshotStoreWithLogger(cfg.Dir, cfg.SnapshotRetain, logger)
