@@ -90,6 +90,13 @@ func catalogue() []Definition {
 		{Name: "leader_changes", Summary: "leaderships that ended in a phase (the leader lost, or replaced by another node) are at most a limit: churn after a heal or under snapshots fails it",
 			Params: []Param{{Name: "at_most", Kind: Count, Required: true, Doc: "the most leader changes allowed, e.g. 1"}, phase},
 			build:  buildLeaderChanges},
+		{Name: "event_count", Summary: "the run recorded at least a number of events of a name in a phase (proof that what the scenario exercises happened, e.g. snapshot-installed)",
+			Params: []Param{
+				{Name: "name", Kind: Text, Required: true, Doc: "the event name, e.g. snapshot-installed"},
+				{Name: "at_least", Kind: Count, Default: "1", Doc: "the fewest events that pass"},
+				phase,
+			},
+			build: buildEventCount},
 	}
 }
 

@@ -98,3 +98,47 @@ func checkLeaderChanges(v *view, phase string, atMost int) results.AssertionResu
 	}
 	return res
 }
+
+func buildEventCount(p *params) (checkFunc, error) {
+	phase := p.text("phase")
+	if err := validatePhase("event_count", phase); err != nil {
+		return nil, err
+	}
+	name, atLeast := p.text("name"), p.count("at_least")
+	if name == "" {
+		return nil, fmt.Errorf("event_count: name: empty")
+	}
+	return func(v *view) results.AssertionResult { return checkEventCount(v, phase, name, atLeast) }, nil
+}
+
+// checkEventCount proves that something a scenario relies on really happened (a snapshot installed on a
+// lagging follower, say): a scenario that meant to exercise it and did not must not pass.
+func checkEventCount(v *view, phase, name string, atLeast int) results.AssertionResult {
+	spans, err := v.resolvePhase(phase)
+	if err != nil {
+		return undecided("event_count", err)
+	}
+	end := v.end()
+	var hits []string
+	for _, e := range v.in.Events {
+		if e.Name != name {
+			continue
+		}
+		for _, s := range spans {
+			if e.At >= s.from && (e.At < s.to || s.to >= end) {
+				hits = append(hits, fmt.Sprintf("%s: %s %s", at(e.At), e.Target, e.Detail))
+				break
+			}
+		}
+	}
+	n := float64(len(hits))
+	res := results.AssertionResult{
+		Verdict:  verdictOf(max(0, atLeast-len(hits))),
+		Limit:    fmt.Sprintf("≥ %d %q events", atLeast, name),
+		Phase:    phase,
+		Observed: fmt.Sprintf("%d %q events in %s", len(hits), name, phase),
+		Value:    &n,
+		Evidence: capList(hits, MaxEvidence),
+	}
+	return res
+}

@@ -78,3 +78,15 @@ func TestLeaderChangesNeedsItsLimit(t *testing.T) {
 		t.Fatal("leader_changes with a negative limit was accepted")
 	}
 }
+
+func TestEventCountProvesTheScenarioDidWhatItMeant(t *testing.T) {
+	in := zoneRun(results.Event{At: ms(15500), Kind: results.EventNote, Name: "snapshot-installed", Target: "us-east/a", Detail: "index 4096"})
+	expect(t, mustNew(t, "event_count", map[string]any{"name": "snapshot-installed", "phase": "after:zone-down"}).Check(in), results.Pass,
+		"1 \"snapshot-installed\" events", "15.5s: us-east/a index 4096")
+	expect(t, mustNew(t, "event_count", map[string]any{"name": "snapshot-installed", "phase": "during:zone-down"}).Check(in), results.Fail,
+		"0 \"snapshot-installed\" events")
+	expect(t, mustNew(t, "event_count", map[string]any{"name": "snapshot-installed", "at_least": 2}).Check(in), results.Fail, "1 \"snapshot-installed\"")
+	if _, err := assertions.New("event_count", map[string]any{"at_least": 1}); err == nil {
+		t.Fatal("event_count without a name was accepted")
+	}
+}

@@ -250,6 +250,9 @@ func TestRestartedFollowerCatchesUpBySnapshot(t *testing.T) {
 	if sum.Transfers != 60 {
 		t.Fatalf("follower %s has %d transfers after snapshot catch-up, want 60", n.ID(), sum.Transfers)
 	}
+	if got := n.SnapshotsInstalled(); got == 0 {
+		t.Fatalf("follower %s caught up without installing the leader's snapshot; the test no longer tests that", n.ID())
+	}
 }
 
 func TestNodeKilledMidLoadRejoinsWithSameState(t *testing.T) {

@@ -66,6 +66,11 @@ type Config struct {
 	// catch real bugs. Never set them outside a test or a scenario that expects to fail.
 	Broken Broken
 
+	// OnSnapshotInstalled, when set, is called after the node replaced its state with a snapshot the leader
+	// sent (InstallSnapshot: it was too far behind for the log), with the snapshot's last index. It runs on
+	// raft's FSM goroutine and must return quickly.
+	OnSnapshotInstalled func(index uint64)
+
 	// LogOutput receives raft's own log at LogLevel ("warn" by default); nil discards it.
 	LogOutput io.Writer
 	// LogLevel is raft's log level: trace, debug, info, warn or error.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -36,6 +37,8 @@ type Node struct {
 	httpSrv *http.Server
 
 	leaderReady atomic.Bool // leader and its first barrier applied: linearizable reads are safe
+	raftStarted atomic.Bool // NewRaft returned: a restore from now on is a snapshot the leader sent
+	installs    atomic.Uint64
 	stopCh      chan struct{}
 	wg          sync.WaitGroup
 	stopOnce    sync.Once
@@ -133,10 +136,11 @@ func Start(cfg Config) (n *Node, err error) {
 	notify := make(chan bool, 16)
 	rc.NotifyCh = notify
 
-	n.raft, err = raft.NewRaft(rc, n.fsm, n.logs, n.logs, n.snaps, n.trans)
+	n.raft, err = raft.NewRaft(rc, nodeFSM{n.fsm, n}, n.logs, n.logs, n.snaps, n.trans)
 	if err != nil {
 		return nil, fmt.Errorf("start raft on node %s: %w", cfg.ID, err)
 	}
+	n.raftStarted.Store(true)
 	closers = append(closers, func() { n.raft.Shutdown().Error() })
 
 	n.commit = newGroupCommit(n)
@@ -459,6 +463,41 @@ func (n *Node) lastFSMEntry(idx uint64) (uint64, error) {
 	}
 	return applied, nil
 }
+
+// nodeFSM is the state machine as raft sees it: the FSM, with its snapshots counted and a restore after
+// start reported as an install from the leader.
+type nodeFSM struct {
+	*FSM
+	n *Node
+}
+
+// Snapshot counts the snapshot and opens it (FSM.Snapshot).
+func (f nodeFSM) Snapshot() (raft.FSMSnapshot, error) {
+	s, err := f.FSM.Snapshot()
+	if err == nil {
+		f.n.met.snapshots.WithLabelValues("taken").Inc()
+	}
+	return s, err
+}
+
+// Restore replaces the state (FSM.Restore). Raft restores a local snapshot only inside NewRaft; any later
+// restore is a snapshot the leader sent because this node was behind its log.
+func (f nodeFSM) Restore(rc io.ReadCloser) error {
+	if err := f.FSM.Restore(rc); err != nil {
+		return err
+	}
+	if f.n.raftStarted.Load() {
+		f.n.installs.Add(1)
+		f.n.met.snapshots.WithLabelValues("installed").Inc()
+		if cb := f.n.cfg.OnSnapshotInstalled; cb != nil {
+			cb(f.FSM.AppliedIndex())
+		}
+	}
+	return nil
+}
+
+// SnapshotsInstalled is how many snapshots from the leader this node has installed since it started.
+func (n *Node) SnapshotsInstalled() uint64 { return n.installs.Load() }
 
 // GroupCommitEntries is how many raft entries group commit has sent since the node started.
 func (n *Node) GroupCommitEntries() uint64 { return n.commit.entries.Load() }
