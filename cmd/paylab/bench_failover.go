@@ -14,6 +14,7 @@ import (
 	"paylab/lab/load"
 	"paylab/nodes/ledger"
 	"paylab/nodes/ledger/client"
+	"paylab/nodes/ledger/ledgertest"
 )
 
 // killResult is what one leader kill cost.
@@ -42,6 +43,7 @@ type failoverSummary struct {
 	steadyTerms               uint64        // terms that began while no kill was being measured (step-downs)
 	stallBound, targetBound   time.Duration
 	maxLag                    time.Duration
+	attemptsPerCall           float64
 	starvedShare              float64
 	backgroundP99             time.Duration
 	bgOK, bgFailed, bgUnknown uint64
@@ -87,8 +89,35 @@ func (s failoverSummary) print(w io.Writer) {
 	fmt.Fprintf(w, "terms per failover: mean %.2f, max %d  (1 = one clean election)  leader changes with no kill: %d\n",
 		s.meanTerms, s.maxTerms, s.steadyTerms)
 	fmt.Fprintf(w, "scheduler lag (a %s sleep woken late): max %s; %.1f%% of samples over %s\n", lagTick, ms(s.maxLag), 100*s.starvedShare, lagStarved)
-	fmt.Fprintf(w, "background transfers: ok %d  failed %d  unknown %d  p99 %s\n", s.bgOK, s.bgFailed, s.bgUnknown, ms(s.backgroundP99))
+	fmt.Fprintf(w, "background transfers: ok %d  failed %d  unknown %d  p99 %s  HTTP attempts per transfer %.2f\n",
+		s.bgOK, s.bgFailed, s.bgUnknown, ms(s.backgroundP99), s.attemptsPerCall)
 	fmt.Fprintf(w, "target (no stall, p99 ≤ 2 × election + 100ms = %s): %s\n", s.targetBound, passFail(s.met()))
+}
+
+// waitCaughtUp waits until node i knows commit index target and its state machine holds every entry up to
+// it. (Waiting for the state machine to reach the index itself can wait forever: a new leader's no-op and
+// barrier entries never reach it.)
+func waitCaughtUp(ctx context.Context, c *ledgertest.Cluster, i int, target uint64) error {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for {
+		n := c.Node(i)
+		if n != nil && n.Status().CommitIndex >= target {
+			if ok, err := n.CaughtUp(); err == nil && ok {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			st := "down"
+			if n != nil {
+				s := n.Status()
+				st = fmt.Sprintf("commit index %d, applied %d", s.CommitIndex, s.AppliedIndex)
+			}
+			return fmt.Errorf("wait for %s to catch up to index %d (%s): %w", c.Config(i).ID, target, st, ctx.Err())
+		case <-t.C:
+		}
+	}
 }
 
 // lagSampler measures this process's scheduler lag: how late a goroutine that sleeps lagTick wakes up. Raft's
@@ -231,10 +260,13 @@ func benchFailover(ctx context.Context, args []string, stdout, stderr io.Writer)
 	// after the kill and committed: a transfer the old leader committed just before dying must not count.
 	var killAt, firstCommit atomic.Int64 // nanoseconds since t0; firstCommit 0 = none yet
 	var gaps gapTracker
+	var attempts, calls atomic.Uint64 // HTTP attempts the client made, and transfers: retries are load too
 	t0 := time.Now()
 	op := func(ctx context.Context, seq uint64, worker int) load.Outcome {
 		sent := int64(time.Since(t0))
 		r := cl.Transfer(ctx, ledger.Transfer{From: fmt.Sprintf("acc-%d", seq%1000), To: fmt.Sprintf("acc-%d", (seq+1)%1000), Amount: 1})
+		attempts.Add(uint64(r.Attempts))
+		calls.Add(1)
 		if r.Outcome == client.OK {
 			done := time.Since(t0)
 			gaps.observe(done)
@@ -328,7 +360,7 @@ func benchFailover(ctx context.Context, args []string, stdout, stderr io.Writer)
 		wctx, cancel := context.WithTimeout(ctx, *giveUp+30*time.Second)
 		l, err = c.WaitLeader(wctx)
 		if err == nil {
-			err = c.WaitApplied(wctx, l.Status().CommitIndex)
+			err = waitCaughtUp(wctx, c, li, l.Status().CommitIndex)
 		}
 		cancel()
 		if err != nil {
@@ -347,6 +379,9 @@ func benchFailover(ctx context.Context, args []string, stdout, stderr io.Writer)
 	lags = nil
 	if total := term() - firstTerm; total > killTerms {
 		sum.steadyTerms = total - killTerms
+	}
+	if n := calls.Load(); n > 0 {
+		sum.attemptsPerCall = float64(attempts.Load()) / float64(n)
 	}
 	if rep != nil {
 		sum.backgroundP99 = rep.P99()

@@ -51,6 +51,22 @@ func leaderDo(ctx context.Context, c *ledgertest.Cluster, f func(n *ledger.Node)
 	}
 }
 
+// transfer commits tr at whoever leads, retrying with the same id while leadership moves (a retry of a
+// transfer that did commit is answered from the ledger's record, so it applies once).
+func transfer(t *testing.T, c *ledgertest.Cluster, tr ledger.Transfer) ledger.TransferResult {
+	t.Helper()
+	var r ledger.TransferResult
+	err := leaderDo(waitCtx(t), c, func(l *ledger.Node) error {
+		var err error
+		r, err = l.Transfer(context.Background(), tr)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("transfer %s: %v", tr.ID, err)
+	}
+	return r
+}
+
 func seedAccounts(t *testing.T, c *ledgertest.Cluster, n int, balance int64) {
 	t.Helper()
 	var as []ledger.Account
@@ -98,11 +114,9 @@ func load(ctx context.Context, c *ledgertest.Cluster, accounts, workers int, pre
 func TestReplicationToEveryNode(t *testing.T) {
 	c := startCluster(t, ledgertest.Options{})
 	seedAccounts(t, c, 10, 1000)
-	l := c.Leader()
 	for i := 0; i < 50; i++ {
-		r, err := l.Transfer(context.Background(), ledger.Transfer{ID: fmt.Sprint("t", i), From: "acc-0", To: "acc-1", Amount: 10})
-		if err != nil || r.Status != ledger.StatusCommitted {
-			t.Fatalf("transfer %d: %+v %v", i, r, err)
+		if r := transfer(t, c, ledger.Transfer{ID: fmt.Sprint("t", i), From: "acc-0", To: "acc-1", Amount: 10}); r.Status != ledger.StatusCommitted {
+			t.Fatalf("transfer %d: %+v", i, r)
 		}
 	}
 	sum, err := c.WaitConverged(waitCtx(t))
@@ -202,11 +216,8 @@ func TestRestartedFollowerCatchesUpFromLog(t *testing.T) {
 	if err := c.Stop(f); err != nil {
 		t.Fatal(err)
 	}
-	l := c.Leader()
 	for i := 0; i < 100; i++ {
-		if _, err := l.Transfer(context.Background(), ledger.Transfer{ID: fmt.Sprint("t", i), From: "acc-1", To: "acc-2", Amount: 1}); err != nil {
-			t.Fatal(err)
-		}
+		transfer(t, c, ledger.Transfer{ID: fmt.Sprint("t", i), From: "acc-1", To: "acc-2", Amount: 1})
 	}
 	n, err := c.Restart(f)
 	if err != nil {
@@ -230,14 +241,13 @@ func TestRestartedFollowerCatchesUpBySnapshot(t *testing.T) {
 	if err := c.Crash(f); err != nil {
 		t.Fatal(err)
 	}
-	l := c.Leader()
 	for i := 0; i < 60; i++ {
-		if _, err := l.Transfer(context.Background(), ledger.Transfer{ID: fmt.Sprint("t", i), From: "acc-1", To: "acc-2", Amount: 1}); err != nil {
+		transfer(t, c, ledger.Transfer{ID: fmt.Sprint("t", i), From: "acc-1", To: "acc-2", Amount: 1})
+	}
+	for _, n := range c.Live() { // whichever leads now must have compacted its log
+		if err := n.Snapshot(); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := l.Snapshot(); err != nil {
-		t.Fatal(err)
 	}
 	n, err := c.Restart(f)
 	if err != nil {
@@ -318,13 +328,8 @@ func TestStateFileRebuiltFromSnapshotAndLog(t *testing.T) {
 		t.Run(damage, func(t *testing.T) {
 			c := startCluster(t, ledgertest.Options{Configure: func(i int, cfg *ledger.Config) { cfg.SnapshotThreshold = 1 << 20 }})
 			seedAccounts(t, c, 10, 100)
-			l := c.Leader()
 			do := func(id string, amount int64) ledger.TransferResult {
-				r, err := l.Transfer(context.Background(), ledger.Transfer{ID: id, From: "acc-1", To: "acc-2", Amount: amount})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return r
+				return transfer(t, c, ledger.Transfer{ID: id, From: "acc-1", To: "acc-2", Amount: amount})
 			}
 			do("before-snap", 10)
 			// Every replica must have applied something before it can snapshot it.
@@ -341,9 +346,8 @@ func TestStateFileRebuiltFromSnapshotAndLog(t *testing.T) {
 				t.Fatalf("setup: %+v", r)
 			}
 			// Refill acc-1: replaying "overdraw" onto this state would now succeed if it were not skipped.
-			r, err := l.Transfer(context.Background(), ledger.Transfer{ID: "refill", From: "acc-2", To: "acc-1", Amount: 150})
-			if err != nil || r.Status != ledger.StatusCommitted {
-				t.Fatalf("refill: %+v %v", r, err)
+			if r := transfer(t, c, ledger.Transfer{ID: "refill", From: "acc-2", To: "acc-1", Amount: 150}); r.Status != ledger.StatusCommitted {
+				t.Fatalf("refill: %+v", r)
 			}
 			want, err := c.WaitConverged(waitCtx(t))
 			if err != nil {
@@ -417,13 +421,12 @@ func TestAddAndRemoveNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n4.Close()
-	l := c.Leader()
-	if err := l.AddVoter(ledger.Server{ID: "n4", RaftAddr: n4.RaftAddr()}, 5*time.Second); err != nil {
+	if err := leaderDo(waitCtx(t), c, func(l *ledger.Node) error {
+		return l.AddVoter(ledger.Server{ID: "n4", RaftAddr: n4.RaftAddr()}, 5*time.Second)
+	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Transfer(context.Background(), ledger.Transfer{ID: "after-add", From: "acc-0", To: "acc-1", Amount: 5}); err != nil {
-		t.Fatal(err)
-	}
+	transfer(t, c, ledger.Transfer{ID: "after-add", From: "acc-0", To: "acc-1", Amount: 5})
 	waitFor(t, func() bool {
 		_, _, err := n4.FSM().LookupTransfer("after-add")
 		return err == nil
@@ -431,11 +434,14 @@ func TestAddAndRemoveNode(t *testing.T) {
 	if a, err := n4.Account(context.Background(), "acc-1", true); err != nil || a.Balance != 1005 {
 		t.Fatalf("the added node's replica: %+v %v", a, err)
 	}
-	if err := l.RemoveServer("n4", 5*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	servers, err := l.Servers()
-	if err != nil {
+	var servers []ledger.Server
+	if err := leaderDo(waitCtx(t), c, func(l *ledger.Node) error {
+		if err := l.RemoveServer("n4", 5*time.Second); err != nil {
+			return err
+		}
+		servers, err = l.Servers()
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if len(servers) != 3 {

@@ -24,9 +24,11 @@ import (
 // Start it with Start; stop it with Close (clean) or Crash (abrupt, as a killed process would).
 type Node struct {
 	cfg    Config
+	logger hclog.Logger
 	fsm    *FSM
 	open   OpenReport
 	logs   *timedStore
+	stable *voteStore
 	snaps  *raft.FileSnapshotStore
 	trans  *raft.NetworkTransport
 	raft   *raft.Raft
@@ -74,6 +76,7 @@ func Start(cfg Config) (n *Node, err error) {
 	if cfg.LogOutput != nil {
 		logger = hclog.New(&hclog.LoggerOptions{Name: "raft-" + cfg.ID, Output: cfg.LogOutput, Level: hclog.LevelFromString(cfg.LogLevel)})
 	}
+	n.logger = logger
 	n.met = newMetrics(n)
 
 	n.fsm, n.open, err = OpenFSM(filepath.Join(cfg.Dir, "state.db"), FSMOptions{Sync: cfg.StateSync, SkipDedupe: cfg.Broken.SkipDedupe, OnApply: n.met.observeApply})
@@ -91,6 +94,11 @@ func Start(cfg Config) (n *Node, err error) {
 	}
 	n.logs = &timedStore{BoltStore: bs, dur: n.met.storeDuration, logger: logger}
 	closers = append(closers, func() { n.logs.Close() })
+	if n.stable, err = openVoteStore(cfg.Dir, bs); err != nil {
+		return nil, err
+	}
+	n.stable.observe = n.logs.observe
+	closers = append(closers, func() { n.stable.Close() })
 
 	n.snaps, err = raft.NewFileSnapshotStoreWithLogger(cfg.Dir, cfg.SnapshotRetain, logger)
 	if err != nil {
@@ -136,7 +144,7 @@ func Start(cfg Config) (n *Node, err error) {
 	notify := make(chan bool, 16)
 	rc.NotifyCh = notify
 
-	n.raft, err = raft.NewRaft(rc, nodeFSM{n.fsm, n}, n.logs, n.logs, n.snaps, n.trans)
+	n.raft, err = raft.NewRaft(rc, nodeFSM{n.fsm, n}, n.logs, n.stable, n.snaps, n.trans)
 	if err != nil {
 		return nil, fmt.Errorf("start raft on node %s: %w", cfg.ID, err)
 	}
@@ -191,7 +199,7 @@ func (n *Node) FSM() *FSM { return n.fsm }
 // Bootstrap makes this node the first member of a cluster whose initial configuration is servers (which must
 // include this node). It is a no-op error-free call when the node already has raft state.
 func (n *Node) Bootstrap(servers []Server) error {
-	has, err := raft.HasExistingState(n.logs, n.logs, n.snaps)
+	has, err := raft.HasExistingState(n.logs, n.stable, n.snaps)
 	if err != nil {
 		return fmt.Errorf("bootstrap %s: read raft state: %w", n.cfg.ID, err)
 	}
@@ -285,12 +293,35 @@ func (n *Node) watchLeadership(notify <-chan bool) {
 		case isLeader := <-notify:
 			n.leaderReady.Store(false)
 			n.met.leaderChanges.Inc()
-			if !isLeader {
-				continue
+			if isLeader {
+				n.awaitReady()
 			}
-			if err := n.raft.Barrier(4 * n.cfg.ElectionTimeout).Error(); err == nil && n.raft.State() == raft.Leader {
+		}
+	}
+}
+
+// awaitReady applies a barrier as the new leader and marks the node ready. Raft's timeout bounds only the
+// barrier's enqueueing, so an attempt fails when the leader loop is busy (a flood of queued writes right
+// after an election, a starved process); it is retried for as long as this node leads. Giving up after one
+// attempt left a leader that committed writes but refused every linearizable read, and that the lab and
+// the benchmarks saw as "no leader" until the next election.
+func (n *Node) awaitReady() {
+	for attempt := 1; n.raft.State() == raft.Leader; attempt++ {
+		err := n.raft.Barrier(n.cfg.ElectionTimeout).Error()
+		switch {
+		case err == nil:
+			if n.raft.State() == raft.Leader {
 				n.leaderReady.Store(true)
 			}
+			return
+		case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrRaftShutdown):
+			return
+		}
+		n.logger.Warn("new leader not ready for linearizable reads yet: barrier failed, retrying", "attempt", attempt, "error", err)
+		select {
+		case <-n.stopCh:
+			return
+		default:
 		}
 	}
 }
@@ -542,6 +573,9 @@ func (n *Node) shutdown(clean bool) error {
 		}
 		if err := n.logs.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close raft log: %w", err))
+		}
+		if err := n.stable.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close raft stable store: %w", err))
 		}
 		if len(errs) > 0 {
 			n.stopErr = fmt.Errorf("stop node %s: %w", n.cfg.ID, errors.Join(errs...))
