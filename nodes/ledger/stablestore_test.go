@@ -156,4 +156,11 @@ func TestVoteStoreReportsWriteTimes(t *testing.T) {
 	if len(ops) != 1 || ops[0] != "set" {
 		t.Fatalf("observed %v", ops)
 	}
+	seq := s.seq
+	if err := s.SetUint64(keyLastVoteTerm, 1); err != nil {
+		t.Fatal(err)
+	}
+	if s.seq != seq {
+		t.Fatal("rewriting the value already on disk wrote (and synced) again")
+	}
 }
