@@ -54,6 +54,7 @@ type clusterFlags struct {
 	raftLog   string
 	raftLevel string
 	network   string
+	noBackoff bool
 }
 
 func (c *clusterFlags) register(fs *flag.FlagSet) {
@@ -68,6 +69,7 @@ func (c *clusterFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.groupMax, "group-max", ledger.DefaultConfig().GroupCommitMax, "most single transfers per group-commit entry")
 	fs.StringVar(&c.raftLog, "raft-log", "", "append raft's own log to this file (at --raft-log-level)")
 	fs.StringVar(&c.raftLevel, "raft-log-level", "warn", "raft's log level for --raft-log: trace, debug, info, warn or error")
+	fs.BoolVar(&c.noBackoff, "no-election-backoff", false, "keep raft's timeouts fixed (by default a node with no leader for two election timeouts doubles them, up to 8×)")
 	fs.StringVar(&c.network, "network", "direct", "raft links: direct (TCP), proxied (every peer link through its own toxiproxy proxy, no toxics), or both (interleaved runs, ratio printed)")
 }
 
@@ -131,6 +133,7 @@ func (c *clusterFlags) start(ctx context.Context, proxied bool) (*ledgertest.Clu
 			cfg.LeaderLeaseTimeout = c.lease
 		}
 		cfg.ElectionTimeout = c.election
+		cfg.NoElectionBackoff = c.noBackoff
 		cfg.GroupCommitInFlight = c.inFlight
 		cfg.GroupCommitMax = c.groupMax
 	}})

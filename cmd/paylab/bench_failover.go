@@ -44,6 +44,8 @@ type failoverSummary struct {
 	stallBound, targetBound   time.Duration
 	maxLag                    time.Duration
 	attemptsPerCall           float64
+	late, missed              uint64
+	limited                   string
 	starvedShare              float64
 	backgroundP99             time.Duration
 	bgOK, bgFailed, bgUnknown uint64
@@ -78,8 +80,11 @@ func summarize(kills []killResult, stallBound, target time.Duration) failoverSum
 	return s
 }
 
-// met reports whether the run met its target: no stall and p99 within the bound.
-func (s failoverSummary) met() bool { return s.kills > 0 && s.stalls == 0 && s.p99 <= s.targetBound }
+// met reports whether the run met its target: no stall — no kill without a commit within the stall bound
+// and no time without any commit longer than it, also between kills — and p99 within the bound.
+func (s failoverSummary) met() bool {
+	return s.kills > 0 && s.stalls == 0 && s.longestGap <= s.stallBound && s.p99 <= s.targetBound
+}
 
 func (s failoverSummary) print(w io.Writer) {
 	fmt.Fprintf(w, "failover over %d kills: min %s  p50 %s  p90 %s  p99 %s  max %s\n",
@@ -91,7 +96,10 @@ func (s failoverSummary) print(w io.Writer) {
 	fmt.Fprintf(w, "scheduler lag (a %s sleep woken late): max %s; %.1f%% of samples over %s\n", lagTick, ms(s.maxLag), 100*s.starvedShare, lagStarved)
 	fmt.Fprintf(w, "background transfers: ok %d  failed %d  unknown %d  p99 %s  HTTP attempts per transfer %.2f\n",
 		s.bgOK, s.bgFailed, s.bgUnknown, ms(s.backgroundP99), s.attemptsPerCall)
-	fmt.Fprintf(w, "target (no stall, p99 ≤ 2 × election + 100ms = %s): %s\n", s.targetBound, passFail(s.met()))
+	if s.late > 0 || s.missed > 0 {
+		fmt.Fprintf(w, "background sends late %d, missed %d (%s)\n", s.late, s.missed, s.limited)
+	}
+	fmt.Fprintf(w, "target (no stall over %s, p99 ≤ 2 × election + 100ms = %s): %s\n", s.stallBound, s.targetBound, passFail(s.met()))
 }
 
 // waitCaughtUp waits until node i knows commit index target and its state machine holds every entry up to
@@ -223,6 +231,8 @@ func benchFailover(ctx context.Context, args []string, stdout, stderr io.Writer)
 	stall := fs.Duration("stall", 10*time.Second, "a kill with no commit within this is counted as a stall")
 	giveUp := fs.Duration("give-up", 30*time.Second, "stop waiting for a commit after a kill, restart the killed node and go on")
 	backoff := fs.Duration("client-backoff", 10*time.Millisecond, "the client's first pause before retrying when no leader is known (doubles up to 8×)")
+	opTimeout := fs.Duration("timeout", 2*time.Second, "the longest one background transfer may take, retries included")
+	inflight := fs.Int("max-inflight", 0, "the most background transfers in flight (default: one second of --rate); beyond it sends are late, and the report says so")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: paylab bench failover [flags]\n\nKills the leader of an in-process durable ledger cluster abruptly, under load, --kills times, and prints the\ndistribution of the time from each kill to the next committed transfer, the kills that stalled (no commit\nwithin --stall), the longest time with no commit at all, and the raft terms each failover used. The killed\nnode restarts and rejoins before the next kill.\n\nFlags:")
 		fs.PrintDefaults()
@@ -231,8 +241,12 @@ func benchFailover(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	if *kills < 1 || *kills > 1000 || *rate <= 0 || *rate > 100_000 || *settle < 0 || *settle > time.Minute ||
-		*stall <= 0 || *giveUp < *stall || *giveUp > 10*time.Minute || *backoff < 0 || *backoff > time.Second {
-		return fmt.Errorf("%w: --kills must be in 1..1000, --rate in (0, 100000], --settle in [0, 1m], --stall > 0, --give-up in [--stall, 10m], --client-backoff in [0, 1s]", errUsage)
+		*stall <= 0 || *giveUp < *stall || *giveUp > 10*time.Minute || *backoff < 0 || *backoff > time.Second ||
+		*opTimeout <= 0 || *opTimeout > time.Minute || *inflight < 0 || *inflight > load.MaxWorkersLimit {
+		return fmt.Errorf("%w: --kills must be in 1..1000, --rate in (0, 100000], --settle in [0, 1m], --stall > 0, --give-up in [--stall, 10m], --client-backoff in [0, 1s], --timeout in (0, 1m], --max-inflight in 0..%d", errUsage, load.MaxWorkersLimit)
+	}
+	if *inflight == 0 {
+		*inflight = max(64, int(*rate))
 	}
 	if cf.nodes < 3 {
 		return fmt.Errorf("%w: failover needs --nodes ≥ 3", errUsage)
@@ -279,8 +293,12 @@ func benchFailover(ctx context.Context, args []string, stdout, stderr io.Writer)
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	lcfg := load.DefaultConfig()
 	lcfg.Pacer = load.ConstantPacer{Rate: *rate}
-	lcfg.Duration = time.Duration(*kills) * (*settle + *giveUp + time.Minute)
-	lcfg.Timeout = 5 * time.Second
+	lcfg.Duration = 24 * time.Hour // stopped after the last kill
+	// Bounded: while no leader is known every transfer in flight retries, and an unbounded open-model load
+	// turns a slow election into thousands of retrying requests that starve the very process raft runs in
+	// (measured: 186,000 timed-out transfers, 2.7 s of scheduler lag and 6 minutes without a leader).
+	lcfg.Timeout = *opTimeout
+	lcfg.MaxWorkers = *inflight
 	loadDone := make(chan *load.Report, 1)
 	go func() {
 		rep, _ := load.Run(loadCtx, lcfg, op)
@@ -386,6 +404,7 @@ func benchFailover(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if rep != nil {
 		sum.backgroundP99 = rep.P99()
 		sum.bgOK, sum.bgFailed, sum.bgUnknown = rep.OK, rep.Failed, rep.Unknown
+		sum.late, sum.missed, sum.limited = rep.Late, rep.Missed, rep.LimitReason
 		if len(rep.Reasons) > 0 {
 			var rs []string
 			for k, v := range rep.Reasons {

@@ -32,6 +32,9 @@ type Config struct {
 	LeaderLeaseTimeout time.Duration
 	// CommitTimeout is the longest a follower waits to learn a new commit index when the leader is idle.
 	CommitTimeout time.Duration
+	// NoElectionBackoff keeps the heartbeat and election timeouts fixed. By default a node that sees no
+	// leader for two election timeouts doubles both (up to 8×) until a leader holds again (backoff.go).
+	NoElectionBackoff bool
 	// TransportTimeout bounds each raft RPC's I/O.
 	TransportTimeout time.Duration
 

@@ -71,6 +71,7 @@ func newMetrics(n *Node) *metrics {
 			return float64(n.raft.State())
 		}),
 		gauge("paylab_ledger_raft_term", "Current raft term.", func() float64 { return float64(n.raft.CurrentTerm()) }),
+		gauge("paylab_ledger_raft_timeout_factor", "The election backoff's factor on the heartbeat and election timeouts (1: base).", func() float64 { return float64(n.electionFactor.Load()) }),
 		gauge("paylab_ledger_raft_commit_index", "Highest log index known committed.", func() float64 { return float64(n.raft.CommitIndex()) }),
 		gauge("paylab_ledger_raft_last_index", "Last index in the local raft log.", func() float64 { return float64(n.raft.LastIndex()) }),
 		gauge("paylab_ledger_applied_index", "Last index applied to the state machine.", func() float64 { return float64(n.fsm.AppliedIndex()) }),

@@ -38,13 +38,14 @@ type Node struct {
 	httpLn  net.Listener
 	httpSrv *http.Server
 
-	leaderReady atomic.Bool // leader and its first barrier applied: linearizable reads are safe
-	raftStarted atomic.Bool // NewRaft returned: a restore from now on is a snapshot the leader sent
-	installs    atomic.Uint64
-	stopCh      chan struct{}
-	wg          sync.WaitGroup
-	stopOnce    sync.Once
-	stopErr     error
+	leaderReady    atomic.Bool  // leader and its first barrier applied: linearizable reads are safe
+	raftStarted    atomic.Bool  // NewRaft returned: a restore from now on is a snapshot the leader sent
+	electionFactor atomic.Int64 // the election backoff's current timeout factor (1: base timeouts)
+	installs       atomic.Uint64
+	stopCh         chan struct{}
+	wg             sync.WaitGroup
+	stopOnce       sync.Once
+	stopErr        error
 }
 
 // Server names one member of the raft configuration.
@@ -158,6 +159,14 @@ func Start(cfg Config) (n *Node, err error) {
 		defer n.wg.Done()
 		n.watchLeadership(notify)
 	}()
+	n.electionFactor.Store(1)
+	if !cfg.NoElectionBackoff {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.runElectionBackoff()
+		}()
+	}
 
 	if err := requireLoopback(cfg.HTTPAddr); err != nil {
 		n.shutdown(false)
