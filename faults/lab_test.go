@@ -270,17 +270,25 @@ func (l *testLab) atLeader(ctx context.Context, f func(n *ledger.Node) error) er
 // transfer commits one transfer at the leader (retrying while leadership
 // moves, same id) and returns how long the committing attempt took.
 func (l *testLab) transfer(ctx context.Context, id string) (time.Duration, error) {
+	_, took, err := l.transferResult(ctx, id)
+	return took, err
+}
+
+// transferResult is transfer that also returns the result (with the log
+// index that decided the transfer).
+func (l *testLab) transferResult(ctx context.Context, id string) (ledger.TransferResult, time.Duration, error) {
 	var took time.Duration
+	var res ledger.TransferResult
 	err := l.atLeader(ctx, func(n *ledger.Node) error {
 		start := time.Now()
 		r, err := n.Transfer(ctx, ledger.Transfer{ID: id, From: "acc-0", To: "acc-1", Amount: 1})
-		took = time.Since(start)
+		took, res = time.Since(start), r
 		if err == nil && r.Status != ledger.StatusCommitted {
 			err = fmt.Errorf("transfer %s: %s %s", id, r.Status, r.Reason)
 		}
 		return err
 	})
-	return took, err
+	return res, took, err
 }
 
 // converged commits a marker transfer and waits until every live node has

@@ -145,6 +145,11 @@ func testMinorityCannotCommit(t *testing.T, lab *testLab) {
 		t.Fatalf("detail %q, want the leader the fault saw (%q) alone in the minority", d, old)
 	}
 	minority := lab.node(t, old)
+	// What the minority knew was committed when it was cut off, it may still
+	// apply (a busy machine can be slow to); nothing after that.
+	if !waitFor(ctx, patience, func() bool { ok, err := minority.CaughtUp(); return ok && err == nil }) {
+		t.Fatalf("the minority did not apply what it knew was committed (commit %d, applied %d)", minority.Status().CommitIndex, minority.FSM().AppliedIndex())
+	}
 	applied := minority.FSM().AppliedIndex()
 
 	// The old leader, alone, cannot commit: it steps down when its lease
@@ -186,17 +191,35 @@ func testAsymmetricPartition(t *testing.T, lab *testLab) {
 
 	// out on the leader: nothing it sends arrives, so its followers elect
 	// another; everything they send still reaches it, so it follows the new
-	// leader and applies what the majority commits.
-	old := leaderNow(t, ctx, lab)
-	out := mustNew(t, lab.topo, "asymmetric-partition", string(old), map[string]any{"direction": "out"})
-	inject(t, ctx, lab, out)
-	newLeader := newLeaderOtherThan(t, ctx, lab, old)
-	if _, err := lab.transfer(ctx, "asym-out"); err != nil {
+	// leader and applies what the majority commits. That needs the old leader
+	// to hold every entry the new one has: its rejection of an append would
+	// never arrive. It does when it still led as the cut took effect; on a busy
+	// machine leadership can move first (to a node with entries the old one
+	// lacks), and then the fault is healed and put on the new leader.
+	var old regions.NodeID
+	var out Fault
+	for attempt := 0; ; attempt++ {
+		old = leaderNow(t, ctx, lab)
+		term := lab.node(t, old).Status().Term
+		out = mustNew(t, lab.topo, "asymmetric-partition", string(old), map[string]any{"direction": "out"})
+		inject(t, ctx, lab, out)
+		if st := lab.node(t, old).Status(); st.State == "Leader" && st.Term == term {
+			break
+		}
+		if attempt == 4 {
+			t.Fatalf("leadership moved before the cut took effect in each of %d attempts", attempt+1)
+		}
+		t.Logf("attempt %d: %s stopped leading before the cut took effect; again", attempt, old)
+		heal(t, ctx, lab, out)
+		lab.healthy(t)
+	}
+	newLeaderOtherThan(t, ctx, lab, old)
+	r, _, err := lab.transferResult(ctx, "asym-out")
+	if err != nil {
 		t.Fatalf("the followers could not commit: %v", err)
 	}
-	commit := lab.node(t, newLeader).Status().CommitIndex
-	if !waitFor(ctx, patience, func() bool { return lab.node(t, old).FSM().AppliedIndex() >= commit }) {
-		t.Errorf("the old leader, which hears everyone, did not apply index %d (at %d)", commit, lab.node(t, old).FSM().AppliedIndex())
+	if !waitFor(ctx, patience, func() bool { return lab.node(t, old).FSM().AppliedIndex() >= r.Index }) {
+		t.Errorf("the old leader, which hears everyone, did not apply index %d (at %d)", r.Index, lab.node(t, old).FSM().AppliedIndex())
 	}
 	if id, ok := lab.LeaderNode(); ok && id == old {
 		t.Errorf("the old leader leads again although none of its bytes arrive")
