@@ -432,7 +432,8 @@ func TestLeaderKillGatewayFollowsTheNewLeader(t *testing.T) {
 	l := startLab(t, nil)
 	l.createAccount("p", 1000)
 	l.createAccount("q", 0)
-	old := l.cluster.LeaderIndex()
+	old := -1
+	waitFor(t, patience, "a leader", func() (bool, string) { old = l.cluster.LeaderIndex(); return old >= 0, "none" })
 	oldID := l.cluster.Config(old).ID
 	if err := l.cluster.Crash(old); err != nil {
 		t.Fatal(err)
