@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,11 +40,16 @@ func TestSmokeScenarioPassesAndWritesTheRunDirectory(t *testing.T) {
 	s, pos := load(t, "smoke")
 	s.Duration = 2 * time.Second
 	// Latency limits are wall-time judgements: a test under -race on shared cores must not hinge on them.
+	// Neither must how soon the replicas converge: that they do is judged, with patience.
 	var keep []scenarios.AssertionSpec
 	for _, a := range s.Assertions {
-		if a.Name != "p99" && a.Name != "error_rate" {
-			keep = append(keep, a)
+		switch a.Name {
+		case "p99", "error_rate":
+			continue
+		case "replicas_converge":
+			a.Params = map[string]any{"within": "60s"}
 		}
+		keep = append(keep, a)
 	}
 	s.Assertions = keep
 	dir := t.TempDir()
@@ -73,13 +79,27 @@ func TestBrokenLedgerIsCaught(t *testing.T) {
 	s, pos := load(t, "broken-dedupe")
 	s.Duration = 2 * time.Second
 	s.Expect = scenarios.Expect{Verdict: "pass"}
-	res, err := lab.Run(context.Background(), s, pos, lab.RunOptions{RunsDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
+	// The bug shows once a resubmission reaches the ledger after its original committed. A machine
+	// so starved that few transfers commit in the run may give it no chance: such a run proves
+	// nothing either way and is run again; a run with plenty committed must catch it.
+	const enough = 100
+	var res *lab.Result
+	var a results.AssertionResult
+	for attempt := 1; ; attempt++ {
+		var err error
+		res, err = lab.Run(context.Background(), s, pos, lab.RunOptions{RunsDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a = find(res.Run, "no_double_deduct")
+		if a.Verdict == results.Fail || res.Run.Total.OK >= enough || attempt == 3 {
+			break
+		}
+		t.Logf("run %d: only %d of %d transfers committed and no_double_deduct %s; again", attempt, res.Run.Total.OK, res.Run.Total.Requests, a.Verdict)
 	}
-	a := find(res.Run, "no_double_deduct")
 	if a.Verdict != results.Fail || res.Run.Verdict != results.Fail {
-		t.Fatalf("no_double_deduct %s, run %s: a ledger that applies ids twice went unnoticed", a.Verdict, res.Run.Verdict)
+		t.Fatalf("no_double_deduct %s, run %s (%d of %d committed): a ledger that applies ids twice went unnoticed",
+			a.Verdict, res.Run.Verdict, res.Run.Total.OK, res.Run.Total.Requests)
 	}
 	ev := strings.Join(a.Evidence, "\n")
 	if !strings.Contains(ev, "acc-") || !strings.Contains(ev, " submitted ") {
@@ -87,23 +107,47 @@ func TestBrokenLedgerIsCaught(t *testing.T) {
 	}
 }
 
+// cancelOn is a progress writer that cancels the run (Ctrl-C) the first time a line contains want.
+type cancelOn struct {
+	want   string
+	cancel context.CancelFunc
+	mu     sync.Mutex
+	seen   bool
+}
+
+func (c *cancelOn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.seen && strings.Contains(string(p), c.want) {
+		c.seen = true
+		c.cancel()
+	}
+	return len(p), nil
+}
+
 func TestFaultsHealAndNothingLeaksAfterCancel(t *testing.T) {
 	before := runtime.NumGoroutine()
 	s, pos := load(t, "zone-failover")
-	s.Duration = 6 * time.Second
+	// Ctrl-C while the zone is down, whenever the progress line first shows it (the heal is far
+	// off, so a slow machine cannot reach it first).
+	s.Duration = time.Minute
 	s.Workload.Rate = scenarios.Rate{PerSecond: 200}
 	s.Timeline[0].At = 500 * time.Millisecond
-	s.Timeline[1].At = 5 * time.Second
+	s.Timeline[1].At = 55 * time.Second
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		time.Sleep(2 * time.Second) // the zone is down by now; Ctrl-C
-		cancel()
-	}()
-	_, err := lab.Run(ctx, s, pos, lab.RunOptions{RunsDir: t.TempDir()})
+	defer cancel()
+	out := &cancelOn{want: "zone-down us-east/a", cancel: cancel}
+	_, err := lab.Run(ctx, s, pos, lab.RunOptions{RunsDir: t.TempDir(), Out: out})
 	if !errors.Is(err, lab.ErrSetup) {
 		t.Fatalf("an interrupted run returned %v, want a setup error", err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	out.mu.Lock()
+	seen := out.seen
+	out.mu.Unlock()
+	if !seen {
+		t.Fatal("the run ended without showing the zone down")
+	}
+	deadline := time.Now().Add(time.Minute)
 	for runtime.NumGoroutine() > before+5 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -114,11 +158,16 @@ func TestFaultsHealAndNothingLeaksAfterCancel(t *testing.T) {
 }
 
 func TestProfileCapturesEachFaultWindow(t *testing.T) {
-	s, pos := load(t, "leader-isolation")
-	s.Duration = 4 * time.Second
+	// A fault that deposes no leader (latency on one follower's zone), and raft timeouts a starved
+	// machine does not trip: the captures need a leader, and this test is about capturing, not about
+	// how fast a busy machine elects one. (The profiler also waits for a leader while the window
+	// leaves a second for the CPU profile.)
+	s, pos := load(t, "slow-follower")
+	s.Topology.Ledger.HeartbeatTimeout, s.Topology.Ledger.ElectionTimeout = time.Second, 3*time.Second
+	s.Duration = 6 * time.Second
 	s.Workload.Rate = scenarios.Rate{PerSecond: 100}
 	s.Timeline[0].At = time.Second
-	s.Timeline[1].At = 3500 * time.Millisecond
+	s.Timeline[1].At = 5500 * time.Millisecond
 	s.Assertions = s.Assertions[:2] // money only: timing is not what this test is about
 	res, err := lab.Run(context.Background(), s, pos, lab.RunOptions{RunsDir: t.TempDir(), Profile: true})
 	if err != nil {
