@@ -22,7 +22,7 @@ func chromium(t *testing.T, args ...string) []byte {
 	if err != nil {
 		t.Skip("chromium is not installed (apt-get install -y chromium; .ci/run installs it): report.html not rendered")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute) // a busy machine starts it slowly
 	defer cancel()
 	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
 		"--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
