@@ -27,6 +27,17 @@ func load(t *testing.T, name string) (*scenarios.Scenario, scenarios.Positions) 
 	return s, pos
 }
 
+// calm makes a scenario gentle enough that a busy machine still runs it as written, for tests of what
+// the lab does rather than how fast: a low rate, raft timeouts a starved leader keeps, request
+// timeouts and DNS health probes that wait out a slow answer. (A scenario run at its own settings on a
+// starved machine measures the machine; the lab's saturation rule is for that.)
+func calm(s *scenarios.Scenario) {
+	s.Workload.Rate = scenarios.Rate{PerSecond: 50}
+	s.Workload.Timeout = 30 * time.Second
+	s.Topology.Ledger.HeartbeatTimeout, s.Topology.Ledger.ElectionTimeout = time.Second, 3*time.Second
+	s.Topology.DNS.HealthInterval = 5 * time.Second
+}
+
 func find(run *results.Run, name string) results.AssertionResult {
 	for _, a := range run.Assertions {
 		if a.Name == name {
@@ -39,6 +50,7 @@ func find(run *results.Run, name string) results.AssertionResult {
 func TestSmokeScenarioPassesAndWritesTheRunDirectory(t *testing.T) {
 	s, pos := load(t, "smoke")
 	s.Duration = 2 * time.Second
+	calm(s)
 	// Latency limits are wall-time judgements: a test under -race on shared cores must not hinge on them.
 	// Neither must how soon the replicas converge: that they do is judged, with patience.
 	var keep []scenarios.AssertionSpec
@@ -78,11 +90,14 @@ func TestSmokeScenarioPassesAndWritesTheRunDirectory(t *testing.T) {
 func TestBrokenLedgerIsCaught(t *testing.T) {
 	s, pos := load(t, "broken-dedupe")
 	s.Duration = 2 * time.Second
+	calm(s)
+	s.Workload.Duplicates = 0.3
 	s.Expect = scenarios.Expect{Verdict: "pass"}
-	// The bug shows once a resubmission reaches the ledger after its original committed. A machine
-	// so starved that few transfers commit in the run may give it no chance: such a run proves
-	// nothing either way and is run again; a run with plenty committed must catch it.
-	const enough = 100
+	// The bug shows, with resubmitted ids named, once a resubmission reaches the ledger after its
+	// original committed and was acknowledged. A machine so starved that few transfers commit in
+	// the run may give it no chance: such a run proves nothing either way and is run again; a run
+	// with enough acknowledged must catch it.
+	const enough = 50
 	var res *lab.Result
 	var a results.AssertionResult
 	for attempt := 1; ; attempt++ {
@@ -92,7 +107,7 @@ func TestBrokenLedgerIsCaught(t *testing.T) {
 			t.Fatal(err)
 		}
 		a = find(res.Run, "no_double_deduct")
-		if a.Verdict == results.Fail || res.Run.Total.OK >= enough || attempt == 3 {
+		if res.Run.Total.OK >= enough || attempt == 3 {
 			break
 		}
 		t.Logf("run %d: only %d of %d transfers committed and no_double_deduct %s; again", attempt, res.Run.Total.OK, res.Run.Total.Requests, a.Verdict)
@@ -107,45 +122,56 @@ func TestBrokenLedgerIsCaught(t *testing.T) {
 	}
 }
 
-// cancelOn is a progress writer that cancels the run (Ctrl-C) the first time a line contains want.
-type cancelOn struct {
+// ctrlC is a progress writer that cancels the run (Ctrl-C) once the load has run for after, or
+// sooner if a progress line shows want (a fault active). It keeps what the run printed.
+type ctrlC struct {
 	want   string
+	after  time.Duration
 	cancel context.CancelFunc
 	mu     sync.Mutex
-	seen   bool
+	timer  *time.Timer
+	text   strings.Builder
 }
 
-func (c *cancelOn) Write(p []byte) (int, error) {
+func (c *ctrlC) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.seen && strings.Contains(string(p), c.want) {
-		c.seen = true
+	c.text.Write(p)
+	line := string(p)
+	switch {
+	case strings.HasPrefix(strings.TrimSpace(line), "t=") && strings.Contains(line, c.want):
 		c.cancel()
+	case strings.HasPrefix(line, "load ") && c.timer == nil:
+		c.timer = time.AfterFunc(c.after, c.cancel)
 	}
 	return len(p), nil
+}
+
+func (c *ctrlC) stop() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	return c.text.String()
 }
 
 func TestFaultsHealAndNothingLeaksAfterCancel(t *testing.T) {
 	before := runtime.NumGoroutine()
 	s, pos := load(t, "zone-failover")
-	// Ctrl-C while the zone is down, whenever the progress line first shows it (the heal is far
-	// off, so a slow machine cannot reach it first).
+	// Ctrl-C while the zone is down: when the progress line first shows it, or 5 s into the load
+	// (a starved lab may print no progress). The zone goes down at 0.5 s and the heal is far off,
+	// so a slow machine cannot reach it first.
 	s.Duration = time.Minute
 	s.Workload.Rate = scenarios.Rate{PerSecond: 200}
 	s.Timeline[0].At = 500 * time.Millisecond
 	s.Timeline[1].At = 55 * time.Second
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out := &cancelOn{want: "zone-down us-east/a", cancel: cancel}
+	out := &ctrlC{want: "zone-down us-east/a", after: 5 * time.Second, cancel: cancel}
 	_, err := lab.Run(ctx, s, pos, lab.RunOptions{RunsDir: t.TempDir(), Out: out})
-	if !errors.Is(err, lab.ErrSetup) {
-		t.Fatalf("an interrupted run returned %v, want a setup error", err)
-	}
-	out.mu.Lock()
-	seen := out.seen
-	out.mu.Unlock()
-	if !seen {
-		t.Fatal("the run ended without showing the zone down")
+	if text := out.stop(); !errors.Is(err, lab.ErrSetup) {
+		t.Fatalf("an interrupted run returned %v, want a setup error:\n%s", err, text)
 	}
 	deadline := time.Now().Add(time.Minute)
 	for runtime.NumGoroutine() > before+5 && time.Now().Before(deadline) {
