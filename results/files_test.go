@@ -84,15 +84,22 @@ func TestReportIsSelfContainedAndComplete(t *testing.T) {
 	html := buf.String()
 	for _, want := range []string{
 		"zone-failover", `class="verdict fail"`, `id="chart-throughput"`, `id="chart-latency"`, `id="chart-errors"`,
-		"zone-down us-east/a", "leader us-east/b", "dns -us-east/a", // fault and marker labels in the charts
+		`id="chart-events"`, "zone-down us-east/a", // the event strip
+		"ledger leader is now us-east/b (term 3)", "DNS: us-east out of pay.lab (503 Service Unavailable)", // the timeline in words
 		"during zone-down", "window 6s–7s: p99 791ms", "history too long for porcupine",
 	} {
 		if !strings.Contains(html, want) {
 			t.Errorf("report.html lacks %q", want)
 		}
 	}
-	if n := strings.Count(html, "<svg"); n != 3 {
-		t.Errorf("report.html has %d inline SVG charts, want 3", n)
+	if n := strings.Count(html, "<svg"); n != 4 {
+		t.Errorf("report.html has %d inline SVG charts, want 4 (events, throughput, latency, errors)", n)
+	}
+	// No lab health measured: no health charts, no banner, no saturation key.
+	for _, absent := range []string{`id="chart-cpu"`, `id="saturated"`, "lab saturated (timing"} {
+		if strings.Contains(html, absent) {
+			t.Errorf("report.html of a run without lab health has %q", absent)
+		}
 	}
 	for _, banned := range []string{"http://", "https://", "<link", "src="} {
 		for _, line := range strings.Split(html, "\n") {
