@@ -69,6 +69,8 @@ func catalogue() []Definition {
 				{Name: "timeout", Kind: Duration, Default: "10s", Doc: "the longest the search may take; a timeout is unknown"},
 			},
 			needs: needHistory | needCompleteHistory, build: buildLinearizable},
+		{Name: "reads_linearizable", Summary: "every read returns a balance its account held at an index of the ledger's commit order inside the read's real-time window, and no read goes back (any history size)",
+			needs: needReplicas | needHistory, build: buildReads},
 		{Name: "p99", Summary: "the 99th percentile latency (from intended send) is below a limit",
 			Params: []Param{{Name: "below", Kind: Duration, Required: true, Doc: "the limit, e.g. 50ms"}, phase, per, minReq},
 			needs:  needFigures, build: buildPercentile("p99", func(l results.Latency) time.Duration { return l.P99 }), timing: true},
@@ -168,6 +170,7 @@ func (c *checker) checkView(v *view) (res results.AssertionResult) {
 	v.judged = v.judged[:0]
 	res = c.run(v)
 	res.Name = c.name
+	res = withholdPassOnPartialHistory(res, c.needs, v)
 	if c.timing {
 		res = undecideIfSaturated(res, v.labSaturation())
 	}

@@ -103,6 +103,11 @@ func newView(in *Input) *view {
 	}
 	v.ops = in.History.Ops()
 	v.dropped = in.History.Dropped()
+	if len(v.ops) == 0 {
+		// An empty history proves nothing about the run: checkers that need it are unknown.
+		v.historyOK = fmt.Errorf("the history is empty: no operation was kept (%d dropped)", v.dropped)
+		return v
+	}
 	shift := time.Duration(0)
 	if !in.Start.IsZero() {
 		shift = in.History.Start().Sub(in.Start)
