@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"paylab/results"
@@ -79,28 +80,34 @@ type readBound struct {
 type readLedger struct {
 	byAcct []readChange // by (acct, idx); each account's run starts with its opening balance at index 0
 	start  []int        // byAcct[start[a]:start[a+1]] is account a's run
-	byVal  []readChange // by (acct, bal, idx)
+	byVal  []readChange // by (acct, bal, idx), built on first need (see first)
 }
 
-// balAt returns account a's balance after index i, and the index of the change that set it.
-func (l *readLedger) balAt(a int32, i uint64) (int64, uint64) {
-	run := l.byAcct[l.start[a]:l.start[a+1]]
-	k := sort.Search(len(run), func(k int) bool { return run[k].idx > i }) - 1
-	return run[k].bal, run[k].idx // k ≥ 0: every run starts at index 0
+// scanLimit bounds the changes first walks before it looks the balance up by value instead: a
+// read's window usually spans a few changes of its account, and the value index costs a sort.
+const scanLimit = 32
+
+func (l *readLedger) run(a int32) []readChange { return l.byAcct[l.start[a]:l.start[a+1]] }
+
+// at0 returns the position in run of the change in force after index i.
+func at0(run []readChange, i uint64) int {
+	return sort.Search(len(run), func(k int) bool { return run[k].idx > i }) - 1 // ≥ 0: runs start at index 0
 }
 
-// nextChange returns the index of the first change of account a after index i (0, false when none).
-func (l *readLedger) nextChange(a int32, i uint64) (uint64, bool) {
-	run := l.byAcct[l.start[a]:l.start[a+1]]
-	k := sort.Search(len(run), func(k int) bool { return run[k].idx > i })
-	if k == len(run) {
-		return 0, false
-	}
-	return run[k].idx, true
+// balAt returns account a's balance after index i.
+func (l *readLedger) balAt(a int32, i uint64) int64 {
+	run := l.run(a)
+	return run[at0(run, i)].bal
 }
 
 // valRange returns the changes of account a that set balance x, in index order.
 func (l *readLedger) valRange(a int32, x int64) []readChange {
+	if l.byVal == nil {
+		l.byVal = slices.Clone(l.byAcct)
+		slices.SortFunc(l.byVal, func(x, y readChange) int {
+			return cmp.Or(cmp.Compare(x.acct, y.acct), cmp.Compare(x.bal, y.bal), cmp.Compare(x.idx, y.idx))
+		})
+	}
 	lo, _ := slices.BinarySearchFunc(l.byVal, readChange{acct: a, bal: x}, func(c, t readChange) int {
 		return cmp.Or(cmp.Compare(c.acct, t.acct), cmp.Compare(c.bal, t.bal))
 	})
@@ -111,34 +118,55 @@ func (l *readLedger) valRange(a int32, x int64) []readChange {
 	return l.byVal[lo:hi]
 }
 
-// first returns the smallest index i in [from, to] at which account a held x.
+// first returns the smallest index i in [from, to] at which account a held x: O(log n), plus
+// at most scanLimit steps, else a lookup by value.
 func (l *readLedger) first(a int32, x int64, from, to uint64) (uint64, bool) {
 	if from > to {
 		return 0, false
 	}
-	if b, _ := l.balAt(a, from); b == x {
+	run := l.run(a)
+	k := at0(run, from)
+	if run[k].bal == x {
 		return from, true
 	}
-	vs := l.valRange(a, x)
-	k := sort.Search(len(vs), func(k int) bool { return vs[k].idx > from })
-	if k < len(vs) && vs[k].idx <= to {
-		return vs[k].idx, true
+	for j := k + 1; j < len(run) && run[j].idx <= to; j++ {
+		if run[j].bal == x {
+			return run[j].idx, true
+		}
+		if j-k == scanLimit {
+			vs := l.valRange(a, x)
+			n := sort.Search(len(vs), func(n int) bool { return vs[n].idx > from })
+			if n < len(vs) && vs[n].idx <= to {
+				return vs[n].idx, true
+			}
+			return 0, false
+		}
 	}
 	return 0, false
 }
 
-// lastBefore returns the largest index i ≤ to at which account a held x.
+// lastBefore returns the largest index i ≤ to at which account a held x: O(log n), plus at
+// most scanLimit steps back, else a lookup by value.
 func (l *readLedger) lastBefore(a int32, x int64, to uint64) (uint64, bool) {
-	if b, _ := l.balAt(a, to); b == x {
+	run := l.run(a)
+	k := at0(run, to)
+	if run[k].bal == x {
 		return to, true
 	}
-	vs := l.valRange(a, x)
-	k := sort.Search(len(vs), func(k int) bool { return vs[k].idx > to }) - 1
-	if k < 0 {
-		return 0, false
+	for j := k - 1; j >= 0; j-- { // x held from run[j].idx until run[j+1].idx - 1
+		if run[j].bal == x {
+			return run[j+1].idx - 1, true
+		}
+		if k-j == scanLimit {
+			vs := l.valRange(a, x)
+			n := sort.Search(len(vs), func(n int) bool { return vs[n].idx > to }) - 1
+			if n < 0 {
+				return 0, false
+			}
+			return run[at0(run, vs[n].idx)+1].idx - 1, true
+		}
 	}
-	next, _ := l.nextChange(a, vs[k].idx) // x held from vs[k].idx until the next change
-	return next - 1, true
+	return 0, false
 }
 
 // readPlace is what the checker found for one read: its smallest legal index, or none.
@@ -198,9 +226,19 @@ func checkReads(v *view) results.AssertionResult {
 	if err != nil {
 		return undecided(readsChecker, err)
 	}
-	led, entries := rebuildReadLedger(v, rep, dense, accts, opening)
-
-	acks, sends, missing := readBounds(v, rep)
+	// Three independent passes over a million records; the lab's machine has two cores.
+	var (
+		led     *readLedger
+		entries int
+		journal []keyedEntry
+		keys    []historyKey
+	)
+	concurrently(
+		func() { led, entries = rebuildReadLedger(v, rep, dense, accts, opening) },
+		func() { journal = journalByKey(rep) },
+		func() { keys = historyKeys(v) },
+	)
+	acks, sends, missing := readBounds(v, rep, keys, journal)
 	// prefix maxima of acknowledged indexes (by ack time) and suffix minima of first-sent
 	// indexes (by send time), with the operation that sets each.
 	ackMax := make([]int, len(acks)) // index into acks of the maximum of acks[:k+1]
@@ -219,14 +257,14 @@ func checkReads(v *view) results.AssertionResult {
 	}
 
 	bySent := slices.Clone(reads)
-	slices.SortStableFunc(bySent, func(a, b int) int { return cmp.Compare(v.ops[a].Sent, v.ops[b].Sent) })
+	slices.SortFunc(bySent, func(a, b int) int { return cmp.Or(cmp.Compare(v.ops[a].Sent, v.ops[b].Sent), cmp.Compare(a, b)) })
 	var byDone []int // linearizable reads only: they bound later reads
 	for _, i := range reads {
 		if v.ops[i].Type == results.OpRead {
 			byDone = append(byDone, i)
 		}
 	}
-	slices.SortStableFunc(byDone, func(a, b int) int { return cmp.Compare(v.ops[a].Done, v.ops[b].Done) })
+	slices.SortFunc(byDone, func(a, b int) int { return cmp.Or(cmp.Compare(v.ops[a].Done, v.ops[b].Done), cmp.Compare(a, b)) })
 
 	placed := make([]readPlace, len(v.ops)) // by operation: the smallest legal index of each read
 
@@ -282,15 +320,17 @@ func checkReads(v *view) results.AssertionResult {
 				from = max(from, clientFloor)
 			}
 		}
-		if i, ok := led.first(a, x, from, hi); ok {
-			placed[ri] = readPlace{idx: i, ok: true}
-			if linear {
-				if cl == nil {
-					cl = &clientLast{}
-					clients[r.Client] = cl
-				}
-				*cl = clientLast{op: ri, idx: i, done: r.Done, set: true}
+		if !linear { // a stale read: any committed state up to hi, most likely a recent one
+			if _, ok := led.lastBefore(a, x, hi); ok {
+				continue
 			}
+		} else if i, ok := led.first(a, x, from, hi); ok {
+			placed[ri] = readPlace{idx: i, ok: true}
+			if cl == nil {
+				cl = &clientLast{}
+				clients[r.Client] = cl
+			}
+			*cl = clientLast{op: ri, idx: i, done: r.Done, set: true}
 			continue
 		}
 		// Why not: the most basic reason first.
@@ -345,7 +385,7 @@ func readText(v *view, i int) string {
 // heldText lists the first balances an account held, for the evidence of a read of a balance
 // it never held.
 func (l *readLedger) heldText(a int32, name string) string {
-	run := l.byAcct[l.start[a]:l.start[a+1]]
+	run := l.run(a)
 	const show = 5
 	parts := make([]string, 0, show+1)
 	for _, c := range run[:min(len(run), show)] {
@@ -371,8 +411,8 @@ func rebuildReadLedger(v *view, rep *Replica, dense map[uint32]int32, accts []ui
 		acct  int32
 		delta int64
 	}
-	var moves []move
 	entries := len(rep.Transfers) + len(rep.Repeated) + len(rep.Writes)
+	moves := make([]move, 0, 2*entries)
 	addTransfer := func(t *Transfer) {
 		if !t.Committed() {
 			return
@@ -395,17 +435,16 @@ func rebuildReadLedger(v *view, rep *Replica, dense map[uint32]int32, accts []ui
 			moves = append(moves, move{idx: w.Index, write: true, acct: a, delta: w.New})
 		}
 	}
-	slices.SortStableFunc(moves, func(x, y move) int {
-		if c := cmp.Compare(x.idx, y.idx); c != 0 {
+	// By index; transfers of an index before writes (a write is an entry of its own). Moves
+	// that tie commute: transfers of one index add up in any order.
+	slices.SortFunc(moves, func(x, y move) int {
+		if c := cmp.Compare(x.idx, y.idx); c != 0 || x.write == y.write {
 			return c
 		}
-		if x.write != y.write { // transfers of an index first: a write is an entry of its own
-			if x.write {
-				return 1
-			}
-			return -1
+		if x.write {
+			return 1
 		}
-		return 0
+		return -1
 	})
 	bal := make([]int64, len(accts))
 	for d, a := range accts {
@@ -453,62 +492,169 @@ func rebuildReadLedger(v *view, rep *Replica, dense map[uint32]int32, accts []ui
 		led.byAcct[fill[c.acct]] = c
 		fill[c.acct]++
 	}
-	led.byVal = slices.Clone(led.byAcct)
-	slices.SortFunc(led.byVal, func(x, y readChange) int {
-		return cmp.Or(cmp.Compare(x.acct, y.acct), cmp.Compare(x.bal, y.bal), cmp.Compare(x.idx, y.idx))
-	})
 	return led, entries
 }
 
-// readBounds returns, for the history's transfers that have an entry in rep's journal, the
-// acknowledgements (earliest OK or rejected answer of the key, by time) and the first
-// submissions (earliest send of the key, by time), and how many keys acknowledged committed
-// have no entry.
-func readBounds(v *view, rep *Replica) (acks, sends []readBound, missing int) {
-	type keyAgg struct {
-		first, ack int // operations: earliest sent, earliest acknowledged (-1 none)
-		ok         bool
+// historyKey is everything the history says about one transfer key for the read checker: the
+// operations that sent it first and acknowledged it first (-1 when none did), and whether an
+// acknowledgement was a commit.
+type historyKey struct {
+	key        uint64
+	first, ack int
+	ok         bool
+}
+
+// historyKeys gathers the history's transfers by key, in key order: a sort, not a map (a
+// million keys hash slowly), then each key's submissions read as one run.
+func historyKeys(v *view) []historyKey {
+	type sub struct {
+		key uint64
+		op  int
 	}
-	keys := map[uint64]*keyAgg{}
-	order := []uint64{}
+	n := 0
 	for i := range v.ops {
-		op := &v.ops[i]
-		if op.Type != results.OpTransfer {
-			continue
+		if v.ops[i].Type == results.OpTransfer {
+			n++
 		}
-		k := keys[op.Key]
-		if k == nil {
-			k = &keyAgg{first: i, ack: -1}
-			keys[op.Key] = k
-			order = append(order, op.Key)
+	}
+	subs := make([]sub, 0, n)
+	for i := range v.ops {
+		if v.ops[i].Type == results.OpTransfer {
+			subs = append(subs, sub{key: v.ops[i].Key, op: i})
 		}
-		if op.Sent < v.ops[k.first].Sent {
-			k.first = i
+	}
+	slices.SortFunc(subs, func(a, b sub) int {
+		if c := cmp.Compare(a.key, b.key); c != 0 {
+			return c
 		}
-		if op.Kind == results.OK || op.Kind == results.Rejected {
-			k.ok = k.ok || op.Kind == results.OK
-			if k.ack < 0 || op.Done < v.ops[k.ack].Done {
-				k.ack = i
+		return cmp.Compare(a.op, b.op)
+	})
+	keys := make([]historyKey, 0, len(subs))
+	for lo := 0; lo < len(subs); {
+		k := historyKey{key: subs[lo].key, first: subs[lo].op, ack: -1}
+		hi := lo
+		for ; hi < len(subs) && subs[hi].key == k.key; hi++ {
+			op := &v.ops[subs[hi].op]
+			if op.Sent < v.ops[k.first].Sent {
+				k.first = subs[hi].op
+			}
+			if op.Kind == results.OK || op.Kind == results.Rejected {
+				k.ok = k.ok || op.Kind == results.OK
+				if k.ack < 0 || op.Done < v.ops[k.ack].Done {
+					k.ack = subs[hi].op
+				}
 			}
 		}
+		keys = append(keys, k)
+		lo = hi
 	}
-	acks = make([]readBound, 0, len(order))
-	sends = make([]readBound, 0, len(order))
-	for _, key := range order {
-		k := keys[key]
-		t, ok := rep.Transfers[v.transfer(key)]
-		if !ok {
+	return keys
+}
+
+// readBounds joins the history's keys to rep's journal and returns the acknowledgements (each
+// key's earliest OK or rejected answer) and first submissions (each key's earliest send) of
+// the keys with a journal entry, by time, and how many keys acknowledged committed have none.
+func readBounds(v *view, rep *Replica, keys []historyKey, journal []keyedEntry) (acks, sends []readBound, missing int) {
+	acks = make([]readBound, 0, len(keys))
+	sends = make([]readBound, 0, len(keys))
+	j := 0
+	for _, k := range keys {
+		for j < len(journal) && journal[j].key < k.key {
+			j++
+		}
+		var idx uint64
+		found := false
+		if j < len(journal) && journal[j].key == k.key && v.transfer(k.key) == journal[j].id {
+			idx, found = journal[j].idx, true
+		} else if t, in := rep.Transfers[v.transfer(k.key)]; in { // an id not of the form prefix+hex
+			idx, found = t.Index, true
+		}
+		if !found {
 			if k.ok {
 				missing++
 			}
 			continue
 		}
 		if k.ack >= 0 {
-			acks = append(acks, readBound{at: v.ops[k.ack].Done, idx: t.Index, op: k.ack})
+			acks = append(acks, readBound{at: v.ops[k.ack].Done, idx: idx, op: k.ack})
 		}
-		sends = append(sends, readBound{at: v.ops[k.first].Sent, idx: t.Index, op: k.first})
+		sends = append(sends, readBound{at: v.ops[k.first].Sent, idx: idx, op: k.first})
 	}
-	slices.SortStableFunc(acks, func(a, b readBound) int { return cmp.Compare(a.at, b.at) })
-	slices.SortStableFunc(sends, func(a, b readBound) int { return cmp.Compare(a.at, b.at) })
+	byTime := func(a, b readBound) int {
+		if c := cmp.Compare(a.at, b.at); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.op, b.op)
+	}
+	concurrently(func() { slices.SortFunc(acks, byTime) }, func() { slices.SortFunc(sends, byTime) })
 	return acks, sends, missing
+}
+
+// concurrently runs the functions at once and returns when all have returned. A panic in any
+// is raised again in the caller (where checkView turns it into an unknown verdict), after the
+// others have finished, so no goroutine outlives the checker.
+func concurrently(fs ...func()) {
+	var wg sync.WaitGroup
+	panics := make([]any, len(fs))
+	for i, f := range fs[1:] {
+		wg.Go(func() {
+			defer func() { panics[i+1] = recover() }()
+			f()
+		})
+	}
+	func() {
+		defer wg.Wait()
+		fs[0]()
+	}()
+	for _, p := range panics {
+		if p != nil {
+			panic(p)
+		}
+	}
+}
+
+// keyedEntry is a journal transfer whose id ends in 16 hex digits, read as a key.
+type keyedEntry struct {
+	key uint64
+	idx uint64
+	id  string
+}
+
+// journalByKey returns rep's transfers whose ids end in 16 lower-case hex digits (the form
+// lab/load gives them, prefix + key), by that number. It is a guess, so a match is confirmed
+// against the history's own naming (v.transfer) before use, and keys not matched this way are
+// looked up by id: one pass and a sort instead of a million lookups in a map of a million ids.
+func journalByKey(rep *Replica) []keyedEntry {
+	out := make([]keyedEntry, 0, len(rep.Transfers))
+	for id, t := range rep.Transfers {
+		if k, ok := hexTail(id); ok {
+			out = append(out, keyedEntry{key: k, idx: t.Index, id: id})
+		}
+	}
+	slices.SortFunc(out, func(a, b keyedEntry) int {
+		if c := cmp.Compare(a.key, b.key); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	return out
+}
+
+// hexTail reads the last 16 characters of id as a lower-case hex number.
+func hexTail(id string) (uint64, bool) {
+	if len(id) < 16 {
+		return 0, false
+	}
+	var k uint64
+	for _, c := range []byte(id[len(id)-16:]) {
+		switch {
+		case c >= '0' && c <= '9':
+			k = k<<4 | uint64(c-'0')
+		case c >= 'a' && c <= 'f':
+			k = k<<4 | uint64(c-'a'+10)
+		default:
+			return 0, false
+		}
+	}
+	return k, true
 }
