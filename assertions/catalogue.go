@@ -80,7 +80,7 @@ func catalogue() []Definition {
 		{Name: "error_rate", Summary: "the share of failed and unknown outcomes is below a limit",
 			Params: []Param{{Name: "below", Kind: Fraction, Required: true, Doc: "the limit, e.g. 0.1%"}, phase, per, minReq},
 			needs:  needFigures, build: buildErrorRate, timing: true},
-		{Name: "recovery_time", Summary: "after each fault starts (or heals), successes are back to 99% of the offered rate for 2 consecutive seconds within a limit",
+		{Name: "recovery_time", Summary: "from each fault's start (or heal) to the last stretch of ≥ 2 seconds at ≥ 99% success that lasts until the next fault or the end of the run is below a limit",
 			Params: []Param{
 				{Name: "below", Kind: Duration, Required: true, Doc: "the limit, e.g. 3s"},
 				{Name: "from", Kind: Text, Default: "start", Choices: []string{"start", "heal"}, Doc: "measure from the fault's start or from its heal"},
@@ -89,9 +89,9 @@ func catalogue() []Definition {
 				{Name: "stable", Kind: Count, Default: "2", Doc: "consecutive good windows that mark recovery"},
 			},
 			needs: needFigures, build: buildRecovery, timing: true},
-		{Name: "failover_time", Summary: "from each leader loss until the next committed transfer is below a limit",
+		{Name: "failover_time", Summary: "from each leader loss until the first commit under a new leader (another node or a higher term) is below a limit",
 			Params: []Param{{Name: "below", Kind: Duration, Required: true, Doc: "the limit, e.g. 2s"}},
-			needs:  needHistory, build: buildFailover, timing: true},
+			needs:  needHistory | needCompleteHistory, build: buildFailover, timing: true},
 	}
 }
 

@@ -336,7 +336,7 @@ func checkReads(v *view) results.AssertionResult {
 		// Why not: the most basic reason first.
 		who := fmt.Sprintf("read %s = %d by %s", v.accountID(r.From), x, opText(r))
 		if len(led.valRange(a, x)) == 0 { // the opening balance is a change at index 0
-			never.add(fmt.Sprintf("%s: %s never held %d (%s)", who, v.accountID(r.From), x, led.heldText(a, v.accountID(r.From))), 1)
+			never.add(fmt.Sprintf("%s: %s never held %d (from index %d, where the read's window starts, it held %s)", who, v.accountID(r.From), x, from, led.heldText(a, from)), 1)
 			continue
 		}
 		last, heldBefore := led.lastBefore(a, x, hi)
@@ -382,19 +382,20 @@ func readText(v *view, i int) string {
 	return fmt.Sprintf("read %s = %d by %s", v.accountID(op.From), op.Amount, opText(op))
 }
 
-// heldText lists the first balances an account held, for the evidence of a read of a balance
-// it never held.
-func (l *readLedger) heldText(a int32, name string) string {
+// heldText lists the balances an account held from index i on (the change in force at i and
+// the next few), for the evidence of a read of a balance it never held.
+func (l *readLedger) heldText(a int32, i uint64) string {
 	run := l.run(a)
 	const show = 5
+	k := at0(run, i)
 	parts := make([]string, 0, show+1)
-	for _, c := range run[:min(len(run), show)] {
+	for _, c := range run[k:min(len(run), k+show)] {
 		parts = append(parts, fmt.Sprintf("%d from index %d", c.bal, c.idx))
 	}
-	if len(run) > show {
-		parts = append(parts, fmt.Sprintf("… %d more", len(run)-show))
+	if n := len(run) - k - show; n > 0 {
+		parts = append(parts, fmt.Sprintf("… %d more changes", n))
 	}
-	return name + " held " + strings.Join(parts, ", ")
+	return strings.Join(parts, ", ")
 }
 
 // rebuildReadLedger replays rep's journal (committed transfers, repeated entries and blind

@@ -49,7 +49,7 @@ func TestReadsLinearizable(t *testing.T) {
 			[]tx{t1slow, read(0, 1000, 10, 20), read(0, 900, 30, 40)}, results.Pass, nil},
 		{"a balance the account never held", []tx{t1}, []tx{t1, read(0, 950, 20, 30)},
 			results.Fail, []string{"reads of a balance the account never held: 1",
-				"read acc-0 = 950 by op 1", "acc-0 never held 950 (acc-0 held 1000 from index 0, 900 from index 5)"}},
+				"read acc-0 = 950 by op 1", "acc-0 never held 950 (from index 5, where the read's window starts, it held 900 from index 5)"}},
 		{"a client whose reads go back", []tx{t1slow},
 			[]tx{t1slow, readBy(3, 0, 900, 10, 20), readBy(3, 0, 1000, 30, 40)},
 			results.Fail, []string{"reads that went back", "read acc-0 = 1000 by op 2 (client 3",
@@ -100,7 +100,7 @@ func TestReadsSeeNoStateInsideABatch(t *testing.T) {
 	tr.Index = rep.Transfers[tid(1)].Index
 	rep.Transfers[tid(2)] = tr
 	res := mustNew(t, "reads_linearizable", nil).Check(input(history(t, t1, t2, read(0, 900, 10, 20)), rep))
-	expect(t, res, results.Fail, "acc-0 never held 900 (acc-0 held 1000 from index 0, 1000 from index 5)")
+	expect(t, res, results.Fail, "acc-0 never held 900 (from index 0, where the read's window starts, it held 1000 from index 0, 1000 from index 5)")
 }
 
 func TestReadsFollowBlindWritesAndRepeatedEntries(t *testing.T) {
