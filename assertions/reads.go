@@ -94,12 +94,6 @@ func at0(run []readChange, i uint64) int {
 	return sort.Search(len(run), func(k int) bool { return run[k].idx > i }) - 1 // ≥ 0: runs start at index 0
 }
 
-// balAt returns account a's balance after index i.
-func (l *readLedger) balAt(a int32, i uint64) int64 {
-	run := l.run(a)
-	return run[at0(run, i)].bal
-}
-
 // valRange returns the changes of account a that set balance x, in index order.
 func (l *readLedger) valRange(a int32, x int64) []readChange {
 	if l.byVal == nil {
