@@ -67,8 +67,10 @@ const (
 func (rc recovery) check(v *view) results.AssertionResult {
 	ws := append([]results.Figures(nil), v.in.Windows...)
 	sort.SliceStable(ws, func(i, j int) bool { return ws[i].Start < ws[j].Start })
-	// Empty windows after the last request (the load had ended; nothing was due) are no evidence.
-	for len(ws) > 0 && ws[len(ws)-1].Requests == 0 {
+	// Empty windows after the last request are no evidence when the lab was healthy in them (the
+	// load had ended); empty and saturated, the generator stalled behind a collapse, and they
+	// stay, bad, for the lab-health rule to judge.
+	for len(ws) > 0 && ws[len(ws)-1].Requests == 0 && (ws[len(ws)-1].Health == nil || ws[len(ws)-1].Health.Saturated == 0) {
 		ws = ws[:len(ws)-1]
 	}
 	from := "start"

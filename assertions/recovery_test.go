@@ -242,3 +242,12 @@ func TestFailoverTimeNeedsTheWholeHistory(t *testing.T) {
 	in.History = h
 	expect(t, mustNew(t, "failover_time", map[string]any{"below": "1s"}).Check(in), results.Undecided, "the history dropped 1 operations")
 }
+
+// Empty windows in which the lab was saturated are a generator stalled behind a collapse, not
+// the end of the load: they stay, and the lab-health rule makes the verdict unknown.
+func TestRecoveryTimeKeepsSaturatedEmptyWindows(t *testing.T) {
+	in := windowsRun([]results.Event{fault("zone-down", "us-east/a", 3*time.Second, 6*time.Second)}, 100, 100, 100, 0, 0, -1, -1, -1)
+	saturate(in, 5, 6, 7)
+	res := mustNew(t, "recovery_time", map[string]any{"below": "3s"}).Check(in)
+	expect(t, res, results.Undecided, "not recovered by the end of the run (8s)", "would have been fail")
+}
