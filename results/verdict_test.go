@@ -16,6 +16,9 @@ func TestVerdictFitsTheTerminal(t *testing.T) {
 	run.Assertions[2].Evidence = append(run.Assertions[2].Evidence,
 		"window 8s–9s: p99 640ms with 31 transfers unknown: 01JD8Y3K5V8Q2W4E6R8T0Y2U4I6O8P0A1S3D5F7G9H1J3K5L7Z9X1C3V5B7N9M (a ulid far longer than a line of any terminal)")
 	run.Assertions[0].Expected = Fail // an expected-verdict column appears
+	run.Assertions = append(run.Assertions, AssertionResult{Name: "p99_limits_with_a_very_long_name_and_observation", Verdict: Fail, Phase: "during:zone-down",
+		Observed: "p99 812ms in 6s–7s, 790ms in 7s–8s, 640ms in 8s–9s, 512ms in 9s–10s, 388ms in 10s–11s, 301ms in 11s–12s and 250ms in 12s–13s, over the limit in 7 of 8 windows",
+		Limit:    "< 50ms in every window of the phase, judged only where the lab was not saturated (rule: scheduler lag p99 ≥ 10ms, machine CPU ≥ 90%)"})
 	for _, width := range []int{80, 110, 60, 40} {
 		var buf bytes.Buffer
 		WriteVerdict(&buf, run, "runs/x", width)
