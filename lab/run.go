@@ -13,7 +13,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"text/tabwriter"
 	"time"
 
 	"paylab/lab/health"
@@ -515,39 +514,6 @@ func versions() map[string]string {
 	return v
 }
 
-func orPass(v results.Verdict) results.Verdict {
-	if v == "" {
-		return results.Pass
-	}
-	return v
-}
-
 func printVerdict(w io.Writer, run *results.Run, dir string) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nassertion\tverdict\texpected\tobserved\tlimit")
-	for _, a := range run.Assertions {
-		exp := a.Expected
-		if exp == "" {
-			exp = results.Pass
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Name, a.Verdict, exp, a.Observed, a.Limit)
-	}
-	tw.Flush()
-	for _, a := range run.Assertions {
-		if a.Verdict == results.Pass && a.Passed() {
-			continue
-		}
-		fmt.Fprintf(w, "\n%s (%s, expected %s):\n", a.Name, a.Verdict, orPass(a.Expected))
-		if a.Error != "" {
-			fmt.Fprintf(w, "  error: %s\n", a.Error)
-		}
-		for i, e := range a.Evidence {
-			if i == 5 {
-				fmt.Fprintf(w, "  … %d more lines in summary.json\n", len(a.Evidence)-5)
-				break
-			}
-			fmt.Fprintf(w, "  %s\n", e)
-		}
-	}
-	fmt.Fprintf(w, "\nverdict: %s   (%s, report %s)\n", strings.ToUpper(string(run.Verdict)), dir, filepath.Join(dir, results.ReportFile))
+	results.WriteVerdict(w, run, dir, results.TerminalWidth(w))
 }

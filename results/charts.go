@@ -162,11 +162,7 @@ type span struct{ from, to float64 }
 // charts and, when measured, the lab-health charts. Every chart shades fault windows and
 // saturated windows, and all share one time axis placed at the same x on the page.
 func renderCharts(r *Run) ([]reportChart, error) {
-	span := r.Duration
-	for _, w := range r.Windows {
-		span = max(span, w.End)
-	}
-	xmax := math.Max(span.Seconds(), 1)
+	xmax := timeAxis(r)
 	faults, sat := faultSpans(r.Events, xmax), saturatedSpans(r.Windows)
 	var shades []plot.Plotter
 	for _, s := range faults {
@@ -232,6 +228,20 @@ func renderCharts(r *Run) ([]reportChart, error) {
 		out = append(out, reportChart{ID: specs[i].id, Title: specs[i].title, Legend: legends[i], SVG: svg})
 	}
 	return out, nil
+}
+
+// timeAxis is how many seconds the charts show: the run's duration and windows, and the events
+// after them (heals, leader changes while draining) up to half as long again.
+func timeAxis(r *Run) float64 {
+	span := r.Duration
+	for _, w := range r.Windows {
+		span = max(span, w.End)
+	}
+	last := span
+	for _, e := range r.Events {
+		last = max(last, e.At, e.Until)
+	}
+	return math.Max(math.Min(last.Seconds(), 1.5*span.Seconds()), 1)
 }
 
 // renderSVG draws on a fresh SVG canvas and returns the <svg> element itself (no XML

@@ -39,7 +39,7 @@ func (e Event) Describe() string {
 			s += " (" + e.Detail + ")"
 		}
 	case EventDNS:
-		s = "DNS: " + strings.TrimSpace(e.Target+" "+e.Detail)
+		s = "DNS: " + strings.TrimSpace(e.Target+" "+probeReason(e.Detail))
 	case EventBreaker:
 		from, to, reason := breakerChange(e.Detail)
 		s = "gateway " + strings.TrimPrefix(e.Target, "gateway:") + " breaker " + breakerVerb(from, to)
@@ -73,6 +73,27 @@ func (e Event) lane() EventKind {
 		return e.Kind
 	}
 	return EventNote
+}
+
+// probeReason shortens the Go HTTP client's error in a DNS event's detail, "out of pay.lab (Get
+// \"http://127.0.1.1:41611/healthz\": context deadline exceeded (Client.Timeout exceeded while
+// awaiting headers))", to what happened: "out of pay.lab (health check timed out)".
+func probeReason(detail string) string {
+	head, reason, ok := strings.Cut(detail, " (")
+	if !ok {
+		return detail
+	}
+	switch {
+	case strings.Contains(reason, "Client.Timeout") || strings.Contains(reason, "deadline exceeded"):
+		reason = "health check timed out"
+	case strings.Contains(reason, "connection refused"):
+		reason = "health check refused"
+	case strings.Contains(reason, "connection reset"):
+		reason = "health check connection reset"
+	default:
+		return detail
+	}
+	return head + " (" + reason + ")"
 }
 
 func leaderless(e Event) bool { return e.Target == "" || e.Target == "none" }

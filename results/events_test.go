@@ -21,6 +21,9 @@ func TestEveryEventIsDescribedInWords(t *testing.T) {
 		{Event{Kind: EventLeader, Name: "leader", Target: "none"}, "the ledger has no leader"},
 		// lab/gateways.go: DNS health changes and breaker transitions
 		{Event{Kind: EventDNS, Name: "dns", Target: "us-east", Detail: "out of pay.lab (503 Service Unavailable)"}, "DNS: us-east out of pay.lab (503 Service Unavailable)"},
+		{Event{Kind: EventDNS, Name: "dns", Target: "eu-west",
+			Detail: `out of pay.lab (Get "http://127.0.1.2:41611/healthz": context deadline exceeded (Client.Timeout exceeded while awaiting headers))`},
+			"DNS: eu-west out of pay.lab (health check timed out)"},
 		{BreakerEvent(time.Second, "gateway:us-east/a", "closed", "open", "5 consecutive failures"), "gateway us-east/a breaker opened after 5 consecutive failures"},
 		{BreakerEvent(time.Second, "gateway:us-east/a", "open", "half-open", "cool-down of 500ms over"), "gateway us-east/a breaker half-open (cool-down of 500ms over)"},
 		{BreakerEvent(time.Second, "gateway:us-east/a", "half-open", "open", "a half-open probe failed"), "gateway us-east/a breaker reopened after a half-open probe failed"},

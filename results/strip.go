@@ -151,9 +151,11 @@ func layoutLanes(lanes []*lane, xmax, width float64) {
 // pointMark is the mark of a group of instants of one lane, starting at or after the second
 // after; ok is false when it cannot.
 func pointMark(kind EventKind, g []Event, after, xmax, pad float64, textW func(string) float64) (m laneMark, ok bool) {
-	m = laneMark{span: span{g[0].At.Seconds(), g[len(g)-1].At.Seconds()}}
+	// Instants past the chart's end are drawn at its end (the label keeps their times).
+	at := func(e Event) float64 { return max(0, min(e.At.Seconds(), xmax)) } // events before the load (the first election) sit at its start
+	m = laneMark{span: span{at(g[0]), at(g[len(g)-1])}}
 	for _, e := range g {
-		m.ticks = append(m.ticks, e.At.Seconds())
+		m.ticks = append(m.ticks, at(e))
 	}
 	switch {
 	case len(g) == 1:

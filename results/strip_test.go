@@ -130,3 +130,27 @@ func laneText(l *lane) string {
 	}
 	return strings.Join(s, " | ")
 }
+
+// Events after the load (heals, leader changes while draining) widen the time axis, by half the
+// run at most; later ones are drawn at its end.
+func TestTimeAxisCoversLateEvents(t *testing.T) {
+	run := &Run{Duration: 20 * time.Second, Events: []Event{{At: 23 * time.Second, Kind: EventDNS, Name: "dns", Target: "us-east", Detail: "back in pay.lab (200 OK)"}}}
+	if got := timeAxis(run); got != 23 {
+		t.Errorf("time axis %v s, want 23", got)
+	}
+	run.Events = append(run.Events, Event{At: 2 * time.Second, Until: 300 * time.Second, Kind: EventFault, Name: "zone-down", Target: "us-east/a"},
+		Event{At: 90 * time.Second, Kind: EventLeader, Name: "leader", Target: "none"})
+	xmax := timeAxis(run)
+	if xmax != 30 {
+		t.Errorf("time axis %v s, want 30 (1.5 × the run)", xmax)
+	}
+	lanes := stripLanes(run.Events, faultSpans(run.Events, xmax), nil)
+	layoutLanes(lanes, xmax, 560)
+	for _, l := range lanes {
+		for _, m := range l.marks {
+			if m.span.to > xmax || m.end > xmax+1e-9 {
+				t.Errorf("lane %s: %q ends at %.1f s, past the axis (%v s)", l.name, m.label, m.end, xmax)
+			}
+		}
+	}
+}
