@@ -67,7 +67,7 @@ func (l *Lab) startGateways(ctx context.Context) error {
 			cfg.Lock = gateway.Mode(topo.Gateways.Lock)
 			id := n.ID
 			cfg.OnBreakerChange = func(t gateway.BreakerTransition) {
-				l.Record(results.Event{At: l.Since(time.Now()), Kind: results.EventNote, Name: "breaker", Target: string(id), Detail: fmt.Sprintf("%v", t)})
+				l.Record(results.BreakerEvent(l.Since(t.At), string(id), t.From.String(), t.To.String(), t.Reason))
 			}
 			g, err := gateway.Start(cfg)
 			if err != nil {

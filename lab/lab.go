@@ -319,11 +319,20 @@ func (l *Lab) Since(t time.Time) time.Duration {
 	return t.Sub(l.t0)
 }
 
-// SetEpoch sets the time events are measured from.
+// SetEpoch sets the time events are measured from, and moves the events recorded so far onto
+// it (events before the new epoch, such as the first leader's election during the build, get
+// negative offsets), so that every event of a run shares one time base.
 func (l *Lab) SetEpoch(t time.Time) {
 	l.mu.Lock()
+	defer l.mu.Unlock()
+	shift := l.t0.Sub(t)
+	for i := range l.events {
+		l.events[i].At += shift
+		if l.events[i].Until != 0 {
+			l.events[i].Until += shift
+		}
+	}
 	l.t0 = t
-	l.mu.Unlock()
 }
 
 // Events returns the events recorded so far, in order.
