@@ -37,9 +37,13 @@ type Node struct {
 
 	leaderReady atomic.Bool // leader and its first barrier applied: linearizable reads are safe
 	stopCh      chan struct{}
-	wg          sync.WaitGroup
-	stopOnce    sync.Once
-	stopErr     error
+	// watchDone is closed when watchLeadership has returned. Shutdown waits for it before stopping raft:
+	// raft drops, unanswered, a future still queued for its state machine when it shuts down, so the
+	// barrier watchLeadership may be waiting on must be settled while raft runs.
+	watchDone chan struct{}
+	wg        sync.WaitGroup
+	stopOnce  sync.Once
+	stopErr   error
 }
 
 // Server names one member of the raft configuration.
@@ -140,9 +144,11 @@ func Start(cfg Config) (n *Node, err error) {
 
 	n.commit = newGroupCommit(n)
 	closers = nil // from here on n.shutdown releases everything
+	n.watchDone = make(chan struct{})
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
+		defer close(n.watchDone)
 		n.watchLeadership(notify)
 	}()
 
@@ -490,6 +496,9 @@ func (n *Node) shutdown(clean bool) error {
 		}
 		close(n.stopCh)
 		n.commit.close()
+		if n.watchDone != nil {
+			<-n.watchDone // its barrier settles while raft runs (see watchDone)
+		}
 		if err := n.raft.Shutdown().Error(); err != nil {
 			errs = append(errs, fmt.Errorf("shut down raft: %w", err))
 		}
