@@ -67,6 +67,8 @@ type view struct {
 	accountID func(uint32) string
 	transfer  func(uint64) string
 	byID      map[string]*submissions // transfers of the history by id, built on first use
+	// judged are the stretches the running timing checker based its verdict on (see judging).
+	judged []span
 }
 
 // submissions is everything the history says about one idempotency key.

@@ -75,6 +75,11 @@ func (rc recovery) check(v *view) results.AssertionResult {
 			t0 = f.Until
 		}
 		took, trace, ok := rc.recoveredAfter(ws, t0)
+		if ok {
+			v.judging(t0, t0+took+time.Duration(rc.stable)*(ws[0].End-ws[0].Start))
+		} else {
+			v.judging(t0, v.end())
+		}
 		label := fmt.Sprintf("%s %s at %s", f.Label(), from, at(t0))
 		if !ok {
 			slow.add(fmt.Sprintf("%s: not recovered by the end of the run (%s); %s", label, at(ws[len(ws)-1].End), trace), float64(v.end()-t0))
@@ -228,11 +233,13 @@ func checkFailover(v *view, below time.Duration) results.AssertionResult {
 		}
 		label := fmt.Sprintf("leader %s lost at %s (%s)", l.leader, at(l.at), l.cause)
 		if next == nil {
+			v.judging(l.at, v.end())
 			slow.add(label+": no transfer sent after it committed", float64(v.end()-l.at))
 			worst = max(worst, v.end()-l.at)
 			continue
 		}
 		took := next.Done - l.at
+		v.judging(l.at, next.Done)
 		worst = max(worst, took)
 		text := fmt.Sprintf("%s: next commit after %s, %s", label, took, opText(next))
 		measured = append(measured, text)

@@ -104,6 +104,8 @@ type Run struct {
 	Windows    []Figures         `json:"-"` // written to timeseries.csv
 	Events     []Event           `json:"events,omitempty"`
 	Assertions []AssertionResult `json:"assertions,omitempty"`
+	// LabHealth is the lab's account of its own condition during the load (nil when not measured).
+	LabHealth *LabHealth `json:"lab_health,omitempty"`
 	// Profiles are the pprof captures taken during fault windows (paylab run --profile).
 	Profiles []Profile `json:"profiles,omitempty"`
 }
