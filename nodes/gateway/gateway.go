@@ -159,14 +159,18 @@ func (g *Gateway) Crash() error { return g.stop(0) }
 // stop gives requests in flight up to grace to finish (none when 0), then cuts the rest short.
 func (g *Gateway) stop(grace time.Duration) error {
 	g.closeOnce.Do(func() {
-		var shutdownErr error
+		var shutdownErr, closeErr error
 		if grace > 0 {
 			ctx, cancel := context.WithTimeout(context.Background(), grace)
 			shutdownErr = g.srv.Shutdown(ctx)
 			cancel()
+		} else {
+			closeErr = g.srv.Close() // connections first, so no handler cancelled below gets to answer
 		}
 		g.cancel()
-		closeErr := g.srv.Close()
+		if err := g.srv.Close(); closeErr == nil {
+			closeErr = err
+		}
 		g.wg.Wait()
 		// http.Server.Close does not wait for handlers; taking every in-flight slot does (and answers any
 		// late request "overloaded").
