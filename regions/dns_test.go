@@ -186,8 +186,8 @@ func TestDNSCloseCutsSlowAnswersShort(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if took := time.Since(start); took > time.Minute {
-		t.Errorf("Close took %v with an answer pending for an hour", took)
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("Close took %v with a slow answer pending", took)
 	}
 }
 
@@ -240,8 +240,8 @@ func TestResolverHonoursTTL(t *testing.T) {
 	}
 	// After it: asked again, and eu-west is gone.
 	var last []netip.Addr
-	if !waitFor(30*time.Second, func() bool { last, _ = r.LookupHost(ctx, "pay.lab"); return len(last) == 1 }) {
-		t.Fatalf("still %v 30s after a 1s TTL", last)
+	if !waitFor(3*time.Second, func() bool { last, _ = r.LookupHost(ctx, "pay.lab"); return len(last) == 1 }) {
+		t.Fatalf("still %v 3s after a 1s TTL", last)
 	}
 	if took := time.Since(start); took < time.Second {
 		t.Errorf("re-resolved after %v, before the 1s TTL ran out", took)
@@ -415,21 +415,23 @@ func TestRegionRemovedFromDNSGetsNoNewConnectionsAfterTTL(t *testing.T) {
 	}
 
 	// Whichever region DNS put first serves the first request; remove it.
-	lookedUp := time.Now() // no later than the first lookup, which starts the answer's TTL
 	first := served()
 	other := map[string]string{"us-east": "eu-west", "eu-west": "us-east"}[first]
 	if other == "" {
 		t.Fatalf("first request served by %q", first)
 	}
+	removed := time.Now()
 	if err := s.RemoveRegion(first); err != nil {
 		t.Fatal(err)
 	}
-	// Judged only if the machine was quick enough for both lookups to fall within the TTL.
-	if got := served(); got != first && time.Since(lookedUp) < topo.DNS.TTL {
+	if got := served(); got != first {
 		t.Errorf("within the TTL: served by %s, want %s still (cached answer)", got, first)
 	}
-	if !waitFor(30*time.Second, func() bool { return served() == other }) {
-		t.Fatalf("new connections still reach %s 30s after its removal with a 1s TTL", first)
+	if !waitFor(3*time.Second, func() bool { return served() == other }) {
+		t.Fatalf("new connections still reach %s 3s after its removal with a 1s TTL", first)
+	}
+	if took := time.Since(removed); took > 2*time.Second {
+		t.Errorf("moved to %s %v after removal, want within about one TTL", other, took)
 	}
 	for range 5 {
 		if got := served(); got != other {

@@ -215,9 +215,12 @@ func TestMatrixLatencyShowsInRoundTrip(t *testing.T) {
 		c := dial(t, l.Listen)
 		got := medianPing(t, c, 15)
 		t.Logf("%s: median RTT %v, configured one-way %v", tc.link, got, l.OneWay)
-		// Only the lower bound is judged: a busy machine adds to any round trip, never takes away.
-		if lo := tc.wantRTT * 8 / 10; got < lo {
-			t.Errorf("%s: median RTT %v, want at least %v (%v configured)", tc.link, got, lo, tc.wantRTT)
+		lo, hi := tc.wantRTT*8/10, tc.wantRTT*12/10
+		if tc.wantRTT < 10*time.Millisecond {
+			hi = tc.wantRTT + 3*time.Millisecond // a millisecond toxic is too small for ±20% on a shared box
+		}
+		if got < lo || got > hi {
+			t.Errorf("%s: median RTT %v, want %v ±20%%", tc.link, got, tc.wantRTT)
 		}
 	}
 }
@@ -233,8 +236,8 @@ func TestAddedLatencyStacksAndHealRestoresIt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := medianPing(t, c, 9); got < 40*time.Millisecond*8/10 {
-		t.Errorf("RTT with 40 ms added forward = %v, want at least 32ms", got)
+	if got := medianPing(t, c, 9); got < 40*time.Millisecond*8/10 || got > 44*time.Millisecond*12/10 {
+		t.Errorf("RTT with 40 ms added forward = %v, want about 42ms", got)
 	}
 	if err := f.Heal(context.Background()); err != nil {
 		t.Fatal(err)
@@ -242,10 +245,9 @@ func TestAddedLatencyStacksAndHealRestoresIt(t *testing.T) {
 	if got := toxicNames(t, nw, id); !slices.Equal(got, before) {
 		t.Errorf("toxics after heal = %v, want %v", got, before)
 	}
-	// A latency fault drops nothing, so the live connection survives the heal (that the added latency is
-	// gone is what toxiproxy's own list says above: a timing bound would judge the machine).
-	if _, err := ping(c, 10*time.Second); err != nil {
-		t.Errorf("the live connection after heal: %v", err)
+	// A latency fault drops nothing, so the live connection survives the heal.
+	if got := medianPing(t, c, 9); got > 10*time.Millisecond {
+		t.Errorf("RTT after heal = %v, want the 2 ms matrix latency back", got)
 	}
 }
 
