@@ -20,10 +20,11 @@ import (
 // connections) a region's load comes from; the stale-cache fault switches a fraction of them.
 const clientGroupsPerRegion = 10
 
-// gatewayNode is one running gateway.
+// gatewayNode is one gateway and what is needed to restart it.
 type gatewayNode struct {
-	id regions.NodeID
-	gw *gateway.Gateway
+	id  regions.NodeID
+	cfg gateway.Config   // with Addr set to where it first listened: a restart comes back there
+	gw  *gateway.Gateway // nil while down
 }
 
 // clientGroup is one population of clients in a region: a resolver (its own DNS cache) and a ledger-API
@@ -73,8 +74,9 @@ func (l *Lab) startGateways(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("start gateway %s: %w", n.ID, err)
 			}
+			cfg.Addr = g.Addr()
 			l.mu.Lock()
-			l.gateways = append(l.gateways, &gatewayNode{id: n.ID, gw: g})
+			l.gateways = append(l.gateways, &gatewayNode{id: n.ID, cfg: cfg, gw: g})
 			l.mu.Unlock()
 			if err := l.nw.Register(n.ID, g.Addr()); err != nil {
 				return err
