@@ -149,9 +149,24 @@ func (l *Lab) startLedger(ctx context.Context) error {
 		if t := l.s.Ledger.SnapshotThreshold; t > 0 {
 			cfg.SnapshotThreshold = t
 		}
+		if d := l.s.Ledger.SnapshotInterval; d > 0 {
+			cfg.SnapshotInterval = d
+		}
+		if t := l.s.Ledger.TrailingLogs; t > 0 {
+			cfg.TrailingLogs = t
+		}
 		cfg.StateSync = l.s.Ledger.StateSync
 		cfg.Broken = ledger.Broken{SkipDedupe: l.s.Ledger.Broken.SkipDedupe, AckBeforeCommit: l.s.Ledger.Broken.AckBeforeCommit}
 		cfg.LogOutput = l.opts.RaftLog
+		placed := n.ID
+		cfg.OnSnapshotInstalled = func(index uint64) {
+			// On raft's FSM goroutine: never wait for l.mu here (RestartNode holds it while a node starts).
+			now := time.Now()
+			go func() {
+				l.Record(results.Event{At: l.Since(now), Kind: results.EventNote, Name: "snapshot-installed", Target: string(placed),
+					Detail: fmt.Sprintf("caught up from the leader's snapshot at index %d", index)})
+			}()
+		}
 		node, err := ledger.Start(cfg)
 		if err != nil {
 			layer.Close()
