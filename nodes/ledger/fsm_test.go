@@ -447,6 +447,7 @@ func FuzzDecodeTransferJSON(f *testing.F) {
 	f.Add([]byte(`{"id":"t-1","from":"a","to":"a","amount":-1}`))
 	f.Add([]byte(`{"id":"t-1"} {}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		checkJSONDecodersAgree(t, b)
 		tr, err := DecodeTransferJSON(b)
 		if err != nil {
 			if !errors.Is(err, ErrInvalid) {

@@ -84,11 +84,20 @@ func (n *Node) instrument(route string, h http.HandlerFunc) http.Handler {
 	})
 }
 
-// WriteJSON answers with v as JSON and code.
+// WriteJSON answers with v as JSON and code. Transfer results and accounts, which every payment returns,
+// are encoded without reflection (same bytes).
 func WriteJSON(w http.ResponseWriter, code int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		code, b = http.StatusInternalServerError, []byte(`{"error":"encode_response"}`)
+	var b []byte
+	switch v := v.(type) {
+	case TransferResult:
+		b = AppendTransferResultJSON(make([]byte, 0, 128), v)
+	case AccountState:
+		b = AppendAccountStateJSON(make([]byte, 0, 128), v)
+	default:
+		var err error
+		if b, err = json.Marshal(v); err != nil {
+			code, b = http.StatusInternalServerError, []byte(`{"error":"encode_response"}`)
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
@@ -147,11 +156,14 @@ func DecodeStrict(body []byte, v any) error {
 	return nil
 }
 
-// DecodeTransferJSON parses and validates one transfer request body.
+// DecodeTransferJSON parses and validates one transfer request body, strictly as DecodeStrict does.
 func DecodeTransferJSON(body []byte) (Transfer, error) {
-	var t Transfer
-	if err := DecodeStrict(body, &t); err != nil {
-		return Transfer{}, err
+	t, ok := decodeTransferFast(body)
+	if !ok {
+		t = Transfer{}
+		if err := DecodeStrict(body, &t); err != nil {
+			return Transfer{}, err
+		}
 	}
 	if err := t.Validate(); err != nil {
 		return Transfer{}, err
