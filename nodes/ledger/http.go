@@ -93,6 +93,8 @@ func WriteJSON(w http.ResponseWriter, code int, v any) {
 		b = AppendTransferResultJSON(make([]byte, 0, 128), v)
 	case AccountState:
 		b = AppendAccountStateJSON(make([]byte, 0, 128), v)
+	case TransfersBatchResponse:
+		b = AppendTransfersBatchResponseJSON(make([]byte, 0, 16+80*len(v.Results)), v.Results)
 	default:
 		var err error
 		if b, err = json.Marshal(v); err != nil {
@@ -299,8 +301,13 @@ type TransfersBatchResponse struct {
 }
 
 func (n *Node) handleTransferBatch(w http.ResponseWriter, r *http.Request) {
-	var b TransfersBatch
-	if err := decodeStrict(w, r, &b); err != nil {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		n.writeError(w, fmt.Errorf("read body: %w", err))
+		return
+	}
+	b, err := DecodeTransfersBatchJSON(body)
+	if err != nil {
 		n.writeError(w, err)
 		return
 	}

@@ -114,26 +114,31 @@ type jsonValue struct {
 // and value. It returns false — and the caller falls back to encoding/json — on anything else: escapes,
 // non-ASCII, nested values, null, a malformed number, a key repeated (field decides), trailing data.
 func scanFlatObject(b []byte, field func(key []byte, v jsonValue) bool) bool {
-	i := skipJSONSpace(b, 0)
+	end, ok := scanFlatObjectAt(b, skipJSONSpace(b, 0), field)
+	return ok && skipJSONSpace(b, end) == len(b)
+}
+
+// scanFlatObjectAt walks the flat object starting at b[i] and returns the index after its closing brace.
+func scanFlatObjectAt(b []byte, i int, field func(key []byte, v jsonValue) bool) (int, bool) {
 	if i >= len(b) || b[i] != '{' {
-		return false
+		return 0, false
 	}
 	i = skipJSONSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
-		return skipJSONSpace(b, i+1) == len(b)
+		return i + 1, true
 	}
 	for {
 		key, next, ok := scanPlainString(b, i)
 		if !ok {
-			return false
+			return 0, false
 		}
 		i = skipJSONSpace(b, next)
 		if i >= len(b) || b[i] != ':' {
-			return false
+			return 0, false
 		}
 		i = skipJSONSpace(b, i+1)
 		if i >= len(b) {
-			return false
+			return 0, false
 		}
 		var v jsonValue
 		switch c := b[i]; {
@@ -141,35 +146,35 @@ func scanFlatObject(b []byte, field func(key []byte, v jsonValue) bool) bool {
 			v.kind = 's'
 			v.raw, i, ok = scanPlainString(b, i)
 			if !ok {
-				return false
+				return 0, false
 			}
 		case c == '-' || c >= '0' && c <= '9':
 			v.kind = 'n'
 			v.raw, i, ok = scanJSONInteger(b, i)
 			if !ok {
-				return false
+				return 0, false
 			}
 		case c == 't' && len(b)-i >= 4 && string(b[i:i+4]) == "true":
 			v.kind, v.raw, i = 'b', b[i:i+4], i+4
 		case c == 'f' && len(b)-i >= 5 && string(b[i:i+5]) == "false":
 			v.kind, v.raw, i = 'b', b[i:i+5], i+5
 		default:
-			return false
+			return 0, false
 		}
 		if !field(key, v) {
-			return false
+			return 0, false
 		}
 		i = skipJSONSpace(b, i)
 		if i >= len(b) {
-			return false
+			return 0, false
 		}
 		switch b[i] {
 		case ',':
 			i = skipJSONSpace(b, i+1)
 		case '}':
-			return skipJSONSpace(b, i+1) == len(b)
+			return i + 1, true
 		default:
-			return false
+			return 0, false
 		}
 	}
 }
@@ -397,4 +402,156 @@ func DecodeAccountStateJSON(b []byte, a *AccountState) error {
 		a.Initial = out.Initial
 	}
 	return nil
+}
+
+// scanFlatArray walks a field's value that must be an array of flat objects ([] or null → none), calling
+// each for every object, and returns the index after it.
+func scanFlatArray(b []byte, i int, each func(obj []byte) bool) (int, bool) {
+	if len(b)-i >= 4 && string(b[i:i+4]) == "null" {
+		return i + 4, true
+	}
+	if i >= len(b) || b[i] != '[' {
+		return 0, false
+	}
+	i = skipJSONSpace(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		return i + 1, true
+	}
+	for {
+		start := i
+		end, ok := scanFlatObjectAt(b, i, func([]byte, jsonValue) bool { return true })
+		if !ok || !each(b[start:end]) {
+			return 0, false
+		}
+		i = skipJSONSpace(b, end)
+		if i >= len(b) {
+			return 0, false
+		}
+		switch b[i] {
+		case ',':
+			i = skipJSONSpace(b, i+1)
+		case ']':
+			return i + 1, true
+		default:
+			return 0, false
+		}
+	}
+}
+
+// scanListObject walks {"<name>": [flat objects]} followed only by whitespace, calling each for every
+// object; false sends the caller to encoding/json.
+func scanListObject(b []byte, name string, each func(obj []byte) bool) bool {
+	i := skipJSONSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return false
+	}
+	key, next, ok := scanPlainString(b, skipJSONSpace(b, i+1))
+	if !ok || string(key) != name {
+		return false
+	}
+	i = skipJSONSpace(b, next)
+	if i >= len(b) || b[i] != ':' {
+		return false
+	}
+	i, ok = scanFlatArray(b, skipJSONSpace(b, i+1), each)
+	if !ok {
+		return false
+	}
+	i = skipJSONSpace(b, i)
+	if i >= len(b) || b[i] != '}' {
+		return false
+	}
+	return skipJSONSpace(b, i+1) == len(b)
+}
+
+// AppendTransfersBatchJSON appends the body of POST /v1/transfers/batch, byte for byte what encoding/json
+// produces for TransfersBatch{Transfers: ts}.
+func AppendTransfersBatchJSON(dst []byte, ts []Transfer) []byte {
+	if ts == nil {
+		return append(dst, `{"transfers":null}`...)
+	}
+	dst = append(dst, `{"transfers":[`...)
+	for i, t := range ts {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = AppendTransferJSON(dst, t)
+	}
+	return append(dst, "]}"...)
+}
+
+// DecodeTransfersBatchJSON parses the body of POST /v1/transfers/batch strictly, as DecodeStrict does
+// (unknown fields and trailing data are errors wrapping ErrInvalid). The transfers are not validated.
+func DecodeTransfersBatchJSON(body []byte) (TransfersBatch, error) {
+	var tb TransfersBatch
+	ok := scanListObject(body, "transfers", func(obj []byte) bool {
+		t, ok := decodeTransferFast(obj)
+		if ok {
+			tb.Transfers = append(tb.Transfers, t)
+		}
+		return ok
+	})
+	if !ok {
+		tb = TransfersBatch{}
+		if err := DecodeStrict(body, &tb); err != nil {
+			return TransfersBatch{}, err
+		}
+		return tb, nil
+	}
+	if tb.Transfers == nil && !isNullList(body) {
+		tb.Transfers = []Transfer{}
+	}
+	return tb, nil
+}
+
+// isNullList reports whether a list object's array was written as null (encoding/json then leaves the
+// slice nil; an empty array gives an empty, non-nil slice).
+func isNullList(b []byte) bool {
+	i := len(b) - 1
+	for i >= 0 && b[i] != '}' {
+		i--
+	}
+	i--
+	for i >= 0 && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i--
+	}
+	return i >= 3 && string(b[i-3:i+1]) == "null"
+}
+
+// AppendTransfersBatchResponseJSON appends a batch answer, byte for byte what encoding/json produces for
+// TransfersBatchResponse{Results: rs}.
+func AppendTransfersBatchResponseJSON(dst []byte, rs []TransferResult) []byte {
+	if rs == nil {
+		return append(dst, `{"results":null}`...)
+	}
+	dst = append(dst, `{"results":[`...)
+	for i, r := range rs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = AppendTransferResultJSON(dst, r)
+	}
+	return append(dst, "]}"...)
+}
+
+// DecodeTransfersBatchResponseJSON parses a batch answer as json.Unmarshal would into a fresh value.
+func DecodeTransfersBatchResponseJSON(b []byte) (TransfersBatchResponse, error) {
+	var out TransfersBatchResponse
+	ok := scanListObject(b, "results", func(obj []byte) bool {
+		var r TransferResult
+		if DecodeTransferResultJSON(obj, &r) != nil {
+			return false
+		}
+		out.Results = append(out.Results, r)
+		return true
+	})
+	if !ok {
+		out = TransfersBatchResponse{}
+		err := json.Unmarshal(b, &out)
+		return out, err
+	}
+	if out.Results == nil && !isNullList(b) {
+		out.Results = []TransferResult{}
+	}
+	return out, nil
 }

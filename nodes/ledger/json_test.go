@@ -68,6 +68,48 @@ func checkJSONDecodersAgree(t *testing.T, b []byte) {
 	}
 }
 
+// checkBatchJSONAgrees does the same for the batch request and answer.
+func checkBatchJSONAgrees(t *testing.T, b []byte) {
+	t.Helper()
+	fast, errFast := DecodeTransfersBatchJSON(b)
+	var slow TransfersBatch
+	errSlow := DecodeStrict(b, &slow)
+	if (errFast == nil) != (errSlow == nil) || errFast == nil && !reflect.DeepEqual(fast, slow) {
+		t.Fatalf("batch %q: fast %#v %v, encoding/json %#v %v", b, fast, errFast, slow, errSlow)
+	}
+	if errFast == nil {
+		if got, want := AppendTransfersBatchJSON(nil, fast.Transfers), must(json.Marshal(fast)); string(got) != string(want) {
+			t.Fatalf("batch %+v encodes as %s, encoding/json %s", fast, got, want)
+		}
+	}
+	fastR, errFast := DecodeTransfersBatchResponseJSON(b)
+	var slowR TransfersBatchResponse
+	errSlow = json.Unmarshal(b, &slowR)
+	if (errFast == nil) != (errSlow == nil) || errFast == nil && !reflect.DeepEqual(fastR, slowR) {
+		t.Fatalf("batch answer %q: fast %#v %v, encoding/json %#v %v", b, fastR, errFast, slowR, errSlow)
+	}
+	if errFast == nil {
+		if got, want := AppendTransfersBatchResponseJSON(nil, fastR.Results), must(json.Marshal(fastR)); string(got) != string(want) {
+			t.Fatalf("batch answer %+v encodes as %s, encoding/json %s", fastR, got, want)
+		}
+	}
+}
+
+func TestBatchJSONAgreesWithEncodingJSON(t *testing.T) {
+	for _, s := range []string{
+		`{"transfers":[{"id":"t-1","from":"a","to":"b","amount":100},{"id":"t-2","from":"b","to":"a","amount":1}]}`,
+		` { "transfers" : [ ] } `, `{"transfers":null}`, `{"transfers":[{}]}`, `{}`,
+		`{"transfers":[{"id":"t-1","x":1}]}`, `{"transfers":[{"id":"t-1"}],"transfers":[]}`,
+		`{"Transfers":[{"id":"t-1"}]}`, `{"transfers":[{"id":"t-1"},]}`, `{"transfers":[{"id":"t-1"}]} x`,
+		`{"transfers":[[]]}`, `{"transfers":{}}`,
+		`{"results":[{"id":"t-1","status":"committed","index":3},{"id":"t-2","status":"rejected","reason":"insufficient_funds","index":3,"duplicate":true}]}`,
+		`{"results":[]}`, `{"results":null}`, `{"results":[{"id":"t-1","status":"committed","index":3,"extra":[1]}]}`,
+		`{"results":[{"id":"t-1","status":"committed","index":3,"extra":1}]}`,
+	} {
+		checkBatchJSONAgrees(t, []byte(s))
+	}
+}
+
 func must(b []byte, err error) []byte {
 	if err != nil {
 		panic(err)

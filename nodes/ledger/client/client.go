@@ -233,17 +233,14 @@ func (c *Client) TransferBatch(ctx context.Context, ts []ledger.Transfer) BatchR
 			ts[i].ID = c.NewID()
 		}
 	}
-	body, err := json.Marshal(ledger.TransfersBatch{Transfers: ts})
-	if err != nil {
-		return BatchResult{Outcome: Failed, Err: err}
-	}
+	body := ledger.AppendTransfersBatchJSON(make([]byte, 0, 16+80*len(ts)), ts)
 	var res BatchResult
 	a := c.call(ctx, http.MethodPost, "/v1/transfers/batch", body, func(code int, raw []byte) (Outcome, error) {
 		if code != http.StatusOK {
 			return Failed, httpError(code, raw)
 		}
-		var b ledger.TransfersBatchResponse
-		if err := json.Unmarshal(raw, &b); err != nil {
+		b, err := ledger.DecodeTransfersBatchResponseJSON(raw)
+		if err != nil {
 			return Unknown, fmt.Errorf("decode batch answer: %w", err)
 		}
 		res.Results = b.Results
