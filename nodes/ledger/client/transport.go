@@ -215,12 +215,13 @@ func (p *connPool) roundTrip(ctx context.Context, node, method, path string, bod
 	}
 	code, raw, keep, err := p.exchange(c, hp.host, method, path, body, limit)
 	if stop != nil && !stop() {
-		// ctx ended while the exchange ran: the deadline was cut short and the connection is unusable.
+		// ctx ended while the exchange ran: the connection's deadline may have been cut short, so it is not
+		// reused. An answer read in full still stands; a failure is reported as ctx's.
 		keep = false
-		if err == nil {
-			err = ctx.Err()
-		} else if cerr := ctx.Err(); cerr != nil {
-			err = fmt.Errorf("%w (%v)", cerr, err)
+		if err != nil {
+			if cerr := ctx.Err(); cerr != nil {
+				err = fmt.Errorf("%w (%v)", cerr, err)
+			}
 		}
 	}
 	if err != nil || !keep {
