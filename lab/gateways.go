@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"math"
-	"net/http"
 	"strconv"
 	"time"
 
@@ -130,17 +129,13 @@ func (l *Lab) startClientGroups() error {
 			if err != nil {
 				return err
 			}
-			per := max(1, l.s.Workload.MaxConnections/(clientGroupsPerRegion*len(l.s.Workload.From)))
-			tr := &http.Transport{
-				DialContext:         res.DialContext,
-				MaxIdleConnsPerHost: per,
-				MaxConnsPerHost:     per,
-				IdleConnTimeout:     30 * time.Second,
-			}
 			ccfg := client.DefaultConfig(map[string]string{"pay": url})
+			ccfg.MaxConnsPerNode = max(1, l.s.Workload.MaxConnections/(clientGroupsPerRegion*len(l.s.Workload.From)))
+			ccfg.IdleTimeout = 30 * time.Second
 			ccfg.AttemptTimeout = l.s.Workload.Timeout
 			ccfg.Deadline = l.s.Workload.Timeout
-			ccfg.Transport = &gateway.SigningTransport{Base: tr, Signer: l.signer}
+			ccfg.Dial = res.DialContext
+			ccfg.Signer = l.signer
 			cl, err := client.New(ccfg)
 			if err != nil {
 				return err

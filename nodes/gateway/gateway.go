@@ -28,6 +28,7 @@ type Gateway struct {
 	locks    AccountLocker
 	limiter  RateLimiter
 	breaker  *Breaker
+	batcher  *transferBatcher
 	met      *metrics
 	inFlight chan struct{} // a slot per payment request being served
 
@@ -101,6 +102,7 @@ func Start(cfg Config) (*Gateway, error) {
 		return nil, fmt.Errorf("start gateway %s: %w", cfg.ID, err)
 	}
 	g.met = newMetrics(g)
+	g.batcher = newTransferBatcher(g)
 	if g.ledger, err = client.New(cfg.Ledger); err != nil {
 		return nil, fmt.Errorf("start gateway %s: ledger client: %w", cfg.ID, err)
 	}
@@ -177,6 +179,7 @@ func (g *Gateway) stop(grace time.Duration) error {
 		for range cap(g.inFlight) {
 			g.inFlight <- struct{}{}
 		}
+		g.batcher.close()
 		g.ledger.Close()
 		if shutdownErr != nil && !errors.Is(shutdownErr, context.DeadlineExceeded) {
 			g.closeErr = fmt.Errorf("close gateway %s: shut down HTTP server: %w", g.cfg.ID, shutdownErr)

@@ -395,6 +395,9 @@ func (n *Node) TransferBatch(ctx context.Context, ts []Transfer) ([]TransferResu
 			return nil, fmt.Errorf("transfer %d: %w", i, err)
 		}
 	}
+	if len(ts) <= n.cfg.GroupCommitMax {
+		return n.commit.submitMany(ctx, ts) // small batches share raft entries with single transfers
+	}
 	resp, err := n.apply(ctx, encodeTransfers(ts))
 	if err != nil {
 		return nil, err
