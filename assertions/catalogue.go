@@ -92,6 +92,16 @@ func catalogue() []Definition {
 		{Name: "failover_time", Summary: "from each leader loss until the first commit under a new leader (another node or a higher term) is below a limit",
 			Params: []Param{{Name: "below", Kind: Duration, Required: true, Doc: "the limit, e.g. 2s"}},
 			needs:  needHistory | needCompleteHistory, build: buildFailover, timing: true},
+		{Name: "leader_changes", Summary: "leaderships that ended in a phase (the leader lost, or replaced by another node) are at most a limit: churn after a heal or under snapshots fails it",
+			Params: []Param{{Name: "at_most", Kind: Count, Required: true, Doc: "the most leader changes allowed, e.g. 1"}, phase},
+			build:  buildLeaderChanges, timing: true},
+		{Name: "event_count", Summary: "the run recorded at least a number of events of a name in a phase (proof that what the scenario exercises happened, e.g. snapshot-installed)",
+			Params: []Param{
+				{Name: "name", Kind: Text, Required: true, Doc: "the event name, e.g. snapshot-installed"},
+				{Name: "at_least", Kind: Count, Default: "1", Doc: "the fewest events that pass"},
+				phase,
+			},
+			build: buildEventCount},
 	}
 }
 

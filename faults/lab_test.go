@@ -187,15 +187,19 @@ func (l *testLab) DNS() *regions.DNSServer   { return l.dns }
 func (l *testLab) Nodes() []regions.NodeID   { return slices.Clone(l.ids) }
 func (l *testLab) Elapsed() time.Duration    { return time.Since(l.start) }
 
-func (l *testLab) CrashNode(_ context.Context, id regions.NodeID) error {
+// CrashNode marks the node down in the network (its links refuse, as lab.Lab does) and crashes it.
+func (l *testLab) CrashNode(ctx context.Context, id regions.NodeID) error {
 	i, err := l.index(id)
 	if err != nil {
+		return err
+	}
+	if err := l.nw.NodeDown(ctx, id); err != nil {
 		return err
 	}
 	return l.cluster.Crash(i)
 }
 
-func (l *testLab) RestartNode(_ context.Context, id regions.NodeID) error {
+func (l *testLab) RestartNode(ctx context.Context, id regions.NodeID) error {
 	i, err := l.index(id)
 	if err != nil {
 		return err
@@ -212,7 +216,7 @@ func (l *testLab) RestartNode(_ context.Context, id regions.NodeID) error {
 		_ = s.Close()
 		return err
 	}
-	return nil
+	return l.nw.NodeUp(ctx, id)
 }
 
 func (l *testLab) LeaderNode() (regions.NodeID, bool) {

@@ -215,3 +215,45 @@ func TestProfileCapturesEachFaultWindow(t *testing.T) {
 		t.Fatal("report.html does not link the profiles")
 	}
 }
+
+// TestZoneFailoverKeepsTheMoneyAndRecordsEveryPart runs zone-failover short and slow with its money checks
+// only: the zone's ledger node and gateway go down and come back, each recorded, and no money is lost,
+// created, duplicated or overdrawn.
+func TestZoneFailoverKeepsTheMoneyAndRecordsEveryPart(t *testing.T) {
+	s, pos := load(t, "zone-failover")
+	s.Duration = 5 * time.Second
+	s.Workload.Rate = scenarios.Rate{PerSecond: 200}
+	s.Timeline[0].At = time.Second
+	s.Timeline[1].At = 3500 * time.Millisecond
+	var keep []scenarios.AssertionSpec
+	for _, a := range s.Assertions {
+		switch a.Name {
+		case "no_double_deduct", "conservation", "no_negative_balance", "no_lost_ack", "replicas_converge":
+			keep = append(keep, a)
+		}
+	}
+	s.Assertions = keep
+	res, err := lab.Run(context.Background(), s, pos, lab.RunOptions{RunsDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Run.Verdict != results.Pass {
+		t.Fatalf("verdict %s: %+v", res.Run.Verdict, res.Run.Assertions)
+	}
+	var notes []string
+	for _, e := range res.Run.Events {
+		if e.Kind == results.EventNote {
+			notes = append(notes, e.Name+" "+e.Target+" "+e.Detail)
+		}
+	}
+	all := strings.Join(notes, "\n")
+	for _, want := range []string{
+		"zone-down us-east/a down: ledger:us-east/a crashed", "zone-down us-east/a down: gateway:us-east/a crashed",
+		"entry us-east down:", "zone-down us-east/a up: gateway:us-east/a restarted",
+		"zone-down us-east/a up: ledger:us-east/a restarted", "entry us-east up:",
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("no event %q among:\n%s", want, all)
+		}
+	}
+}

@@ -575,11 +575,14 @@ func TestConnectBuildsEveryLinkAndEntryPoints(t *testing.T) {
 	if got, want := len(nw.Links()), len(topo.Links()); got != want {
 		t.Fatalf("%d links, want %d", got, want)
 	}
-	// The entry point of eu-west is the proxy from eu-west's clients to its gateway.
+	// The entry point of eu-west is its load balancer: it forwards to the gateway through the link from
+	// eu-west's clients.
 	entry, _ := nw.EntryAddr("eu-west")
-	l, _ := nw.Link(LinkID{From: "client:eu-west", To: "gateway:eu-west/a"})
-	if l.Listen != entry {
-		t.Errorf("eu-west entry link listens on %s, want %s", l.Listen, entry)
+	if !nw.EntryServing("eu-west") {
+		t.Fatal("eu-west's entry point does not serve")
+	}
+	if _, err := ping(dial(t, entry), 2*time.Second); err != nil {
+		t.Fatalf("through eu-west's entry point: %v", err)
 	}
 	// us-east's clients reach eu-west's gateway through their own link, 20 ms each way.
 	d, err := nw.ClientDialer("us-east")

@@ -43,6 +43,12 @@ type Accounts struct {
 type LedgerSettings struct {
 	// SnapshotThreshold is how many raft entries trigger a snapshot (0: the ledger's default).
 	SnapshotThreshold uint64 `yaml:"snapshot_threshold"`
+	// SnapshotInterval is how often raft checks the threshold (0: the ledger's default, 30s — longer than
+	// most runs, so a small threshold alone takes no snapshot).
+	SnapshotInterval time.Duration `yaml:"snapshot_interval"`
+	// TrailingLogs is how many entries a snapshot leaves in the log (0: the ledger's default). A follower
+	// further behind than this catches up by InstallSnapshot.
+	TrailingLogs uint64 `yaml:"trailing_logs"`
 	// StateSync fsyncs every state commit.
 	StateSync bool `yaml:"state_sync"`
 	// Broken turns on test-only ledger bugs, so a scenario can prove a checker catches them (with
@@ -377,6 +383,9 @@ func (s *Scenario) Validate() []FieldError {
 	} else if s.Accounts.Count > 0 && s.Accounts.Balance > (1<<62)/int64(s.Accounts.Count) {
 		// The checkers sum every balance in int64 minor units: the total must fit.
 		bad("accounts.balance", "%d × %d accounts exceeds 2^62 minor units in total", s.Accounts.Balance, s.Accounts.Count)
+	}
+	if d := s.Ledger.SnapshotInterval; d != 0 && (d < 5*time.Millisecond || d > time.Hour) {
+		bad("ledger.snapshot_interval", "%v, want 5ms to 1h", d)
 	}
 	s.validateWorkload(bad)
 	s.validateTimeline(bad)

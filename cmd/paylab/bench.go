@@ -13,7 +13,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -48,22 +47,29 @@ type clusterFlags struct {
 	dir       string
 	stateSync bool
 	heartbeat time.Duration
+	lease     time.Duration
 	election  time.Duration
 	inFlight  int
 	groupMax  int
 	raftLog   string
+	raftLevel string
 	network   string
+	noBackoff bool
 }
 
 func (c *clusterFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.nodes, "nodes", 3, "ledger nodes in the cluster")
 	fs.StringVar(&c.dir, "dir", "", "directory for the nodes' files (default: a temp dir, removed afterwards)")
 	fs.BoolVar(&c.stateSync, "state-sync", false, "fsync every state-machine commit (the raft log is always fsynced)")
-	fs.DurationVar(&c.heartbeat, "heartbeat", 50*time.Millisecond, "raft heartbeat timeout")
-	fs.DurationVar(&c.election, "election", 200*time.Millisecond, "raft election timeout")
+	def := ledger.DefaultConfig()
+	fs.DurationVar(&c.heartbeat, "heartbeat", def.HeartbeatTimeout, "raft heartbeat timeout")
+	fs.DurationVar(&c.lease, "lease", 0, "raft leader lease timeout, ≤ --heartbeat (default: equal to --heartbeat, as the lab sets it)")
+	fs.DurationVar(&c.election, "election", def.ElectionTimeout, "raft election timeout")
 	fs.IntVar(&c.inFlight, "group-inflight", ledger.DefaultConfig().GroupCommitInFlight, "group-commit raft entries in flight")
 	fs.IntVar(&c.groupMax, "group-max", ledger.DefaultConfig().GroupCommitMax, "most single transfers per group-commit entry")
-	fs.StringVar(&c.raftLog, "raft-log", "", "append raft's own warnings to this file")
+	fs.StringVar(&c.raftLog, "raft-log", "", "append raft's own log to this file (at --raft-log-level)")
+	fs.StringVar(&c.raftLevel, "raft-log-level", "warn", "raft's log level for --raft-log: trace, debug, info, warn or error")
+	fs.BoolVar(&c.noBackoff, "no-election-backoff", false, "keep raft's timeouts fixed (by default a node with no leader for two election timeouts doubles them, up to 8×)")
 	fs.StringVar(&c.network, "network", "direct", "raft links: direct (TCP), proxied (every peer link through its own toxiproxy proxy, no toxics), or both (interleaved runs, ratio printed)")
 }
 
@@ -120,9 +126,14 @@ func (c *clusterFlags) start(ctx context.Context, proxied bool) (*ledgertest.Clu
 		}
 		cfg.StateSync = c.stateSync
 		cfg.LogOutput = logOut
+		cfg.LogLevel = c.raftLevel
 		cfg.HeartbeatTimeout = c.heartbeat
-		cfg.LeaderLeaseTimeout = min(cfg.LeaderLeaseTimeout, c.heartbeat)
+		cfg.LeaderLeaseTimeout = c.heartbeat
+		if c.lease > 0 {
+			cfg.LeaderLeaseTimeout = c.lease
+		}
 		cfg.ElectionTimeout = c.election
+		cfg.NoElectionBackoff = c.noBackoff
 		cfg.GroupCommitInFlight = c.inFlight
 		cfg.GroupCommitMax = c.groupMax
 	}})
@@ -448,129 +459,6 @@ func benchOutcome(o client.Outcome, reason string, err error, items int) load.Ou
 		}
 	}
 	return out
-}
-
-func benchFailover(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("paylab bench failover", flag.ContinueOnError)
-	var cf clusterFlags
-	cf.register(fs)
-	kills := fs.Int("kills", 20, "leader kills")
-	rate := fs.Float64("rate", 2000, "background transfers per second")
-	settle := fs.Duration("settle", 500*time.Millisecond, "load before each kill, after the killed node has rejoined")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: paylab bench failover [flags]\n\nKills the leader of an in-process durable ledger cluster abruptly, under load, --kills times, and prints the\ndistribution of the time from each kill to the next committed transfer. The killed node restarts and rejoins\nbefore the next kill.\n\nFlags:")
-		fs.PrintDefaults()
-	}
-	if err := parseFlags(fs, args, stderr); err != nil {
-		return err
-	}
-	if *kills < 1 || *kills > 1000 || *rate <= 0 || *rate > 100_000 || *settle < 0 || *settle > time.Minute {
-		return fmt.Errorf("%w: --kills must be in 1..1000, --rate in (0, 100000], --settle in [0, 1m]", errUsage)
-	}
-	if cf.nodes < 3 {
-		return fmt.Errorf("%w: failover needs --nodes ≥ 3", errUsage)
-	}
-	c, stop, err := cf.start(ctx, cf.network == "proxied")
-	if err != nil {
-		return fmt.Errorf("start cluster: %w", err)
-	}
-	defer stop()
-	ccfg := client.DefaultConfig(c.URLs())
-	ccfg.AttemptTimeout = 500 * time.Millisecond
-	ccfg.Backoff = 2 * time.Millisecond
-	ccfg.MaxAttempts = 50
-	cl, err := client.New(ccfg)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	if err := seed(ctx, cl, 1000, 1_000_000_000); err != nil {
-		return fmt.Errorf("seed accounts: %w", err)
-	}
-	fmt.Fprintf(stdout, "bench failover: %d nodes, heartbeat %s, election %s, %g transfers/s background, %d kills\n",
-		cf.nodes, cf.heartbeat, cf.election, *rate, *kills)
-
-	// The failover time of a kill runs from the kill to the completion of the first transfer that was sent
-	// after the kill and committed: a transfer the old leader committed just before dying must not count.
-	var killAt, firstCommit atomic.Int64 // nanoseconds since t0; firstCommit 0 = none yet
-	t0 := time.Now()
-	op := func(ctx context.Context, seq uint64, worker int) load.Outcome {
-		sent := int64(time.Since(t0))
-		r := cl.Transfer(ctx, ledger.Transfer{From: fmt.Sprintf("acc-%d", seq%1000), To: fmt.Sprintf("acc-%d", (seq+1)%1000), Amount: 1})
-		if r.Outcome == client.OK && sent > killAt.Load() {
-			firstCommit.CompareAndSwap(0, int64(time.Since(t0)))
-		}
-		return benchOutcome(r.Outcome, r.Reason, r.Err, 1)
-	}
-	loadCtx, stopLoad := context.WithCancel(ctx)
-	lcfg := load.DefaultConfig()
-	lcfg.Pacer = load.ConstantPacer{Rate: *rate}
-	lcfg.Duration = time.Duration(*kills) * (*settle + 5*time.Second)
-	lcfg.Timeout = 5 * time.Second
-	loadDone := make(chan *load.Report, 1)
-	go func() {
-		rep, _ := load.Run(loadCtx, lcfg, op)
-		loadDone <- rep
-	}()
-	defer func() { stopLoad(); <-loadDone }()
-
-	var times []time.Duration
-	for k := 0; k < *kills && ctx.Err() == nil; k++ {
-		sleepCtx(ctx, *settle)
-		li := c.LeaderIndex()
-		if li < 0 {
-			l, err := c.WaitLeader(ctx)
-			if err != nil {
-				return err
-			}
-			_ = l
-			li = c.LeaderIndex()
-		}
-		firstCommit.Store(0)
-		ka := int64(time.Since(t0))
-		killAt.Store(ka)
-		if err := c.Crash(li); err != nil {
-			return fmt.Errorf("kill %d: %w", k+1, err)
-		}
-		deadline := time.Now().Add(10 * time.Second)
-		for firstCommit.Load() == 0 && time.Now().Before(deadline) && ctx.Err() == nil {
-			time.Sleep(time.Millisecond)
-		}
-		fc := firstCommit.Load()
-		if fc == 0 {
-			return fmt.Errorf("kill %d: no transfer sent after killing leader %s committed within 10s", k+1, c.Config(li).ID)
-		}
-		ft := time.Duration(fc - ka)
-		times = append(times, ft)
-		fmt.Fprintf(stdout, "kill %2d: leader %s → first commit of a transfer sent after the kill: %s\n", k+1, c.Config(li).ID, ms(ft))
-		if _, err := c.Restart(li); err != nil {
-			return fmt.Errorf("restart after kill %d: %w", k+1, err)
-		}
-		// Before the next kill the restarted node must hold what the cluster had committed when it came
-		// back; otherwise the next kill could leave no quorum of up-to-date nodes.
-		l, err := c.WaitLeader(ctx)
-		if err != nil {
-			return err
-		}
-		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err = c.WaitApplied(wctx, l.Status().CommitIndex)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("after kill %d the restarted node did not catch up: %w", k+1, err)
-		}
-	}
-	if len(times) == 0 {
-		return ctx.Err()
-	}
-	slices.Sort(times)
-	q := func(p float64) time.Duration {
-		i := int(p*float64(len(times))+0.999999) - 1
-		return times[max(0, min(i, len(times)-1))]
-	}
-	limit := 2*cf.election + 100*time.Millisecond
-	fmt.Fprintf(stdout, "failover over %d kills: min %s  p50 %s  p90 %s  p99 %s  max %s  (target p99 ≤ 2 × election + 100ms = %s: %s)\n",
-		len(times), ms(times[0]), ms(q(0.5)), ms(q(0.9)), ms(q(0.99)), ms(times[len(times)-1]), ms(limit), passFail(q(0.99) <= limit))
-	return nil
 }
 
 func passFail(ok bool) string {

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -604,5 +606,75 @@ func TestGatewayListensOnARegionEntryAddress(t *testing.T) {
 	// Nothing listens on the one ledger address: unhealthy, and the answer says why.
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(raw), "n1:") {
 		t.Errorf("healthz with no ledger: %d %s, want 503 naming n1", resp.StatusCode, raw)
+	}
+}
+
+// TestCrashCutsRequestsInFlightAndTheAddressServesAgain: Crash does not wait for a request in flight (its
+// ledger call is cancelled and its connection closed), the port refuses at once, and a gateway started
+// again on the same address serves.
+func TestCrashCutsRequestsInFlightAndTheAddressServesAgain(t *testing.T) {
+	t.Parallel()
+	arrived, cancelled := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	ledgerStandIn := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/v1/accounts/") {
+			http.Error(w, `{"error":"not_found"}`, http.StatusNotFound)
+			return
+		}
+		once.Do(func() { close(arrived) })
+		<-r.Context().Done() // holds the read until the gateway gives up on it
+		select {
+		case <-cancelled:
+		default:
+			close(cancelled)
+		}
+	}))
+	defer ledgerStandIn.Close()
+	cfg := DefaultConfig()
+	cfg.ID, cfg.Region, cfg.RequireSignature = "g-crash", "us-east", false
+	cfg.Ledger = client.DefaultConfig(map[string]string{"n1": ledgerStandIn.URL})
+	cfg.Ledger.AttemptTimeout, cfg.Ledger.Deadline = time.Hour, time.Hour // only the crash may end the read
+	g, err := Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	answered := make(chan error, 1)
+	go func() {
+		resp, err := http.Get(g.URL() + "/v1/accounts/acc-1?stale=true")
+		if err == nil {
+			resp.Body.Close()
+			err = fmt.Errorf("answered %s", resp.Status)
+		}
+		answered <- err
+	}()
+	<-arrived
+	if err := g.Crash(); err != nil {
+		t.Fatal(err)
+	}
+	<-cancelled
+	if err := <-answered; err == nil || strings.HasPrefix(err.Error(), "answered") {
+		t.Fatalf("the request in flight at the crash: %v, want its connection closed without an answer", err)
+	}
+	if c, err := net.Dial("tcp", g.Addr()); err == nil {
+		c.Close()
+		t.Fatal("the crashed gateway's port accepts connections")
+	}
+	if err := g.Close(); err != nil {
+		t.Fatalf("Close after Crash: %v", err)
+	}
+	cfg.Addr = g.Addr()
+	again, err := Start(cfg)
+	if err != nil {
+		t.Fatalf("start again on %s: %v", cfg.Addr, err)
+	}
+	defer again.Close()
+	resp, err := http.Get(again.URL() + "/v1/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status after the restart: %s", resp.Status)
 	}
 }

@@ -272,12 +272,10 @@ func TestRestartedFollowerCatchesUpBySnapshot(t *testing.T) {
 	for i := 0; i < 60; i++ {
 		commit(t, c, ledger.Transfer{ID: fmt.Sprint("t", i), From: "acc-1", To: "acc-2", Amount: 1})
 	}
-	l, err := c.WaitLeader(waitCtx(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Snapshot(); err != nil {
-		t.Fatal(err)
+	for _, n := range c.Live() { // whichever leads now must have compacted its log
+		if err := n.Snapshot(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	n, err := c.Restart(f)
 	if err != nil {
@@ -289,6 +287,9 @@ func TestRestartedFollowerCatchesUpBySnapshot(t *testing.T) {
 	}
 	if sum.Transfers != 60 {
 		t.Fatalf("follower %s has %d transfers after snapshot catch-up, want 60", n.ID(), sum.Transfers)
+	}
+	if got := n.SnapshotsInstalled(); got == 0 {
+		t.Fatalf("follower %s caught up without installing the leader's snapshot; the test no longer tests that", n.ID())
 	}
 }
 

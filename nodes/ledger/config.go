@@ -32,6 +32,9 @@ type Config struct {
 	LeaderLeaseTimeout time.Duration
 	// CommitTimeout is the longest a follower waits to learn a new commit index when the leader is idle.
 	CommitTimeout time.Duration
+	// NoElectionBackoff keeps the heartbeat and election timeouts fixed. By default a node that sees no
+	// leader for two election timeouts doubles both (up to 8×) until a leader holds again (backoff.go).
+	NoElectionBackoff bool
 	// TransportTimeout bounds each raft RPC's I/O.
 	TransportTimeout time.Duration
 
@@ -65,6 +68,11 @@ type Config struct {
 	// Broken holds test-only switches that break the ledger on purpose, so the lab can prove its checkers
 	// catch real bugs. Never set them outside a test or a scenario that expects to fail.
 	Broken Broken
+
+	// OnSnapshotInstalled, when set, is called after the node replaced its state with a snapshot the leader
+	// sent (InstallSnapshot: it was too far behind for the log), with the snapshot's last index. It runs on
+	// raft's FSM goroutine and must return quickly.
+	OnSnapshotInstalled func(index uint64)
 
 	// LogOutput receives raft's own log at LogLevel ("warn" by default); nil discards it.
 	LogOutput io.Writer

@@ -15,6 +15,8 @@ type metrics struct {
 	applyTransfers  prometheus.Histogram
 	httpDuration    *prometheus.HistogramVec
 	shed            prometheus.Counter
+	storeDuration   *prometheus.HistogramVec
+	snapshots       *prometheus.CounterVec
 }
 
 var batchBuckets = prometheus.ExponentialBuckets(1, 2, 14) // 1 … 8192
@@ -43,6 +45,13 @@ func newMetrics(n *Node) *metrics {
 		Name: "paylab_ledger_http_request_duration_seconds", Help: "HTTP API latency by route and status code.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 	}, []string{"route", "code"})
+	m.storeDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "paylab_ledger_raft_store_seconds", Help: "Raft log and stable store writes (each fsynced) by operation.",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+	}, []string{"op"})
+	m.snapshots = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "paylab_ledger_snapshots_total", Help: "Snapshots this node took of its state (taken) and snapshots from the leader it replaced its state with (installed).",
+	}, []string{"kind"})
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
@@ -54,7 +63,7 @@ func newMetrics(n *Node) *metrics {
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
-		m.leaderChanges, m.shed, m.groupCommitSize, m.applyEntries, m.applyTransfers, m.httpDuration,
+		m.leaderChanges, m.shed, m.groupCommitSize, m.applyEntries, m.applyTransfers, m.httpDuration, m.storeDuration, m.snapshots,
 		gauge("paylab_ledger_raft_state", "Raft state: 0 follower, 1 candidate, 2 leader, 3 shutdown.", func() float64 {
 			if n.raft == nil {
 				return float64(raft.Shutdown)
@@ -62,6 +71,7 @@ func newMetrics(n *Node) *metrics {
 			return float64(n.raft.State())
 		}),
 		gauge("paylab_ledger_raft_term", "Current raft term.", func() float64 { return float64(n.raft.CurrentTerm()) }),
+		gauge("paylab_ledger_raft_timeout_factor", "The election backoff's factor on the heartbeat and election timeouts (1: base).", func() float64 { return float64(n.electionFactor.Load()) }),
 		gauge("paylab_ledger_raft_commit_index", "Highest log index known committed.", func() float64 { return float64(n.raft.CommitIndex()) }),
 		gauge("paylab_ledger_raft_last_index", "Last index in the local raft log.", func() float64 { return float64(n.raft.LastIndex()) }),
 		gauge("paylab_ledger_applied_index", "Last index applied to the state machine.", func() float64 { return float64(n.fsm.AppliedIndex()) }),
