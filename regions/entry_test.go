@@ -50,7 +50,7 @@ func startGatewayStandIns(t *testing.T, nw *Network) {
 func getVia(dial func(ctx context.Context, network, addr string) (net.Conn, error), url string) (string, error) {
 	tr := &http.Transport{DialContext: dial, DisableKeepAlives: true}
 	defer tr.CloseIdleConnections()
-	resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Get(url)
+	resp, err := (&http.Client{Transport: tr, Timeout: patience}).Get(url)
 	if err != nil {
 		return "", err
 	}
@@ -201,7 +201,9 @@ func TestClientsFallThroughToTheNextRegionAndHealthChecksTakeTheRegionOut(t *tes
 	}
 	events := make(chan HealthEvent, 16)
 	const k = 2
-	h, err := StartHealthChecker(ctx, HealthConfig{Targets: targets, Interval: 20 * time.Millisecond, Threshold: k, OnChange: func(e HealthEvent) {
+	// Probes fail on the entry point's answer (a refusal), never on a starved machine's speed: with
+	// the default timeout (the interval) a healthy region's slow probes took it out.
+	h, err := StartHealthChecker(ctx, HealthConfig{Targets: targets, Interval: 20 * time.Millisecond, Timeout: patience, Threshold: k, OnChange: func(e HealthEvent) {
 		_ = s.SetHealthy(e.Region, e.Healthy)
 		events <- e
 	}})
@@ -234,7 +236,7 @@ func TestClientsFallThroughToTheNextRegionAndHealthChecksTakeTheRegionOut(t *tes
 	}
 	waitHealth := func(healthy bool) HealthEvent {
 		t.Helper()
-		timeout := time.After(10 * time.Second)
+		timeout := time.After(patience)
 		for {
 			select {
 			case e := <-events:

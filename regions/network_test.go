@@ -581,7 +581,7 @@ func TestConnectBuildsEveryLinkAndEntryPoints(t *testing.T) {
 	if !nw.EntryServing("eu-west") {
 		t.Fatal("eu-west's entry point does not serve")
 	}
-	if _, err := ping(dial(t, entry), 2*time.Second); err != nil {
+	if _, err := ping(dial(t, entry), patience); err != nil {
 		t.Fatalf("through eu-west's entry point: %v", err)
 	}
 	// us-east's clients reach eu-west's gateway through their own link, 20 ms each way.
