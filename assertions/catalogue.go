@@ -25,6 +25,9 @@ type Definition struct {
 	Params  []Param
 	needs   needs
 	build   func(p *params) (checkFunc, error)
+	// timing marks a verdict measured in wall time (latency, error rate, recovery, failover):
+	// over windows in which the lab was saturated it is unknown (see results.SaturationRule).
+	timing bool
 }
 
 // checkFunc is the body of a checker, run on a prepared view.
@@ -66,16 +69,18 @@ func catalogue() []Definition {
 				{Name: "timeout", Kind: Duration, Default: "10s", Doc: "the longest the search may take; a timeout is unknown"},
 			},
 			needs: needHistory | needCompleteHistory, build: buildLinearizable},
+		{Name: "reads_linearizable", Summary: "every read returns a balance its account held at an index of the ledger's commit order inside the read's real-time window, and no read goes back (any history size)",
+			needs: needReplicas | needHistory, build: buildReads},
 		{Name: "p99", Summary: "the 99th percentile latency (from intended send) is below a limit",
 			Params: []Param{{Name: "below", Kind: Duration, Required: true, Doc: "the limit, e.g. 50ms"}, phase, per, minReq},
-			needs:  needFigures, build: buildPercentile("p99", func(l results.Latency) time.Duration { return l.P99 })},
+			needs:  needFigures, build: buildPercentile("p99", func(l results.Latency) time.Duration { return l.P99 }), timing: true},
 		{Name: "p999", Summary: "the 99.9th percentile latency (from intended send) is below a limit",
 			Params: []Param{{Name: "below", Kind: Duration, Required: true, Doc: "the limit, e.g. 200ms"}, phase, per, minReq},
-			needs:  needFigures, build: buildPercentile("p999", func(l results.Latency) time.Duration { return l.P999 })},
+			needs:  needFigures, build: buildPercentile("p999", func(l results.Latency) time.Duration { return l.P999 }), timing: true},
 		{Name: "error_rate", Summary: "the share of failed and unknown outcomes is below a limit",
 			Params: []Param{{Name: "below", Kind: Fraction, Required: true, Doc: "the limit, e.g. 0.1%"}, phase, per, minReq},
-			needs:  needFigures, build: buildErrorRate},
-		{Name: "recovery_time", Summary: "after each fault starts (or heals), successes are back to 99% of the offered rate for 2 consecutive seconds within a limit",
+			needs:  needFigures, build: buildErrorRate, timing: true},
+		{Name: "recovery_time", Summary: "from each fault's start (or heal) to the last stretch of ≥ 2 seconds at ≥ 99% success that lasts until the next fault or the end of the run is below a limit",
 			Params: []Param{
 				{Name: "below", Kind: Duration, Required: true, Doc: "the limit, e.g. 3s"},
 				{Name: "from", Kind: Text, Default: "start", Choices: []string{"start", "heal"}, Doc: "measure from the fault's start or from its heal"},
@@ -83,13 +88,13 @@ func catalogue() []Definition {
 				{Name: "ratio", Kind: Fraction, Default: "99%", Doc: "successes / offered requests of a good window"},
 				{Name: "stable", Kind: Count, Default: "2", Doc: "consecutive good windows that mark recovery"},
 			},
-			needs: needFigures, build: buildRecovery},
-		{Name: "failover_time", Summary: "from each leader loss until the next committed transfer is below a limit",
+			needs: needFigures, build: buildRecovery, timing: true},
+		{Name: "failover_time", Summary: "from each leader loss until the first commit under a new leader (another node or a higher term) is below a limit",
 			Params: []Param{{Name: "below", Kind: Duration, Required: true, Doc: "the limit, e.g. 2s"}},
-			needs:  needHistory, build: buildFailover},
+			needs:  needHistory | needCompleteHistory, build: buildFailover, timing: true},
 		{Name: "leader_changes", Summary: "leaderships that ended in a phase (the leader lost, or replaced by another node) are at most a limit: churn after a heal or under snapshots fails it",
 			Params: []Param{{Name: "at_most", Kind: Count, Required: true, Doc: "the most leader changes allowed, e.g. 1"}, phase},
-			build:  buildLeaderChanges},
+			build:  buildLeaderChanges, timing: true},
 		{Name: "event_count", Summary: "the run recorded at least a number of events of a name in a phase (proof that what the scenario exercises happened, e.g. snapshot-installed)",
 			Params: []Param{
 				{Name: "name", Kind: Text, Required: true, Doc: "the event name, e.g. snapshot-installed"},
@@ -136,14 +141,15 @@ func New(name string, params map[string]any) (Checker, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &checker{name: def.Name, needs: def.needs, run: fn}, nil
+	return &checker{name: def.Name, needs: def.needs, timing: def.timing, run: fn}, nil
 }
 
 // checker is a catalogue assertion with validated parameters.
 type checker struct {
-	name  string
-	needs needs
-	run   checkFunc
+	name   string
+	needs  needs
+	timing bool
+	run    checkFunc
 }
 
 var _ Checker = (*checker)(nil)
@@ -171,8 +177,13 @@ func (c *checker) checkView(v *view) (res results.AssertionResult) {
 			res = undecided(c.name, fmt.Errorf("checker panicked: %v\n%s", r, firstLines(debug.Stack(), 12)))
 		}
 	}()
+	v.judged = v.judged[:0]
 	res = c.run(v)
 	res.Name = c.name
+	res = withholdPassOnPartialHistory(res, c.needs, v)
+	if c.timing {
+		res = undecideIfSaturated(res, v.labSaturation())
+	}
 	if res.Verdict == "" {
 		res.Verdict = results.Undecided
 		if res.Error == "" {

@@ -12,7 +12,7 @@ import (
 
 func TestCatalogueListsEveryAssertionOfTheDesign(t *testing.T) {
 	want := []string{"no_double_deduct", "conservation", "no_negative_balance", "no_lost_ack", "replicas_converge",
-		"linearizable", "p99", "p999", "error_rate", "recovery_time", "failover_time", "leader_changes", "event_count"}
+		"linearizable", "reads_linearizable", "p99", "p999", "error_rate", "recovery_time", "failover_time", "leader_changes", "event_count"}
 	if got := assertions.Names(); !slices.Equal(got, want) {
 		t.Fatalf("Names() = %v, want %v", got, want)
 	}

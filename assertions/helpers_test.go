@@ -102,7 +102,7 @@ func input(h *results.History, replicas ...assertions.Replica) *assertions.Input
 	return &assertions.Input{Start: epoch, Accounts: assertions.Accounts{Count: accounts, Balance: opening}, History: h, Replicas: replicas}
 }
 
-func mustNew(t *testing.T, name string, params map[string]any) assertions.Checker {
+func mustNew(t testing.TB, name string, params map[string]any) assertions.Checker {
 	t.Helper()
 	c, err := assertions.New(name, params)
 	if err != nil {

@@ -67,6 +67,8 @@ type view struct {
 	accountID func(uint32) string
 	transfer  func(uint64) string
 	byID      map[string]*submissions // transfers of the history by id, built on first use
+	// judged are the stretches the running timing checker based its verdict on (see judging).
+	judged []span
 }
 
 // submissions is everything the history says about one idempotency key.
@@ -101,6 +103,11 @@ func newView(in *Input) *view {
 	}
 	v.ops = in.History.Ops()
 	v.dropped = in.History.Dropped()
+	if len(v.ops) == 0 {
+		// An empty history proves nothing about the run: checkers that need it are unknown.
+		v.historyOK = fmt.Errorf("the history is empty: no operation was kept (%d dropped)", v.dropped)
+		return v
+	}
 	shift := time.Duration(0)
 	if !in.Start.IsZero() {
 		shift = in.History.Start().Sub(in.Start)

@@ -117,6 +117,7 @@ func (lc *limitCheck) check(v *view) results.AssertionResult {
 		breaches.add(fmt.Sprintf("%s (%s–%s): %s", label, at(f.Start), at(f.End), text), score)
 	}
 	for _, s := range spans {
+		v.judging(s.from, s.to)
 		if lc.perWindow {
 			for _, w := range v.windowsIn(s) {
 				judge(w, true, "window "+w.Name)

@@ -47,6 +47,9 @@ func (e exact) Span(name string, from, to time.Duration) results.Figures {
 			f.Latency.P999 = max(f.Latency.P999, w.Latency.P999)
 		}
 	}
+	if f.Requests > 0 {
+		f.ErrorRate = float64(f.Failed) / float64(f.Requests)
+	}
 	return f
 }
 

@@ -89,13 +89,13 @@ func TestFailoverTime(t *testing.T) {
 
 	in := failoverRun(t, before, straddling, failed, next)
 	res := mustNew(t, "failover_time", map[string]any{"below": "1s"}).Check(in)
-	expect(t, res, results.Pass, "leader ledger:us-east/a lost at 2s (fault zone-down us-east/a): next commit after 600ms, op 3 (client 7")
+	expect(t, res, results.Pass, "leader ledger:us-east/a lost at 2s (fault zone-down us-east/a), new leader ledger:us-east/b at 2.3s: next commit after 600ms, op 3 (client 7")
 
 	res = mustNew(t, "failover_time", map[string]any{"below": "500ms"}).Check(in)
-	expect(t, res, results.Fail, "leader losses not followed by a commit within the limit: 1", "next commit after 600ms")
+	expect(t, res, results.Fail, "leader losses not followed by a commit under a new leader within the limit: 1", "next commit after 600ms")
 
 	res = mustNew(t, "failover_time", map[string]any{"below": "1s"}).Check(failoverRun(t, before, straddling, failed))
-	expect(t, res, results.Fail, "no transfer sent after it committed")
+	expect(t, res, results.Fail, "no transfer sent after the loss committed by the end of the run (2.1s)", "1 of 1 leader losses not followed by a commit")
 }
 
 func TestFailoverTimeFindsLeaderLosses(t *testing.T) {
@@ -113,14 +113,37 @@ func TestFailoverTimeFindsLeaderLosses(t *testing.T) {
 		{"a region partition takes the leader's region", []results.Event{
 			{At: 0, Kind: results.EventLeader, Target: "ledger:us-east/a"},
 			{At: ms(4000), Kind: results.EventFault, Name: "region-partition", Target: "us-east"},
-		}, results.Pass, "lost at 4s (fault region-partition us-east): next commit after 1.1s"},
+			{At: ms(4400), Kind: results.EventLeader, Target: "ledger:eu-west/a"},
+		}, results.Pass, "lost at 4s (fault region-partition us-east), new leader ledger:eu-west/a at 4.4s: next commit after 1.1s"},
 		{"a leader fault needs no target", []results.Event{
 			{At: ms(4500), Kind: results.EventFault, Name: "leader-kill"},
+			{At: ms(4700), Kind: results.EventLeader, Target: "ledger:us-east/b"},
 		}, results.Pass, "next commit after 600ms"},
 		{"a leader event without a leader", []results.Event{
 			{At: 0, Kind: results.EventLeader, Target: "ledger:us-east/a"},
 			{At: ms(4900), Kind: results.EventLeader, Target: ""},
-		}, results.Pass, "(no leader): next commit after 200ms"},
+			{At: ms(5050), Kind: results.EventLeader, Target: "ledger:us-east/b"},
+		}, results.Pass, "(no leader), new leader ledger:us-east/b at 5.05s: next commit after 200ms"},
+		{"the lab's \"none\" is no leader", []results.Event{
+			{At: 0, Kind: results.EventLeader, Target: "ledger:us-east/a"},
+			{At: ms(4900), Kind: results.EventLeader, Target: "none"},
+			{At: ms(5050), Kind: results.EventLeader, Target: "ledger:us-east/b"},
+		}, results.Pass, "leader ledger:us-east/a lost at 4.9s (no leader), new leader ledger:us-east/b"},
+		// Issue 10, item 6: a "failover" with no new leader is no failover.
+		{"a fault on the leader with no leader change", []results.Event{
+			{At: 0, Kind: results.EventLeader, Target: "ledger:us-east/a"},
+			{At: ms(4995), Kind: results.EventFault, Name: "latency", Target: "us-east/a"},
+		}, results.Undecided, "lost at 4.995s (fault latency us-east/a): no new leader elected (no leader event followed), so no failover to measure"},
+		{"the same node leads again", []results.Event{
+			{At: 0, Kind: results.EventLeader, Target: "ledger:us-east/a", Detail: "term 2"},
+			{At: ms(4500), Kind: results.EventFault, Name: "leader-kill"},
+			{At: ms(4600), Kind: results.EventLeader, Target: "ledger:us-east/a", Detail: "term 2"},
+		}, results.Undecided, "the same node, ledger:us-east/a, led again with no higher term recorded"},
+		{"the same node in a higher term is a new leadership", []results.Event{
+			{At: 0, Kind: results.EventLeader, Target: "ledger:us-east/a", Detail: "term 2"},
+			{At: ms(4500), Kind: results.EventFault, Name: "leader-kill"},
+			{At: ms(4600), Kind: results.EventLeader, Target: "ledger:us-east/a", Detail: "term 3"},
+		}, results.Pass, "new leader ledger:us-east/a at 4.6s: next commit after 600ms"},
 		{"an unexplained leader change counts from the change", []results.Event{
 			{At: 0, Kind: results.EventLeader, Target: "ledger:us-east/a"},
 			{At: ms(4950), Kind: results.EventLeader, Target: "ledger:us-east/b"},
@@ -130,7 +153,101 @@ func TestFailoverTimeFindsLeaderLosses(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			in := input(history(t, commit))
 			in.Events = c.events
+			in.Total = results.Figures{End: 6 * time.Second}
 			expect(t, mustNew(t, "failover_time", map[string]any{"below": "2s"}).Check(in), c.want, c.says)
 		})
 	}
+}
+
+// windowsRun builds one-second windows of the given success percentages (100 requests each; a
+// negative percentage is a window with no request) with the given faults.
+func windowsRun(faults []results.Event, pcts ...int) *assertions.Input {
+	in := &assertions.Input{Start: epoch, Events: faults}
+	for i, p := range pcts {
+		w := results.Figures{Name: fmt.Sprintf("w%d", i), Start: time.Duration(i) * time.Second, End: time.Duration(i+1) * time.Second}
+		if p >= 0 {
+			w.Requests, w.OK, w.Failed = 100, uint64(p), uint64(100-p)
+		}
+		in.Windows = append(in.Windows, w)
+	}
+	return in
+}
+
+func fault(name, target string, from, until time.Duration) results.Event {
+	return results.Event{At: from, Until: until, Kind: results.EventFault, Name: name, Target: target}
+}
+
+// Issue 10, item 6: recovery is measured to the start of the last good stretch before the next
+// fault or the end of the run, not to the first two good windows.
+func TestRecoveryTimeRunsToTheLastGoodStretch(t *testing.T) {
+	zone := fault("zone-down", "us-east/a", 3*time.Second, 6*time.Second)
+	kill := fault("leader-kill", "", 12*time.Second, 0)
+	cases := []struct {
+		name   string
+		faults []results.Event
+		params map[string]any
+		pcts   []int
+		want   results.Verdict
+		says   []string
+	}{
+		{"an 8-second outage after a brief recovery", []results.Event{zone}, map[string]any{"below": "3s"},
+			[]int{100, 100, 100, 0, 100, 100, 0, 0, 0, 0, 0, 0, 0, 0, 100, 100, 100, 100, 100, 100}, results.Fail,
+			[]string{"zone-down us-east/a start at 3s: recovered after 11s, for good until the end of the run", "… "}},
+		{"a fault with no impact", []results.Event{zone}, map[string]any{"below": "1s"},
+			[]int{100, 100, 100, 100, 100, 100, 100, 100}, results.Pass,
+			[]string{"zone-down us-east/a start at 3s: no impact (every window up to the end of the run at ≥ 99% success)", "worst 0s over 1 faults (1 with no impact)"}},
+		{"a later fault's dip is its own", []results.Event{zone, kill}, map[string]any{"below": "4s"},
+			[]int{100, 100, 100, 0, 100, 100, 100, 100, 100, 100, 100, 100, 0, 0, 0, 100, 100, 100}, results.Pass,
+			[]string{"zone-down us-east/a start at 3s: 1s", "leader-kill start at 12s: 3s"}},
+		{"a later fault's dip, judged against a tighter limit", []results.Event{zone, kill}, map[string]any{"below": "2s"},
+			[]int{100, 100, 100, 0, 100, 100, 100, 100, 100, 100, 100, 100, 0, 0, 0, 100, 100, 100}, results.Fail,
+			[]string{"faults not recovered within the limit: 1", "leader-kill start at 12s: recovered after 3s"}},
+		{"the next fault strikes after the limit ran out", []results.Event{zone, fault("leader-kill", "", 8*time.Second, 0)}, map[string]any{"below": "3s", "fault": "zone-down"},
+			[]int{100, 100, 100, 0, 0, 0, 0, 0, 0, 0, 100, 100, 100}, results.Fail,
+			[]string{"zone-down us-east/a start at 3s: not recovered within 5s, before the next fault, leader-kill at 8s"}},
+		{"the next fault strikes before the limit ran out", []results.Event{zone, fault("leader-kill", "", 5*time.Second, 0)}, map[string]any{"below": "3s", "fault": "zone-down"},
+			[]int{100, 100, 100, 0, 0, 0, 0, 0, 0, 0, 100, 100, 100}, results.Undecided,
+			[]string{"the next fault, leader-kill at 5s struck 2s later, before the limit ran out"}},
+		{"empty windows after the load ended are no evidence", []results.Event{zone}, map[string]any{"below": "2s"},
+			[]int{100, 100, 100, 50, 100, 100, 100, -1, -1}, results.Pass, []string{"worst 1s"}},
+		{"an empty window inside the run is not a recovery", []results.Event{zone}, map[string]any{"below": "2s"},
+			[]int{100, 100, 100, 50, 100, -1, 100, 100, 100}, results.Fail, []string{"recovered after 3s"}},
+		{"measured from the heal, to the last good stretch", []results.Event{zone}, map[string]any{"below": "2s", "from": "heal"},
+			[]int{100, 100, 100, 0, 0, 0, 100, 100, 0, 0, 0, 100, 100, 100}, results.Fail, []string{"zone-down us-east/a heal at 6s: recovered after 5s"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			expect(t, mustNew(t, "recovery_time", c.params).Check(windowsRun(c.faults, c.pcts...)), c.want, c.says...)
+		})
+	}
+}
+
+// A commit answered before the new leader was seen may be the old leader's, still in office: it
+// does not end the failover.
+func TestFailoverTimeCountsOnlyCommitsUnderTheNewLeader(t *testing.T) {
+	early := tx{key: 1, kind: results.OK, from: 0, to: 1, amount: 1, sent: ms(2010), done: ms(2015)}
+	late := tx{key: 2, kind: results.OK, from: 0, to: 1, amount: 1, sent: ms(2500), done: ms(2520)}
+	res := mustNew(t, "failover_time", map[string]any{"below": "1s"}).Check(failoverRun(t, early, late))
+	expect(t, res, results.Pass, "new leader ledger:us-east/b at 2.3s: next commit after 520ms, op 1")
+}
+
+// A truncated history may lack the commit that ended a failover: unknown, not a slow failover.
+func TestFailoverTimeNeedsTheWholeHistory(t *testing.T) {
+	in := failoverRun(t, tx{key: 1, kind: results.OK, from: 0, to: 1, amount: 1, sent: ms(100), done: ms(110)})
+	h := results.NewHistory(epoch, 1)
+	for _, op := range in.History.Ops() {
+		h.Add(op, "")
+	}
+	h.Add(results.Op{}, "")
+	in.History = h
+	expect(t, mustNew(t, "failover_time", map[string]any{"below": "1s"}).Check(in), results.Undecided, "the history dropped 1 operations")
+}
+
+// Empty windows in which the lab was saturated are a generator stalled behind a collapse, not
+// the end of the load: they stay, and the lab-health rule makes the verdict unknown.
+func TestRecoveryTimeKeepsSaturatedEmptyWindows(t *testing.T) {
+	in := windowsRun([]results.Event{fault("zone-down", "us-east/a", 3*time.Second, 6*time.Second)}, 100, 100, 100, 0, 0, -1, -1, -1)
+	saturate(in, 5, 6, 7)
+	res := mustNew(t, "recovery_time", map[string]any{"below": "3s"}).Check(in)
+	expect(t, res, results.Undecided, "not recovered by the end of the run (8s)", "would have been fail")
 }

@@ -291,7 +291,7 @@ func Catalogue() []Kind {
 		},
 		{
 			Name:   "zone-down",
-			Doc:    "take a whole zone down: crash every node the lab runs in it, or cut it off; heal restarts them or reconnects it",
+			Doc:    "take a whole zone down: crash every node the lab runs in it (ledger, gateways; the region's entry point refuses once no gateway is left), or cut it off; heal restarts them or reconnects it",
 			Target: targetZone,
 			Params: []Param{
 				{Name: "mode", Type: Choice, Choices: []string{"crash", "partition"}, Default: "crash",

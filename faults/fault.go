@@ -57,11 +57,13 @@ type Env interface {
 	// then fail to inject).
 	DNS() *regions.DNSServer
 	// Nodes returns the nodes running as processes that CrashNode and
-	// RestartNode accept (ledger nodes; gateways and Redis when the lab runs
-	// them), up or down, in topology order.
+	// RestartNode accept (ledger nodes and gateways; Redis once the lab runs
+	// it), up or down, in topology order. zone-down takes every one placed
+	// in its zone.
 	Nodes() []regions.NodeID
 	// CrashNode stops a node abruptly — no leadership transfer, no clean
-	// shutdown — and returns once it is down. A node already down is an
+	// shutdown — and returns once it is down; links towards it then refuse
+	// connections (regions.Network.NodeDown). A node already down is an
 	// error.
 	CrashNode(ctx context.Context, id regions.NodeID) error
 	// RestartNode starts a crashed node again from its own files on its

@@ -103,9 +103,9 @@ type testLab struct {
 
 var _ Env = (*testLab)(nil)
 
-func startTestLab(t *testing.T) *testLab {
+func startTestLab(t testing.TB) *testLab {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*patience)
 	defer cancel()
 	l := &testLab{topo: labTopology(), start: time.Now(), resolvers: map[string][]*regions.Resolver{}, stale: map[string]float64{}}
 	var err error
@@ -187,15 +187,19 @@ func (l *testLab) DNS() *regions.DNSServer   { return l.dns }
 func (l *testLab) Nodes() []regions.NodeID   { return slices.Clone(l.ids) }
 func (l *testLab) Elapsed() time.Duration    { return time.Since(l.start) }
 
-func (l *testLab) CrashNode(_ context.Context, id regions.NodeID) error {
+// CrashNode marks the node down in the network (its links refuse, as lab.Lab does) and crashes it.
+func (l *testLab) CrashNode(ctx context.Context, id regions.NodeID) error {
 	i, err := l.index(id)
 	if err != nil {
+		return err
+	}
+	if err := l.nw.NodeDown(ctx, id); err != nil {
 		return err
 	}
 	return l.cluster.Crash(i)
 }
 
-func (l *testLab) RestartNode(_ context.Context, id regions.NodeID) error {
+func (l *testLab) RestartNode(ctx context.Context, id regions.NodeID) error {
 	i, err := l.index(id)
 	if err != nil {
 		return err
@@ -212,7 +216,7 @@ func (l *testLab) RestartNode(_ context.Context, id regions.NodeID) error {
 		_ = s.Close()
 		return err
 	}
-	return nil
+	return l.nw.NodeUp(ctx, id)
 }
 
 func (l *testLab) LeaderNode() (regions.NodeID, bool) {
@@ -270,17 +274,25 @@ func (l *testLab) atLeader(ctx context.Context, f func(n *ledger.Node) error) er
 // transfer commits one transfer at the leader (retrying while leadership
 // moves, same id) and returns how long the committing attempt took.
 func (l *testLab) transfer(ctx context.Context, id string) (time.Duration, error) {
+	_, took, err := l.transferResult(ctx, id)
+	return took, err
+}
+
+// transferResult is transfer that also returns the result (with the log
+// index that decided the transfer).
+func (l *testLab) transferResult(ctx context.Context, id string) (ledger.TransferResult, time.Duration, error) {
 	var took time.Duration
+	var res ledger.TransferResult
 	err := l.atLeader(ctx, func(n *ledger.Node) error {
 		start := time.Now()
 		r, err := n.Transfer(ctx, ledger.Transfer{ID: id, From: "acc-0", To: "acc-1", Amount: 1})
-		took = time.Since(start)
+		took, res = time.Since(start), r
 		if err == nil && r.Status != ledger.StatusCommitted {
 			err = fmt.Errorf("transfer %s: %s %s", id, r.Status, r.Reason)
 		}
 		return err
 	})
-	return took, err
+	return res, took, err
 }
 
 // converged commits a marker transfer and waits until every live node has
@@ -288,7 +300,7 @@ func (l *testLab) transfer(ctx context.Context, id string) (time.Duration, error
 // election the leader's commit index ends on raft's own entries (the new
 // term's no-op, the ledger's barrier), which no state machine applies, so
 // ledgertest.WaitConverged waits for the next command.
-func (l *testLab) converged(t *testing.T, ctx context.Context) ledger.StateSummary {
+func (l *testLab) converged(t testing.TB, ctx context.Context) ledger.StateSummary {
 	t.Helper()
 	if _, err := l.transfer(ctx, fmt.Sprintf("marker-%d", time.Now().UnixNano())); err != nil {
 		t.Fatalf("the lab cannot commit: %v", err)
@@ -302,9 +314,9 @@ func (l *testLab) converged(t *testing.T, ctx context.Context) ledger.StateSumma
 
 // healthy waits until every node is up, one leads, and all hold the same
 // state; each test leaves the lab this way for the next.
-func (l *testLab) healthy(t *testing.T) ledger.StateSummary {
+func (l *testLab) healthy(t testing.TB) ledger.StateSummary {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*patience)
 	defer cancel()
 	if got := len(l.cluster.Live()); got != len(l.ids) {
 		t.Fatalf("%d of %d ledger nodes are up", got, len(l.ids))
@@ -314,7 +326,7 @@ func (l *testLab) healthy(t *testing.T) ledger.StateSummary {
 
 // toxics lists every toxic on every proxy, read back from toxiproxy itself,
 // plus whether each proxy is enabled: the network's whole fault state.
-func (l *testLab) toxics(t *testing.T) []string {
+func (l *testLab) toxics(t testing.TB) []string {
 	t.Helper()
 	c := toxiclient.NewClient("http://" + l.nw.ToxiproxyAddr())
 	proxies, err := c.Proxies()
@@ -341,6 +353,12 @@ func (l *testLab) toxics(t *testing.T) []string {
 	return out
 }
 
+// patience bounds every wait for something that must happen (an election, a
+// commit, a node catching up). It is generous on purpose: on a busy machine
+// an election can take seconds, and a test must fail only when the thing
+// never happens, not when the machine is slow.
+const patience = 30 * time.Second
+
 // waitFor polls cond every 5 ms until it holds or wait passes.
 func waitFor(ctx context.Context, wait time.Duration, cond func() bool) bool {
 	ctx, cancel := context.WithTimeout(ctx, wait)
@@ -359,7 +377,7 @@ func waitFor(ctx context.Context, wait time.Duration, cond func() bool) bool {
 	}
 }
 
-func mustNew(t *testing.T, topo regions.Topology, kind, target string, params map[string]any) Fault {
+func mustNew(t testing.TB, topo regions.Topology, kind, target string, params map[string]any) Fault {
 	t.Helper()
 	k, ok := Lookup(kind)
 	if !ok {

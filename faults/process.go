@@ -18,6 +18,8 @@ type processFault struct {
 	name, target string
 	// pick decides which nodes to crash, in order, at inject time.
 	pick func(env Env) ([]regions.NodeID, string, error)
+	// notes records an event for each node as it goes down and comes back (zone-down: several parts).
+	notes bool
 
 	mu     sync.Mutex
 	down   []regions.NodeID // crashed by this fault and not restarted yet, in crash order
@@ -55,6 +57,9 @@ func (f *processFault) Inject(ctx context.Context, env Env) error {
 			return fmt.Errorf("inject %s on %q: crash %s: %w", f.name, f.target, id, errors.Join(err, undo))
 		}
 		f.down = append(f.down, id)
+		if f.notes {
+			note(env, f.name, f.target, "down: "+string(id)+" crashed")
+		}
 	}
 	f.detail = joinDetail(detail, "crashed "+strings.Join(idStrings(nodes), ", "))
 	return nil
@@ -80,6 +85,9 @@ func (f *processFault) restartLocked(ctx context.Context, env Env) error {
 			continue
 		}
 		f.down = slices.Delete(f.down, i, i+1)
+		if f.notes {
+			note(env, f.name, f.target, "up: "+string(id)+" restarted")
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -384,7 +392,11 @@ func newZoneDown(topo regions.Topology, target string, v values) (Fault, error) 
 	if v.str("mode") == "partition" {
 		return newPartition("zone-down", topo, target)
 	}
-	return &processFault{name: "zone-down", target: target, pick: func(env Env) ([]regions.NodeID, string, error) {
+	// Everything the lab runs in the zone goes: ledger node, gateways (and Redis once the lab runs it), in
+	// the order Env.Nodes lists them; heal restarts them in reverse, so a zone's gateways come back first.
+	// What the network does about it (links refused, the region's entry point when no gateway is left) is
+	// the Env's part of CrashNode.
+	return &processFault{name: "zone-down", target: target, notes: true, pick: func(env Env) ([]regions.NodeID, string, error) {
 		var in []regions.NodeID
 		for _, id := range env.Nodes() {
 			if n, ok := topo.Node(id); ok && n.Placement == zone {

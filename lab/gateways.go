@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"math"
-	"net/http"
 	"strconv"
 	"time"
 
@@ -20,10 +19,11 @@ import (
 // connections) a region's load comes from; the stale-cache fault switches a fraction of them.
 const clientGroupsPerRegion = 10
 
-// gatewayNode is one running gateway.
+// gatewayNode is one gateway and what is needed to restart it.
 type gatewayNode struct {
-	id regions.NodeID
-	gw *gateway.Gateway
+	id  regions.NodeID
+	cfg gateway.Config   // with Addr set to where it first listened: a restart comes back there
+	gw  *gateway.Gateway // nil while down
 }
 
 // clientGroup is one population of clients in a region: a resolver (its own DNS cache) and a ledger-API
@@ -67,14 +67,15 @@ func (l *Lab) startGateways(ctx context.Context) error {
 			cfg.Lock = gateway.Mode(topo.Gateways.Lock)
 			id := n.ID
 			cfg.OnBreakerChange = func(t gateway.BreakerTransition) {
-				l.Record(results.Event{At: l.Since(time.Now()), Kind: results.EventNote, Name: "breaker", Target: string(id), Detail: fmt.Sprintf("%v", t)})
+				l.Record(results.BreakerEvent(l.Since(t.At), string(id), t.From.String(), t.To.String(), t.Reason))
 			}
 			g, err := gateway.Start(cfg)
 			if err != nil {
 				return fmt.Errorf("start gateway %s: %w", n.ID, err)
 			}
+			cfg.Addr = g.Addr()
 			l.mu.Lock()
-			l.gateways = append(l.gateways, &gatewayNode{id: n.ID, gw: g})
+			l.gateways = append(l.gateways, &gatewayNode{id: n.ID, cfg: cfg, gw: g})
 			l.mu.Unlock()
 			if err := l.nw.Register(n.ID, g.Addr()); err != nil {
 				return err
@@ -128,17 +129,13 @@ func (l *Lab) startClientGroups() error {
 			if err != nil {
 				return err
 			}
-			per := max(1, l.s.Workload.MaxConnections/(clientGroupsPerRegion*len(l.s.Workload.From)))
-			tr := &http.Transport{
-				DialContext:         res.DialContext,
-				MaxIdleConnsPerHost: per,
-				MaxConnsPerHost:     per,
-				IdleConnTimeout:     30 * time.Second,
-			}
 			ccfg := client.DefaultConfig(map[string]string{"pay": url})
+			ccfg.MaxConnsPerNode = max(1, l.s.Workload.MaxConnections/(clientGroupsPerRegion*len(l.s.Workload.From)))
+			ccfg.IdleTimeout = 30 * time.Second
 			ccfg.AttemptTimeout = l.s.Workload.Timeout
 			ccfg.Deadline = l.s.Workload.Timeout
-			ccfg.Transport = &gateway.SigningTransport{Base: tr, Signer: l.signer}
+			ccfg.Dial = res.DialContext
+			ccfg.Signer = l.signer
 			cl, err := client.New(ccfg)
 			if err != nil {
 				return err

@@ -84,18 +84,23 @@ func (p *profiler) capture(ctx context.Context, n int, label string, at, span ti
 		return
 	}
 	base := fmt.Sprintf("%02d-%s", n, sanitize(label))
+	// The fault may have just deposed the leader, and on a busy machine an election can take seconds: wait
+	// for one while the window still leaves a second for a CPU profile (at least a second in any case).
 	leaderURL, leader := "", ""
-	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline) && ctx.Err() == nil; sleepCtx(ctx, 20*time.Millisecond) {
+	began := time.Now()
+	for deadline := began.Add(max(time.Second, span-time.Second)); time.Now().Before(deadline) && ctx.Err() == nil; sleepCtx(ctx, 20*time.Millisecond) {
 		if id, ok := p.l.LeaderNode(); ok {
 			leaderURL, leader = p.l.httpURL(id), string(id)
 			break
 		}
 	}
+	waited := time.Since(began)
+	span -= waited
 	var targets [][2]string // node, URL
 	if leaderURL != "" {
 		targets = append(targets, [2]string{leader, leaderURL})
 	} else {
-		p.note("profile %s: no leader within 1s of the fault; leader captures skipped", label)
+		p.note("profile %s: no leader within %v of the fault; leader captures skipped", label, waited.Round(time.Millisecond))
 	}
 	if gw := p.l.firstGatewayURL(); gw[1] != "" {
 		targets = append(targets, gw)

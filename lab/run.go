@@ -13,9 +13,9 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"text/tabwriter"
 	"time"
 
+	"paylab/lab/health"
 	"paylab/lab/load"
 	"paylab/results"
 	"paylab/scenarios"
@@ -198,6 +198,12 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		prof = newProfiler(r.l, r.dir, r.opts.Out)
 		prof.start(runCtx, r.plan.steps, s.Duration)
 	}
+	sampler, err := health.Start(runCtx, health.Config{Start: t0})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
+	}
+	defer sampler.Stop()
+	cpu0 := health.ProcessCPU()
 	var wg sync.WaitGroup
 	timelineErr := make(chan error, 1)
 	wg.Add(2)
@@ -207,9 +213,11 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	}()
 	go func() {
 		defer wg.Done()
-		r.progress(runCtx, rec, t0)
+		r.progress(runCtx, rec, sampler, t0)
 	}()
 	rep, loadErr := load.Run(runCtx, lcfg, op)
+	loadCPU := health.ProcessCPU() - cpu0
+	sampler.Stop()
 	var profiles []results.Profile
 	var profileNotes []string
 	if prof != nil {
@@ -252,8 +260,12 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		Total:       rec.Total(),
 		Windows:     rec.Windows(),
 	}
+	run.LabHealth = judgeHealth(run, sampler.Windows(), loadCPU, dueIn(lcfg.Pacer))
 	ph := phases(s, r.l.Events())
 	run.Phases = rec.Phases(ph)
+	for i := range run.Phases {
+		run.Phases[i].Health = results.HealthOver(run.Windows, run.Phases[i].Start, run.Phases[i].End)
+	}
 	if hist.Dropped() > 0 {
 		run.Notes = append(run.Notes, fmt.Sprintf("history full: %d operations not kept (raise MaxHistory)", hist.Dropped()))
 	}
@@ -324,8 +336,58 @@ func describeRate(rate scenarios.Rate) string {
 	return fmt.Sprintf("%g/s", rate.PerSecond)
 }
 
+// judgeHealth attaches the sampler's figures to the run's windows, judges each against the
+// saturation rule, and sums up the load phase: its health, the CPU each request cost the whole
+// lab, and the peak RSS. loadCPU is the process's CPU time over the load (clients included);
+// due says how many requests the schedule called for in a span, so that sends the generator
+// never made count against the window like late ones. Windows the sampler measured but in which
+// no request was sent (a stalled generator) are added, empty, so their health is on record.
+func judgeHealth(run *results.Run, hw []results.Health, loadCPU time.Duration, due func(from, to time.Duration) uint64) *results.LabHealth {
+	rule := results.DefaultSaturationRule()
+	window := results.DefaultWindow
+	for i := len(run.Windows); i < len(hw); i++ {
+		from := time.Duration(i) * window
+		run.Windows = append(run.Windows, results.Figures{Name: fmt.Sprintf("w%d", i), Start: from, End: from + window})
+	}
+	for i := range run.Windows {
+		if i >= len(hw) || hw[i].Windows == 0 {
+			continue
+		}
+		h := hw[i]
+		w := &run.Windows[i]
+		offered, late := w.Requests, w.Late
+		if d := due(w.Start, w.End); d > offered {
+			late += d - offered // due but never sent: missed
+			offered = d
+		}
+		rule.Judge(&h, offered, late)
+		w.Health = &h
+	}
+	lh := &results.LabHealth{Rule: rule.String(), Load: results.HealthOver(run.Windows, 0, run.Duration), PeakRSS: health.PeakRSS()}
+	run.Total.Health = lh.Load
+	if run.Load != nil && run.Load.Requests > 0 {
+		lh.CPUPerOp = loadCPU / time.Duration(run.Load.Requests)
+	}
+	return lh
+}
+
+// dueIn returns how many requests the pacer called for in [from, to), or 0 when it cannot say.
+func dueIn(p load.Pacer) func(from, to time.Duration) uint64 {
+	h, ok := p.(load.Hitter)
+	return func(from, to time.Duration) uint64 {
+		if !ok || to <= from {
+			return 0
+		}
+		n := h.Hits(to - 1)
+		if from > 0 {
+			n -= min(n, h.Hits(from-1))
+		}
+		return n
+	}
+}
+
 // progress prints one line a second while the load runs.
-func (r *runner) progress(ctx context.Context, rec *results.Recorder, t0 time.Time) {
+func (r *runner) progress(ctx context.Context, rec *results.Recorder, sampler *health.Sampler, t0 time.Time) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -347,8 +409,17 @@ func (r *runner) progress(ctx context.Context, rec *results.Recorder, t0 time.Ti
 		if !ok {
 			leader = "none"
 		}
-		line := fmt.Sprintf("  t=%3.0fs  [%ds–%ds] %6.0f req/s  ok %5.1f%%  unknown %d  failed %d  p99 %7.1fms  leader %s%s",
-			el.Seconds(), idx, idx+1, w.RequestRate, pct(w.OK+w.Rejected, w.Requests), w.Unknown, w.Failed, ms(w.Latency.P99), leader, r.plan.activeSuffix())
+		lab := ""
+		if h, ok := sampler.Window(idx); ok {
+			rule := results.DefaultSaturationRule()
+			rule.Judge(&h, w.Requests, w.Late)
+			lab = fmt.Sprintf("  lab cpu %.1f/%d lag %.1fms", h.Machine, h.Cores, ms(h.SchedLagP99))
+			if h.Saturated > 0 {
+				lab += " SATURATED"
+			}
+		}
+		line := fmt.Sprintf("  t=%3.0fs  [%ds–%ds] %6.0f req/s  ok %5.1f%%  unknown %d  failed %d  p99 %7.1fms  leader %s%s%s",
+			el.Seconds(), idx, idx+1, w.RequestRate, pct(w.OK+w.Rejected, w.Requests), w.Unknown, w.Failed, ms(w.Latency.P99), leader, lab, r.plan.activeSuffix())
 		if r.opts.Live {
 			fmt.Fprintf(r.opts.Out, "\r\033[K%s", line)
 		} else {
@@ -443,39 +514,6 @@ func versions() map[string]string {
 	return v
 }
 
-func orPass(v results.Verdict) results.Verdict {
-	if v == "" {
-		return results.Pass
-	}
-	return v
-}
-
 func printVerdict(w io.Writer, run *results.Run, dir string) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nassertion\tverdict\texpected\tobserved\tlimit")
-	for _, a := range run.Assertions {
-		exp := a.Expected
-		if exp == "" {
-			exp = results.Pass
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Name, a.Verdict, exp, a.Observed, a.Limit)
-	}
-	tw.Flush()
-	for _, a := range run.Assertions {
-		if a.Verdict == results.Pass && a.Passed() {
-			continue
-		}
-		fmt.Fprintf(w, "\n%s (%s, expected %s):\n", a.Name, a.Verdict, orPass(a.Expected))
-		if a.Error != "" {
-			fmt.Fprintf(w, "  error: %s\n", a.Error)
-		}
-		for i, e := range a.Evidence {
-			if i == 5 {
-				fmt.Fprintf(w, "  … %d more lines in summary.json\n", len(a.Evidence)-5)
-				break
-			}
-			fmt.Fprintf(w, "  %s\n", e)
-		}
-	}
-	fmt.Fprintf(w, "\nverdict: %s   (%s, report %s)\n", strings.ToUpper(string(run.Verdict)), dir, filepath.Join(dir, results.ReportFile))
+	results.WriteVerdict(w, run, dir, results.TerminalWidth(w))
 }

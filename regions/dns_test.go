@@ -44,7 +44,7 @@ func query(t *testing.T, s *DNSServer, network, name string, qtype uint16) *dns.
 	t.Helper()
 	m := new(dns.Msg)
 	m.SetQuestion(name, qtype)
-	c := &dns.Client{Net: network, Timeout: 2 * time.Second}
+	c := &dns.Client{Net: network, Timeout: patience}
 	r, _, err := c.Exchange(m, s.Addr())
 	if err != nil {
 		t.Fatalf("query %s %s over %s: %v", name, dns.TypeToString[qtype], network, err)
@@ -179,15 +179,20 @@ func TestDNSCloseCutsSlowAnswersShort(t *testing.T) {
 		m.SetQuestion(PayName, dns.TypeA)
 		_, _, _ = (&dns.Client{Timeout: 2 * time.Second}).Exchange(m, s.Addr())
 	}()
-	if !waitFor(2*time.Second, func() bool { return s.Queries() == 1 }) {
+	if !waitFor(patience, func() bool { return s.Queries() == 1 }) {
 		t.Fatal("query never arrived")
 	}
-	start := time.Now()
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if took := time.Since(start); took > time.Second {
-		t.Errorf("Close took %v with a slow answer pending", took)
+	// The answer is due in an hour; Close must not wait for it. Patience is far
+	// shorter than the hour, and a busy machine cannot make Close take that long.
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(patience):
+		t.Fatalf("Close still waiting after %v with a slow answer (due in an hour) pending", patience)
 	}
 }
 
@@ -197,9 +202,9 @@ func TestDigQueriesLabDNS(t *testing.T) {
 		t.Skip("dig not installed (apt-get install -y bind9-dnsutils); skipping the dig check")
 	}
 	s := startTestDNS(t, 2*time.Second, 1, 1)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, dig, "@127.0.0.1", "-p", fmt.Sprint(s.Port()), "pay.lab", "+short", "+tries=1", "+time=2").CombinedOutput()
+	out, err := exec.CommandContext(ctx, dig, "@127.0.0.1", "-p", fmt.Sprint(s.Port()), "pay.lab", "+short", "+tries=1", "+time=10").CombinedOutput()
 	if err != nil {
 		t.Fatalf("dig: %v\n%s", err, out)
 	}
@@ -218,7 +223,7 @@ func TestDigQueriesLabDNS(t *testing.T) {
 
 func TestResolverHonoursTTL(t *testing.T) {
 	s := startTestDNS(t, time.Second, 1, 1)
-	r, err := NewResolver(ResolverOptions{Server: s.Addr()})
+	r, err := NewResolver(ResolverOptions{Server: s.Addr(), Timeout: patience})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,8 +245,8 @@ func TestResolverHonoursTTL(t *testing.T) {
 	}
 	// After it: asked again, and eu-west is gone.
 	var last []netip.Addr
-	if !waitFor(3*time.Second, func() bool { last, _ = r.LookupHost(ctx, "pay.lab"); return len(last) == 1 }) {
-		t.Fatalf("still %v 3s after a 1s TTL", last)
+	if !waitFor(patience, func() bool { last, _ = r.LookupHost(ctx, "pay.lab"); return len(last) == 1 }) {
+		t.Fatalf("still %v %v after a 1s TTL", last, patience)
 	}
 	if took := time.Since(start); took < time.Second {
 		t.Errorf("re-resolved after %v, before the 1s TTL ran out", took)
@@ -253,7 +258,7 @@ func TestResolverHonoursTTL(t *testing.T) {
 
 func TestResolverIgnoringTTLKeepsTheStaleAnswer(t *testing.T) {
 	s := startTestDNS(t, time.Second, 1, 1)
-	r, err := NewResolver(ResolverOptions{Server: s.Addr(), IgnoreTTL: true})
+	r, err := NewResolver(ResolverOptions{Server: s.Addr(), IgnoreTTL: true, Timeout: patience})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,6 +328,9 @@ func TestHealthCheckerTakesRegionOutAfterKFailuresAndBack(t *testing.T) {
 		},
 		Interval:  20 * time.Millisecond,
 		Threshold: k,
+		// A probe fails on its answer, never on the machine's speed: with the
+		// default (the interval) a starved checker took a healthy region out.
+		Timeout: patience,
 		OnChange: func(ev HealthEvent) {
 			if err := s.SetHealthy(ev.Region, ev.Healthy); err != nil {
 				t.Error(err)
@@ -362,8 +370,8 @@ func nextEvent(t *testing.T, events <-chan HealthEvent) HealthEvent {
 	select {
 	case ev := <-events:
 		return ev
-	case <-time.After(3 * time.Second):
-		t.Fatal("no health event within 3s")
+	case <-time.After(patience):
+		t.Fatalf("no health event within %v", patience)
 		return HealthEvent{}
 	}
 }
@@ -396,13 +404,13 @@ func TestRegionRemovedFromDNSGetsNoNewConnectionsAfterTTL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := NewResolver(ResolverOptions{Server: s.Addr(), Dial: dial})
+	res, err := NewResolver(ResolverOptions{Server: s.Addr(), Dial: dial, Timeout: patience})
 	if err != nil {
 		t.Fatal(err)
 	}
 	tr := &http.Transport{DialContext: res.DialContext, DisableKeepAlives: true}
 	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, Timeout: 2 * time.Second}
+	client := &http.Client{Transport: tr, Timeout: patience}
 	url := fmt.Sprintf("http://pay.lab:%d/", nw.EntryPort())
 	served := func() string {
 		resp, err := client.Get(url)
@@ -415,23 +423,24 @@ func TestRegionRemovedFromDNSGetsNoNewConnectionsAfterTTL(t *testing.T) {
 	}
 
 	// Whichever region DNS put first serves the first request; remove it.
+	resolving := time.Now() // the answer is cached after this, for the 1s TTL
 	first := served()
 	other := map[string]string{"us-east": "eu-west", "eu-west": "us-east"}[first]
 	if other == "" {
 		t.Fatalf("first request served by %q", first)
 	}
-	removed := time.Now()
 	if err := s.RemoveRegion(first); err != nil {
 		t.Fatal(err)
 	}
-	if got := served(); got != first {
+	// Judged only if the request certainly ran within the TTL: a busy machine may
+	// have let the cached answer expire already.
+	if got := served(); got != first && time.Since(resolving) < 900*time.Millisecond {
 		t.Errorf("within the TTL: served by %s, want %s still (cached answer)", got, first)
 	}
-	if !waitFor(3*time.Second, func() bool { return served() == other }) {
-		t.Fatalf("new connections still reach %s 3s after its removal with a 1s TTL", first)
-	}
-	if took := time.Since(removed); took > 2*time.Second {
-		t.Errorf("moved to %s %v after removal, want within about one TTL", other, took)
+	// After the TTL the removed region gets no new connections. (How soon is the
+	// machine's speed; that it happens at all shows the TTL ends the cache.)
+	if !waitFor(patience, func() bool { return served() == other }) {
+		t.Fatalf("new connections still reach %s %v after its removal with a 1s TTL", first, patience)
 	}
 	for range 5 {
 		if got := served(); got != other {
@@ -459,7 +468,7 @@ func TestDNSHealthCheckerAndResolverLeaveNoGoroutines(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer h.Close()
-		r, err := NewResolver(ResolverOptions{Server: s.Addr()})
+		r, err := NewResolver(ResolverOptions{Server: s.Addr(), Timeout: patience})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -469,7 +478,7 @@ func TestDNSHealthCheckerAndResolverLeaveNoGoroutines(t *testing.T) {
 		if _, _, err := (&dns.Client{Net: "tcp"}).Exchange(new(dns.Msg).SetQuestion(PayName, dns.TypeA), s.Addr()); err != nil {
 			t.Fatal(err)
 		}
-		if !waitFor(2*time.Second, func() bool { return probes.Load() >= 2 && s.Queries() >= 3 }) {
+		if !waitFor(patience, func() bool { return probes.Load() >= 2 && s.Queries() >= 3 }) {
 			t.Fatalf("%d probes, %d queries", probes.Load(), s.Queries())
 		}
 	}()

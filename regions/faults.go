@@ -231,11 +231,15 @@ func (n *Network) healLocked(ctx context.Context, f *Fault) error {
 
 // bounceLocked disables and re-enables each link's proxy: toxiproxy closes
 // every live connection through it, and the proxy listens again on the same
-// address.
+// address. A link towards a node that is down is left disabled (it has no
+// connections).
 func (n *Network) bounceLocked(ctx context.Context, ids []LinkID) error {
 	for _, id := range ids {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("close connections of %s: %w", id, err)
+		}
+		if n.down[id.To] {
+			continue
 		}
 		l := n.links[id]
 		if err := l.proxy.Disable(); err != nil {

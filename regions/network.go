@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,6 +64,12 @@ type Network struct {
 	faults    map[*Fault]struct{}
 	faultSeq  int
 	listeners map[NodeID]*StreamLayer // each ledger node's current raft layer, closed by Close
+	// down holds the nodes the lab has reported down (NodeDown): the proxies of links towards them are
+	// disabled, so new connections are refused as by a dead process's port.
+	down map[NodeID]bool
+	// entries are the regions' entry points (load balancers), started by Connect once a region's client
+	// links to all its gateways exist.
+	entries map[string]*entryPoint
 }
 
 // link is one proxied link and its toxiproxy handle.
@@ -93,6 +100,8 @@ func NewNetwork(ctx context.Context, topo Topology, opts NetworkOptions) (*Netwo
 		faults: map[*Fault]struct{}{},
 
 		listeners: map[NodeID]*StreamLayer{},
+		down:      map[NodeID]bool{},
+		entries:   map[string]*entryPoint{},
 	}
 	if opts.ToxiproxyURL != "" {
 		u, err := url.Parse(opts.ToxiproxyURL)
@@ -188,9 +197,9 @@ func (n *Network) ToxiproxyAddr() string { return n.apiAddr }
 // EntryPort is the port every region's entry point listens on.
 func (n *Network) EntryPort() int { return n.entryPort }
 
-// EntryAddr is a region's entry point, "127.0.1.N:PORT": the listen address
-// of the link from the region's clients to its first gateway. The lab DNS
-// answers pay.lab. with the IP part.
+// EntryAddr is a region's entry point, "127.0.1.N:PORT": a load balancer
+// across the region's gateways (see Connect). The lab DNS answers pay.lab.
+// with the IP part.
 func (n *Network) EntryAddr(region string) (string, bool) {
 	ip, ok := n.topo.EntryIP(region)
 	if !ok {
@@ -262,8 +271,15 @@ func (n *Network) upstreamLocked(id LinkID) (string, bool) {
 
 // Connect creates a proxy for every link of the topology whose target node
 // is registered and that has none yet, each with the matrix latency (the
-// dialling side needs no address: clients never register). It can be called
-// again after more nodes register.
+// dialling side needs no address: clients never register), and starts each
+// region's entry point once the links from the region's clients to all of its
+// gateways exist. It can be called again after more nodes register.
+//
+// A region's entry point is the lab's regional load balancer: it listens on
+// EntryAddr, spans all the region's zones (no single zone takes it down), and
+// hands each connection to the region's gateways in turn through the region's
+// own client links, skipping a gateway whose link refuses. It refuses
+// connections itself while every gateway of the region is down (NodeDown).
 func (n *Network) Connect(ctx context.Context) error {
 	for _, id := range n.topo.Links() {
 		n.mu.Lock()
@@ -277,14 +293,157 @@ func (n *Network) Connect(ctx context.Context) error {
 			return err
 		}
 	}
+	return n.startEntries()
+}
+
+// startEntries starts the entry point of every region whose client links to
+// all its gateways exist and that has none yet.
+func (n *Network) startEntries() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return fmt.Errorf("start entry points: %w", ErrClosed)
+	}
+	for _, r := range n.topo.Regions {
+		if _, ok := n.entries[r.Name]; ok {
+			continue
+		}
+		client, _ := n.topo.ClientNode(r.Name)
+		var backends []entryBackend
+		for _, g := range n.topo.GatewayNodes(r.Name) {
+			l, ok := n.links[LinkID{From: client.ID, To: g.ID}]
+			if !ok {
+				backends = nil
+				break
+			}
+			backends = append(backends, entryBackend{gateway: g.ID, addr: l.info.Listen})
+		}
+		if len(backends) == 0 {
+			continue
+		}
+		addr, _ := n.EntryAddr(r.Name)
+		e := newEntryPoint(r.Name, addr, backends)
+		if err := e.setServing(n.anyGatewayUpLocked(r.Name)); err != nil {
+			return fmt.Errorf("start entry points: %w", err)
+		}
+		n.entries[r.Name] = e
+	}
 	return nil
+}
+
+// anyGatewayUpLocked reports whether some gateway of region is not down.
+func (n *Network) anyGatewayUpLocked(region string) bool {
+	for _, g := range n.topo.GatewayNodes(region) {
+		if !n.down[g.ID] {
+			return true
+		}
+	}
+	return false
+}
+
+// EntryServing reports whether a region's entry point accepts connections:
+// it has started and some gateway of the region is up.
+func (n *Network) EntryServing(region string) bool {
+	n.mu.Lock()
+	e, ok := n.entries[region]
+	n.mu.Unlock()
+	return ok && e.serving()
+}
+
+// NodeDown records that a node has stopped (crashed, or its zone went down):
+// every link towards it refuses new connections from now on, as the closed
+// port of a dead process does (its proxy is disabled; toxiproxy also closes
+// the live connections through it), and when it is the last gateway of its
+// region that is up, the region's entry point refuses connections too. The
+// toxics of faults on those links stay and apply again after NodeUp. If it
+// fails part-way, the node is marked down and calling again finishes it.
+func (n *Network) NodeDown(ctx context.Context, id NodeID) error {
+	return n.setNodeDown(ctx, id, true)
+}
+
+// NodeUp undoes NodeDown once the node serves again on its old addresses:
+// the links towards it accept connections again and its region's entry point
+// serves again. If it fails part-way, calling again finishes it.
+func (n *Network) NodeUp(ctx context.Context, id NodeID) error {
+	return n.setNodeDown(ctx, id, false)
+}
+
+// IsDown reports whether NodeDown marked the node and NodeUp has not since.
+func (n *Network) IsDown(id NodeID) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.down[id]
+}
+
+func (n *Network) setNodeDown(ctx context.Context, id NodeID, down bool) error {
+	verb := "node up"
+	if down {
+		verb = "node down"
+	}
+	node, ok := n.topo.Node(id)
+	if !ok {
+		return fmt.Errorf("%s %s: %w", verb, id, ErrUnknownNode)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return fmt.Errorf("%s %s: %w", verb, id, ErrClosed)
+	}
+	if down {
+		n.down[id] = true
+	} else {
+		delete(n.down, id)
+	}
+	// Every call sets each proxy and the entry point to what the mark says
+	// (toxiproxy ignores a proxy set to the state it is in), so calling again
+	// finishes a call that failed part-way.
+	if err := n.switchProxiesLocked(ctx, id, !down); err != nil {
+		return fmt.Errorf("%s %s: %w", verb, id, err)
+	}
+	if e, ok := n.entries[node.Placement.Region]; ok && node.Kind == KindGateway {
+		if err := e.setServing(n.anyGatewayUpLocked(node.Placement.Region)); err != nil {
+			return fmt.Errorf("%s %s: %w", verb, id, err)
+		}
+	}
+	return nil
+}
+
+// switchProxiesLocked enables or disables the proxy of every link towards id.
+func (n *Network) switchProxiesLocked(ctx context.Context, id NodeID, enable bool) error {
+	for _, lid := range n.sortedLinkIDsLocked() {
+		if lid.To != id {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		l := n.links[lid]
+		if enable {
+			if err := l.proxy.Enable(); err != nil {
+				return fmt.Errorf("enable proxy %s: %w", l.info.Proxy, err)
+			}
+		} else if err := l.proxy.Disable(); err != nil {
+			return fmt.Errorf("disable proxy %s: %w", l.info.Proxy, err)
+		}
+	}
+	return nil
+}
+
+// sortedLinkIDsLocked returns the ids of the proxied links in name order.
+func (n *Network) sortedLinkIDsLocked() []LinkID {
+	ids := make([]LinkID, 0, len(n.links))
+	for id := range n.links {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, func(a, b LinkID) int { return strings.Compare(a.String(), b.String()) })
+	return ids
 }
 
 // AddLink creates the proxy for one link of the topology and applies the
 // matrix latency: a latency toxic of the one-way latency L (± jitter) on each
-// direction, so a request and its answer across the link take 2L. The link
-// from a region's clients to its first gateway listens on the region's entry
-// address; every other proxy on a free port of 127.0.0.1.
+// direction, so a request and its answer across the link take 2L. Every
+// proxy listens on a free port of 127.0.0.1. A link towards a node that is
+// down (NodeDown) starts disabled.
 func (n *Network) AddLink(ctx context.Context, id LinkID) (Link, error) {
 	oneWay, jitter, err := n.topo.LinkLatency(id)
 	if err != nil {
@@ -305,11 +464,7 @@ func (n *Network) AddLink(ctx context.Context, id LinkID) (Link, error) {
 	if !ok {
 		return Link{}, fmt.Errorf("add link %s: %s has no registered address", id, id.To)
 	}
-	listen := "127.0.0.1:0"
-	if entry, ok := n.entryLinkAddr(id); ok {
-		listen = entry
-	}
-	proxy, err := n.client.CreateProxy(id.ProxyName(), listen, upstream)
+	proxy, err := n.client.CreateProxy(id.ProxyName(), "127.0.0.1:0", upstream)
 	if err != nil {
 		return Link{}, fmt.Errorf("create proxy %s for %s: %w", id.ProxyName(), id, err)
 	}
@@ -318,6 +473,11 @@ func (n *Network) AddLink(ctx context.Context, id LinkID) (Link, error) {
 		proxy: proxy,
 	}
 	n.links[id] = l
+	if n.down[id.To] {
+		if err := proxy.Disable(); err != nil {
+			return Link{}, fmt.Errorf("disable %s towards a node that is down: %w", id, err)
+		}
+	}
 	if oneWay > 0 {
 		for _, s := range []string{streamUp, streamDown} {
 			attrs := toxiclient.Attributes{"latency": oneWay.Milliseconds(), "jitter": jitter.Milliseconds()}
@@ -327,20 +487,6 @@ func (n *Network) AddLink(ctx context.Context, id LinkID) (Link, error) {
 		}
 	}
 	return l.info, nil
-}
-
-// entryLinkAddr reports whether id is the link from a region's clients to
-// the region's first gateway, and if so its entry address.
-func (n *Network) entryLinkAddr(id LinkID) (string, bool) {
-	from, ok := n.topo.Node(id.From)
-	if !ok || from.Kind != KindClient {
-		return "", false
-	}
-	gws := n.topo.GatewayNodes(from.Placement.Region)
-	if len(gws) == 0 || gws[0].ID != id.To {
-		return "", false
-	}
-	return n.EntryAddr(from.Placement.Region)
 }
 
 // Link returns a link's proxy details.
@@ -408,9 +554,12 @@ func (n *Network) nodeAt(addr string) (NodeID, bool) {
 
 // ClientDialer returns a dial function for one region's clients (for an
 // http.Transport's DialContext): given a region's entry address (what the lab
-// DNS answered, with the entry port), it dials the link from this client
-// region to one of that region's gateways, taking them in turn. Any other
-// address is refused, so clients never leave the lab.
+// DNS answered, with the entry port), it does what that region's entry point
+// does (see Connect), over this client region's own links: it dials the links
+// to that region's gateways in turn, from the next one, skipping any that
+// refuses, and fails when none accepts, so a resolver moves on to the next
+// address of its answer. Any other address is refused, so clients never
+// leave the lab.
 func (n *Network) ClientDialer(clientRegion string) (func(ctx context.Context, network, addr string) (net.Conn, error), error) {
 	client, ok := n.topo.ClientNode(clientRegion)
 	if !ok {
@@ -429,18 +578,32 @@ func (n *Network) ClientDialer(clientRegion string) (func(ctx context.Context, n
 			return nil, fmt.Errorf("dial %s from %s: not a region entry point", addr, client.ID)
 		}
 		gws := n.topo.GatewayNodes(region)
-		g := gws[int(turn.Add(1)-1)%len(gws)]
-		to, err := n.Addr(LinkID{From: client.ID, To: g.ID})
-		if err != nil {
-			return nil, fmt.Errorf("dial %s from %s: %w", region, client.ID, err)
+		if len(gws) == 0 {
+			return nil, fmt.Errorf("dial %s from %s: the region has no gateway", region, client.ID)
 		}
-		return d.DialContext(ctx, "tcp", to)
+		start := int(turn.Add(1) - 1)
+		var errs []error
+		for i := range gws {
+			g := gws[(start+i)%len(gws)]
+			to, err := n.Addr(LinkID{From: client.ID, To: g.ID})
+			if err == nil {
+				var c net.Conn
+				if c, err = d.DialContext(ctx, "tcp", to); err == nil {
+					return c, nil
+				}
+			}
+			errs = append(errs, fmt.Errorf("%s: %w", g.ID, err))
+			if ctx.Err() != nil {
+				break
+			}
+		}
+		return nil, fmt.Errorf("dial %s from %s: no gateway accepts: %w", region, client.ID, errors.Join(errs...))
 	}, nil
 }
 
 // Close deletes every proxy the network created (their toxics, fault or
 // matrix, and their live connections go with them), closes the raft
-// listeners it made, and stops the embedded toxiproxy, waiting for every
+// listeners and entry points it made, and stops the embedded toxiproxy, waiting for every
 // goroutine it started. With an external toxiproxy, the toxiproxy client's
 // idle keep-alive connection (in http.DefaultTransport, which that client
 // uses and does not let us replace) lingers until its idle timeout.
@@ -456,8 +619,13 @@ func (n *Network) Close() error {
 	n.faults = map[*Fault]struct{}{}
 	layers := n.listeners
 	n.listeners = map[NodeID]*StreamLayer{}
+	entries := n.entries
+	n.entries = map[string]*entryPoint{}
 	n.mu.Unlock()
 
+	for _, e := range entries {
+		e.close()
+	}
 	var errs []error
 	for id, l := range links {
 		if err := l.proxy.Delete(); err != nil {

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"net"
 	"runtime"
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -101,8 +103,10 @@ func (s *tcpServer) Close() {
 
 func echo(c net.Conn) { _, _ = io.Copy(c, c) }
 
-// ticker writes a byte every 10 ms and reports every byte it receives on got.
-func ticker(got chan<- byte) func(net.Conn) {
+// ticker writes the byte say holds every 10 ms and reports every byte it
+// receives on got. A test that sets a new byte after a fault can tell what the
+// server wrote after the fault from bytes that were already in flight.
+func ticker(got chan<- byte, say *atomic.Int32) func(net.Conn) {
 	return func(c net.Conn) {
 		done := make(chan struct{})
 		go func() {
@@ -125,7 +129,7 @@ func ticker(got chan<- byte) func(net.Conn) {
 			case <-done:
 				return
 			case <-t.C:
-				if _, err := c.Write([]byte{'t'}); err != nil {
+				if _, err := c.Write([]byte{byte(say.Load())}); err != nil {
 					return
 				}
 			}
@@ -133,9 +137,16 @@ func ticker(got chan<- byte) func(net.Conn) {
 	}
 }
 
+// newSay returns a ticker's byte to write, set to b.
+func newSay(b byte) *atomic.Int32 {
+	var say atomic.Int32
+	say.Store(int32(b))
+	return &say
+}
+
 func dial(t *testing.T, addr string) net.Conn {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, time.Second)
+	c, err := net.DialTimeout("tcp", addr, patience)
 	if err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
@@ -158,18 +169,54 @@ func ping(c net.Conn, wait time.Duration) (time.Duration, error) {
 	return time.Since(start), nil
 }
 
-func medianPing(t *testing.T, c net.Conn, n int) time.Duration {
+// pings returns n round trips on c, sorted.
+func pings(t *testing.T, c net.Conn, n int) []time.Duration {
 	t.Helper()
 	var rtts []time.Duration
 	for range n {
-		d, err := ping(c, 2*time.Second)
+		d, err := ping(c, patience)
 		if err != nil {
 			t.Fatalf("ping: %v", err)
 		}
 		rtts = append(rtts, d)
 	}
 	slices.Sort(rtts)
+	return rtts
+}
+
+// medianPing is the median of n round trips on c. A busy machine can only
+// make a round trip longer than its latency toxics, so tests compare it with
+// a lower bound only; an upper bound would measure the machine.
+func medianPing(t *testing.T, c net.Conn, n int) time.Duration {
+	t.Helper()
+	rtts := pings(t, c, n)
 	return rtts[len(rtts)/2]
+}
+
+// latencyByStream sums the latency toxics on a link's proxy per stream
+// ("upstream" is From → To): what the link is configured to add, which a test
+// can check exactly whatever the machine's speed.
+func latencyByStream(t *testing.T, nw *Network, id LinkID) map[string]time.Duration {
+	t.Helper()
+	p, err := toxiclient.NewClient(nw.ToxiproxyAddr()).Proxy(id.ProxyName())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]time.Duration{}
+	for _, x := range p.ActiveToxics {
+		if x.Type != "latency" {
+			continue
+		}
+		ms, ok := x.Attributes["latency"].(float64)
+		if !ok {
+			t.Fatalf("toxic %s has latency %v (%T)", x.Name, x.Attributes["latency"], x.Attributes["latency"])
+		}
+		if j, _ := x.Attributes["jitter"].(float64); j != 0 {
+			t.Fatalf("toxic %s has jitter %vms, want none", x.Name, j)
+		}
+		got[x.Stream] += time.Duration(ms) * time.Millisecond
+	}
+	return got
 }
 
 // connectLink registers an echo server as the link's target and creates the
@@ -201,26 +248,32 @@ func toxicNames(t *testing.T, nw *Network, id LinkID) []string {
 	return names
 }
 
+// The matrix latency is configured on each link exactly (one toxic per
+// direction), and it shows: no round trip is faster than the two toxics. A
+// busy machine only makes round trips slower, so the measured side has a
+// lower bound only; the configured toxics pin the value.
 func TestMatrixLatencyShowsInRoundTrip(t *testing.T) {
 	nw := newTestNetwork(t, testTopology(), NetworkOptions{})
 	cases := []struct {
-		link    LinkID
-		wantRTT time.Duration
+		link   LinkID
+		oneWay time.Duration
 	}{
-		{LinkID{From: usA, To: euA}, 40 * time.Millisecond}, // 20 ms one way, each direction
-		{LinkID{From: usA, To: usB}, 2 * time.Millisecond},
+		{LinkID{From: usA, To: euA}, 20 * time.Millisecond},
+		{LinkID{From: usA, To: usB}, time.Millisecond},
 	}
 	for _, tc := range cases {
 		l := connectLink(t, nw, tc.link, echo)
-		c := dial(t, l.Listen)
-		got := medianPing(t, c, 15)
-		t.Logf("%s: median RTT %v, configured one-way %v", tc.link, got, l.OneWay)
-		lo, hi := tc.wantRTT*8/10, tc.wantRTT*12/10
-		if tc.wantRTT < 10*time.Millisecond {
-			hi = tc.wantRTT + 3*time.Millisecond // a millisecond toxic is too small for ±20% on a shared box
+		want := map[string]time.Duration{"upstream": tc.oneWay, "downstream": tc.oneWay}
+		if got := latencyByStream(t, nw, tc.link); !maps.Equal(got, want) || l.OneWay != tc.oneWay {
+			t.Errorf("%s: latency toxics %v (link one-way %v), want %v", tc.link, got, l.OneWay, want)
 		}
-		if got < lo || got > hi {
-			t.Errorf("%s: median RTT %v, want %v ±20%%", tc.link, got, tc.wantRTT)
+		c := dial(t, l.Listen)
+		rtts := pings(t, c, 15)
+		t.Logf("%s: RTT min %v median %v, configured one-way %v", tc.link, rtts[0], rtts[len(rtts)/2], l.OneWay)
+		// One toxic per direction holds each chunk at least its latency after the
+		// proxy read it, so every round trip takes at least 2 × one-way.
+		if rtts[0] < 2*tc.oneWay {
+			t.Errorf("%s: fastest RTT %v, want at least 2 × %v", tc.link, rtts[0], tc.oneWay)
 		}
 	}
 }
@@ -236,18 +289,43 @@ func TestAddedLatencyStacksAndHealRestoresIt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := medianPing(t, c, 9); got < 40*time.Millisecond*8/10 || got > 44*time.Millisecond*12/10 {
-		t.Errorf("RTT with 40 ms added forward = %v, want about 42ms", got)
+	// Configured: the fault's 40 ms on top of the matrix's 1 ms, forward only.
+	want := map[string]time.Duration{"upstream": 41 * time.Millisecond, "downstream": time.Millisecond}
+	if got := latencyByStream(t, nw, id); !maps.Equal(got, want) {
+		t.Errorf("latency toxics with 40 ms added forward = %v, want %v", got, want)
 	}
+	// Measured, with a bound that holds on a starved machine: toxiproxy times a
+	// stacked toxic from the chunk's timestamp as the toxic before it left it,
+	// which runs early by however late that toxic ran (x), so a chunk leaves the
+	// pair after at least max(x, 41 ms − x) ≥ 20.5 ms. Without the fault a
+	// round trip takes 2 ms on a quiet machine.
+	const floor = 20 * time.Millisecond
+	rtts := pings(t, c, 9)
+	if rtts[0] < floor {
+		t.Errorf("RTT with 40 ms added forward = %v (fastest of 9), want at least %v: the fault does not delay", rtts[0], floor)
+	}
+	t.Logf("RTT with 40 ms added forward: min %v median %v", rtts[0], rtts[len(rtts)/2])
 	if err := f.Heal(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if got := toxicNames(t, nw, id); !slices.Equal(got, before) {
 		t.Errorf("toxics after heal = %v, want %v", got, before)
 	}
-	// A latency fault drops nothing, so the live connection survives the heal.
-	if got := medianPing(t, c, 9); got > 10*time.Millisecond {
-		t.Errorf("RTT after heal = %v, want the 2 ms matrix latency back", got)
+	// A latency fault drops nothing, so the live connection survives the heal, and
+	// its round trips can again beat the floor the fault imposed (a busy machine may
+	// take a few tries).
+	deadline := time.Now().Add(patience)
+	for {
+		d, err := ping(c, patience)
+		if err != nil {
+			t.Fatalf("ping after heal: %v", err)
+		}
+		if d < floor {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after heal no RTT under %v in %v (last %v): the fault's latency is still there", floor, patience, d)
+		}
 	}
 }
 
@@ -256,7 +334,7 @@ func TestPartitionClosesLiveConnectionsAndBlocksNewData(t *testing.T) {
 	id := LinkID{From: usA, To: usB}
 	l := connectLink(t, nw, id, echo)
 	live := dial(t, l.Listen)
-	if _, err := ping(live, time.Second); err != nil {
+	if _, err := ping(live, patience); err != nil {
 		t.Fatalf("ping before partition: %v", err)
 	}
 	before := toxicNames(t, nw, id)
@@ -265,8 +343,9 @@ func TestPartitionClosesLiveConnectionsAndBlocksNewData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The live connection is closed at once, not left to time out.
-	if err := live.SetReadDeadline(time.Now().Add(2 * time.Second)); err != nil {
+	// The live connection is closed, not left to time out (patience is far shorter
+	// than any timeout in play: a partition never times out).
+	if err := live.SetReadDeadline(time.Now().Add(patience)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := live.Read(make([]byte, 1)); err == nil || isTimeout(err) {
@@ -284,7 +363,7 @@ func TestPartitionClosesLiveConnectionsAndBlocksNewData(t *testing.T) {
 	if got := toxicNames(t, nw, id); !slices.Equal(got, before) {
 		t.Errorf("toxics after heal = %v, want %v", got, before)
 	}
-	if _, err := ping(dial(t, l.Listen), time.Second); err != nil {
+	if _, err := ping(dial(t, l.Listen), patience); err != nil {
 		t.Errorf("ping after heal: %v", err)
 	}
 }
@@ -294,57 +373,72 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// received waits up to wait for at least one byte on got.
-func received(got <-chan byte, wait time.Duration) bool {
-	select {
-	case <-got:
-		return true
-	case <-time.After(wait):
-		return false
-	}
-}
-
-func drain(got <-chan byte) {
+// received waits up to wait for the byte m on got, skipping any other.
+func received(got <-chan byte, m byte, wait time.Duration) bool {
+	timeout := time.After(wait)
 	for {
 		select {
-		case <-got:
-		default:
-			return
+		case b := <-got:
+			if b == m {
+				return true
+			}
+		case <-timeout:
+			return false
 		}
 	}
 }
 
-// readsWithin reports whether c delivers a byte within wait.
-func readsWithin(c net.Conn, wait time.Duration) bool {
+// reads reports whether c delivers the byte m within wait, skipping any other.
+func reads(c net.Conn, m byte, wait time.Duration) bool {
 	_ = c.SetReadDeadline(time.Now().Add(wait))
-	_, err := c.Read(make([]byte, 64))
-	return err == nil
+	buf := make([]byte, 64)
+	for {
+		n, err := c.Read(buf)
+		if slices.Contains(buf[:n], m) {
+			return true
+		}
+		if err != nil {
+			return false
+		}
+	}
 }
 
+// A one-way partition blocks one direction and lets the other through. Every
+// check uses a byte first sent after the fault, so nothing in flight from
+// before can pass for a leak; what must pass is given patience, and what must
+// not is judged only after the passing direction has delivered (blockedFor
+// more on top).
 func TestPartitionOneWayBlocksOneDirectionOnly(t *testing.T) {
+	const blockedFor = 500 * time.Millisecond
 	nw := newTestNetwork(t, testTopology(), NetworkOptions{})
 	id := LinkID{From: usA, To: usB}
-	got := make(chan byte, 1024)
-	l := connectLink(t, nw, id, ticker(got))
+	got, say := make(chan byte, 1024), newSay('t')
+	l := connectLink(t, nw, id, ticker(got, say))
 	c := dial(t, l.Listen)
 
-	if _, err := c.Write([]byte{'x'}); err != nil || !received(got, time.Second) || !readsWithin(c, time.Second) {
+	if _, err := c.Write([]byte{'x'}); err != nil || !received(got, 'x', patience) || !reads(c, 't', patience) {
 		t.Fatalf("link does not carry both directions before the fault (write err %v)", err)
 	}
 
-	for _, dir := range []Direction{Forward, Backward} {
+	for i, dir := range []Direction{Forward, Backward} {
 		f, err := nw.PartitionOneWay(context.Background(), dir, id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Let bytes already inside the proxy through before judging.
-		time.Sleep(30 * time.Millisecond)
-		drain(got)
-		readsWithin(c, 10*time.Millisecond)
-
-		_, _ = c.Write([]byte{'x'})
-		forward := received(got, 200*time.Millisecond)
-		backward := readsWithin(c, 200*time.Millisecond)
+		// New markers for this fault: the client writes fw, the server writes bw.
+		fw, bw := byte('F'+i), byte('b'+i)
+		say.Store(int32(bw))
+		if _, err := c.Write([]byte{fw}); err != nil {
+			t.Fatalf("write under the %v cut: %v", dir, err)
+		}
+		var forward, backward bool
+		if dir == Forward {
+			backward = reads(c, bw, patience)
+			forward = received(got, fw, blockedFor)
+		} else {
+			forward = received(got, fw, patience)
+			backward = reads(c, bw, blockedFor)
+		}
 		if forward != (dir == Backward) || backward != (dir == Forward) {
 			t.Errorf("%v cut: forward passes %v, backward passes %v", dir, forward, backward)
 		}
@@ -353,17 +447,22 @@ func TestPartitionOneWayBlocksOneDirectionOnly(t *testing.T) {
 		}
 		// The heal closed the connection (it lost bytes); a new one carries both ways.
 		c = dial(t, l.Listen)
-		if _, err := c.Write([]byte{'x'}); err != nil || !received(got, time.Second) || !readsWithin(c, time.Second) {
+		say.Store('h')
+		if _, err := c.Write([]byte{'h'}); err != nil || !received(got, 'h', patience) || !reads(c, 'h', patience) {
 			t.Fatalf("after healing the %v cut, the link does not carry both directions", dir)
 		}
 	}
 }
 
+// Cut drops what one node sends, on its own connections and on the other
+// node's. Markers as in TestPartitionOneWayBlocksOneDirectionOnly.
 func TestCutDropsOnlyWhatOneNodeSends(t *testing.T) {
+	const blockedFor = 500 * time.Millisecond
 	nw := newTestNetwork(t, testTopology(), NetworkOptions{})
 	gotA, gotB := make(chan byte, 1024), make(chan byte, 1024)
-	ab := connectLink(t, nw, LinkID{From: usA, To: usB}, ticker(gotB))
-	ba := connectLink(t, nw, LinkID{From: usB, To: usA}, ticker(gotA))
+	sayA, sayB := newSay('t'), newSay('t')
+	ab := connectLink(t, nw, LinkID{From: usA, To: usB}, ticker(gotB, sayB))
+	ba := connectLink(t, nw, LinkID{From: usB, To: usA}, ticker(gotA, sayA))
 	fromA, fromB := dial(t, ab.Listen), dial(t, ba.Listen)
 
 	f, err := nw.Cut(context.Background(), usA, usB)
@@ -375,24 +474,22 @@ func TestCutDropsOnlyWhatOneNodeSends(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	time.Sleep(30 * time.Millisecond)
-	drain(gotA)
-	drain(gotB)
-	readsWithin(fromA, 10*time.Millisecond)
-	readsWithin(fromB, 10*time.Millisecond)
-
+	sayA.Store('A')
+	sayB.Store('B')
 	_, _ = fromA.Write([]byte{'a'})
 	_, _ = fromB.Write([]byte{'b'})
-	if received(gotB, 200*time.Millisecond) {
-		t.Error("a's bytes reached b on a's own connection")
-	}
-	if !readsWithin(fromA, 200*time.Millisecond) {
+	// What b sends passes, on both connections.
+	if !reads(fromA, 'B', patience) {
 		t.Error("b's bytes did not reach a on a's connection")
 	}
-	if !received(gotA, 200*time.Millisecond) {
+	if !received(gotA, 'b', patience) {
 		t.Error("b's bytes did not reach a on b's connection")
 	}
-	if readsWithin(fromB, 200*time.Millisecond) {
+	// What a sends is dropped, on both connections.
+	if received(gotB, 'a', blockedFor) {
+		t.Error("a's bytes reached b on a's own connection")
+	}
+	if reads(fromB, 'A', blockedFor) {
 		t.Error("a's bytes reached b on b's connection")
 	}
 }
@@ -478,11 +575,14 @@ func TestConnectBuildsEveryLinkAndEntryPoints(t *testing.T) {
 	if got, want := len(nw.Links()), len(topo.Links()); got != want {
 		t.Fatalf("%d links, want %d", got, want)
 	}
-	// The entry point of eu-west is the proxy from eu-west's clients to its gateway.
+	// The entry point of eu-west is its load balancer: it forwards to the gateway through the link from
+	// eu-west's clients.
 	entry, _ := nw.EntryAddr("eu-west")
-	l, _ := nw.Link(LinkID{From: "client:eu-west", To: "gateway:eu-west/a"})
-	if l.Listen != entry {
-		t.Errorf("eu-west entry link listens on %s, want %s", l.Listen, entry)
+	if !nw.EntryServing("eu-west") {
+		t.Fatal("eu-west's entry point does not serve")
+	}
+	if _, err := ping(dial(t, entry), patience); err != nil {
+		t.Fatalf("through eu-west's entry point: %v", err)
 	}
 	// us-east's clients reach eu-west's gateway through their own link, 20 ms each way.
 	d, err := nw.ClientDialer("us-east")
@@ -525,7 +625,7 @@ func TestCloseRemovesProxiesFromExternalToxiproxyAndLeaksNoGoroutines(t *testing
 			t.Fatal(err)
 		}
 		c := dial(t, l.Listen)
-		if _, err := ping(c, time.Second); err != nil {
+		if _, err := ping(c, patience); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := nw.Partition(context.Background(), l.ID); err != nil {
@@ -546,11 +646,11 @@ func TestCloseRemovesProxiesFromExternalToxiproxyAndLeaksNoGoroutines(t *testing
 	expectGoroutinesBackTo(t, before)
 }
 
-// expectGoroutinesBackTo waits up to 5s for the goroutine count to fall back
-// to before, and fails with every stack if it does not.
+// expectGoroutinesBackTo waits up to patience for the goroutine count to
+// fall back to before, and fails with every stack if it does not.
 func expectGoroutinesBackTo(t *testing.T, before int) {
 	t.Helper()
-	if waitFor(5*time.Second, func() bool { return runtime.NumGoroutine() <= before }) {
+	if waitFor(patience, func() bool { return runtime.NumGoroutine() <= before }) {
 		return
 	}
 	buf := make([]byte, 1<<20)
@@ -562,7 +662,7 @@ func TestStallHoldsDataAndHealDeliversIt(t *testing.T) {
 	id := LinkID{From: usA, To: usB}
 	l := connectLink(t, nw, id, echo)
 	c := dial(t, l.Listen)
-	if _, err := ping(c, time.Second); err != nil {
+	if _, err := ping(c, patience); err != nil {
 		t.Fatal(err)
 	}
 	f, err := nw.Stall(context.Background(), id)
@@ -576,13 +676,13 @@ func TestStallHoldsDataAndHealDeliversIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The byte sent during the stall comes back on the same connection.
-	if err := c.SetReadDeadline(time.Now().Add(2 * time.Second)); err != nil {
+	if err := c.SetReadDeadline(time.Now().Add(patience)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
 		t.Fatalf("the stalled byte was not delivered after heal: %v", err)
 	}
-	if _, err := ping(c, time.Second); err != nil {
+	if _, err := ping(c, patience); err != nil {
 		t.Errorf("ping after heal: %v", err)
 	}
 }

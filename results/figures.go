@@ -71,6 +71,10 @@ type Figures struct {
 	UnknownRate float64 `json:"unknown_rate"` // unknown / requests
 
 	Latency Latency `json:"latency"` // from intended send time to outcome
+
+	// Health is the lab's own condition in the span (nil when it was not measured, e.g. `paylab
+	// load` against an outside system or a file written before lab health existed).
+	Health *Health `json:"health,omitempty"`
 }
 
 func makeFigures(name string, from, to time.Duration, t *tally, h *hdrhistogram.Histogram) Figures {

@@ -44,7 +44,7 @@ func TestRunDirectoryIsWrittenForASyntheticRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 1+len(run.Windows) || len(run.Windows) < 20 || rows[0][0] != "start_s" || len(rows[1]) != len(timeseriesHeader) {
+	if len(rows) != 1+len(run.Windows) || len(run.Windows) < 20 || rows[0][0] != "start_s" || len(rows[1]) != len(timeseriesHeader)+len(healthHeader) {
 		t.Errorf("timeseries.csv has %d rows for %d windows", len(rows), len(run.Windows))
 	}
 
@@ -84,15 +84,22 @@ func TestReportIsSelfContainedAndComplete(t *testing.T) {
 	html := buf.String()
 	for _, want := range []string{
 		"zone-failover", `class="verdict fail"`, `id="chart-throughput"`, `id="chart-latency"`, `id="chart-errors"`,
-		"zone-down us-east/a", "leader us-east/b", "dns -us-east/a", // fault and marker labels in the charts
+		`id="chart-events"`, "zone-down us-east/a", // the event strip
+		"ledger leader is now us-east/b (term 3)", "DNS: us-east out of pay.lab (503 Service Unavailable)", // the timeline in words
 		"during zone-down", "window 6s–7s: p99 791ms", "history too long for porcupine",
 	} {
 		if !strings.Contains(html, want) {
 			t.Errorf("report.html lacks %q", want)
 		}
 	}
-	if n := strings.Count(html, "<svg"); n != 3 {
-		t.Errorf("report.html has %d inline SVG charts, want 3", n)
+	if n := strings.Count(html, "<svg"); n != 4 {
+		t.Errorf("report.html has %d inline SVG charts, want 4 (events, throughput, latency, errors)", n)
+	}
+	// No lab health measured: no health charts, no banner, no saturation key.
+	for _, absent := range []string{`id="chart-cpu"`, `id="saturated"`, "lab saturated (timing"} {
+		if strings.Contains(html, absent) {
+			t.Errorf("report.html of a run without lab health has %q", absent)
+		}
 	}
 	for _, banned := range []string{"http://", "https://", "<link", "src="} {
 		for _, line := range strings.Split(html, "\n") {
@@ -133,5 +140,71 @@ func TestRunDirectoryReadsBack(t *testing.T) {
 	}
 	if _, err := ReadTimeseries(strings.NewReader("start_s,wrong\n")); err == nil {
 		t.Fatal("a file with other columns was accepted")
+	}
+}
+
+// Lab health travels through timeseries.csv and back; a window without it stays without it, and a
+// file from before the health columns still reads.
+func TestTimeseriesCarriesLabHealth(t *testing.T) {
+	rule := DefaultSaturationRule()
+	hot := &Health{SchedLagP99: 25 * time.Millisecond, SchedLagMax: 80 * time.Millisecond, CPU: 1.5, Machine: 1.95, Cores: 2, GCPause: 3 * time.Millisecond}
+	rule.Judge(hot, 2000, 0)
+	cool := &Health{SchedLagP99: 200 * time.Microsecond, SchedLagMax: time.Millisecond, CPU: 0.4, Machine: 0.5, Cores: 2}
+	rule.Judge(cool, 2000, 0)
+	windows := []Figures{
+		{Start: 0, End: time.Second, Requests: 2000, Health: cool},
+		{Start: time.Second, End: 2 * time.Second, Requests: 2000, Health: hot},
+		{Start: 2 * time.Second, End: 3 * time.Second, Requests: 2000},
+	}
+	var buf bytes.Buffer
+	if err := WriteTimeseries(&buf, windows); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadTimeseries(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(back) != 3 || back[0].Health == nil || back[1].Health == nil || back[2].Health != nil {
+		t.Fatalf("health did not round-trip: %+v", back)
+	}
+	if h := back[1].Health; h.Saturated != 1 || h.SchedLagP99 != 25*time.Millisecond || h.Machine != 1.95 || len(h.Reasons) != 2 {
+		t.Errorf("saturated window read back as %+v", h)
+	}
+	if h := back[0].Health; h.Saturated != 0 || h.CPU != 0.4 {
+		t.Errorf("healthy window read back as %+v", h)
+	}
+	agg := HealthOver(back, 0, 0)
+	if agg == nil || agg.Windows != 2 || agg.Saturated != 1 || agg.SaturatedText() != "lab saturated in 1 of 2 windows: lower the rate or free the CPU" {
+		t.Errorf("HealthOver = %+v", agg)
+	}
+	// An old file: the first 19 columns only.
+	var old bytes.Buffer
+	old.WriteString(strings.Join(timeseriesHeader, ",") + "\n")
+	old.WriteString("0,1,10,10,0,0,0,10,0,10,10,10,0,0,1,2,3,4,5\n")
+	if ws, err := ReadTimeseries(&old); err != nil || len(ws) != 1 || ws[0].Health != nil {
+		t.Errorf("old timeseries.csv: %v, %+v", err, ws)
+	}
+}
+
+// The saturation rule names every limit a window breaks, and none for a healthy one.
+func TestSaturationRuleNamesEachLimit(t *testing.T) {
+	rule := DefaultSaturationRule()
+	for _, c := range []struct {
+		h              Health
+		requests, late uint64
+		want           int
+	}{
+		{Health{SchedLagP99: time.Millisecond, Machine: 1.0, Cores: 2}, 1000, 0, 0},
+		{Health{SchedLagP99: 10 * time.Millisecond, Machine: 1.0, Cores: 2}, 1000, 0, 1},
+		{Health{SchedLagP99: time.Millisecond, Machine: 1.8, Cores: 2}, 1000, 0, 1},
+		{Health{SchedLagP99: time.Millisecond, Machine: 1.0, Cores: 2}, 1000, 10, 1},
+		{Health{SchedLagP99: time.Second, Machine: 2, Cores: 2}, 1000, 500, 3},
+		{Health{}, 0, 0, 0},
+	} {
+		h := c.h
+		rule.Judge(&h, c.requests, c.late)
+		if len(h.Reasons) != c.want || (h.Saturated == 1) != (c.want > 0) || h.Windows != 1 {
+			t.Errorf("Judge(%+v, %d, %d) = saturated %d, reasons %q; want %d reasons", c.h, c.requests, c.late, h.Saturated, h.Reasons, c.want)
+		}
 	}
 }

@@ -12,12 +12,14 @@ import (
 // EventKind classifies the events of a run's timeline.
 type EventKind string
 
-// Event kinds. Faults with an Until are drawn as shaded windows; the others as markers.
+// Event kinds. Faults with an Until are drawn as shaded windows; the others as marks in their
+// own lane of the report's event strip.
 const (
-	EventFault  EventKind = "fault"  // a fault from inject to heal
-	EventLeader EventKind = "leader" // a ledger leader change
-	EventDNS    EventKind = "dns"    // a DNS answer changed (region removed, weights)
-	EventNote   EventKind = "note"   // anything else worth marking
+	EventFault   EventKind = "fault"   // a fault from inject to heal
+	EventLeader  EventKind = "leader"  // a ledger leader change
+	EventDNS     EventKind = "dns"     // a DNS answer changed (region removed, weights)
+	EventBreaker EventKind = "breaker" // a gateway's circuit breaker changed state (see BreakerEvent)
+	EventNote    EventKind = "note"    // anything else worth marking
 )
 
 // Event is one thing that happened during a run, as offsets from its start.
@@ -30,7 +32,8 @@ type Event struct {
 	Detail string        `json:"detail,omitempty"`
 }
 
-// Label is the short text a report prints for the event.
+// Label is the event's short name, "zone-down us-east/a": phases and assertions name fault
+// windows by it. Describe is what a person reads.
 func (e Event) Label() string {
 	if e.Target == "" {
 		return e.Name
@@ -104,6 +107,8 @@ type Run struct {
 	Windows    []Figures         `json:"-"` // written to timeseries.csv
 	Events     []Event           `json:"events,omitempty"`
 	Assertions []AssertionResult `json:"assertions,omitempty"`
+	// LabHealth is the lab's account of its own condition during the load (nil when not measured).
+	LabHealth *LabHealth `json:"lab_health,omitempty"`
 	// Profiles are the pprof captures taken during fault windows (paylab run --profile).
 	Profiles []Profile `json:"profiles,omitempty"`
 }

@@ -63,7 +63,7 @@ func syntheticRun(t testing.TB) (*Run, *History) {
 		Events: []Event{
 			{At: fault, Until: heal, Kind: EventFault, Name: "zone-down", Target: "us-east/a", Detail: "crash"},
 			{At: elected, Kind: EventLeader, Name: "leader", Target: "us-east/b", Detail: "term 3"},
-			{At: 8 * time.Second, Kind: EventDNS, Name: "dns", Target: "-us-east/a", Detail: "health check removed 127.0.1.1"},
+			{At: 8 * time.Second, Kind: EventDNS, Name: "dns", Target: "us-east", Detail: "out of pay.lab (503 Service Unavailable)"},
 			{At: 15 * time.Second, Kind: EventLeader, Name: "leader", Target: "us-east/b", Detail: "term 3 (unchanged after heal)"},
 		},
 		Assertions: []AssertionResult{
@@ -76,4 +76,59 @@ func syntheticRun(t testing.TB) (*Run, *History) {
 	}
 	run.Decide()
 	return run, hist
+}
+
+// syntheticBusyRun is syntheticRun as a failing run on a starved machine: lab health in every
+// window, saturated from 6 s to 9 s (the failover) and from 15 s to 17 s, the leader changing
+// three times after the heal, DNS and breaker changes (one breaker event in the raw Go form
+// runs recorded before BreakerEvent), and a timing assertion made unknown by the saturation.
+func syntheticBusyRun(t testing.TB) *Run {
+	t.Helper()
+	run, _ := syntheticRun(t)
+	run.ID = "20260301T120000Z-zone-failover-busy"
+	run.Description = "One zone of a three-zone region dies under load, on a machine with a busy loop beside the lab."
+	rule := DefaultSaturationRule()
+	for i := range run.Windows {
+		w := &run.Windows[i]
+		h := &Health{SchedLagP99: 300 * time.Microsecond, SchedLagMax: 2 * time.Millisecond, CPU: 0.9, Machine: 1.3,
+			CPUSeconds: 0.9, Cores: 2, GCPause: time.Millisecond}
+		sec := int(w.Start / time.Second)
+		switch {
+		case sec >= 6 && sec < 9:
+			h.SchedLagP99, h.SchedLagMax, h.CPU, h.Machine, h.CPUSeconds = 24*time.Millisecond, 90*time.Millisecond, 1.7, 1.97, 1.7
+		case sec >= 15 && sec < 17:
+			h.SchedLagP99, h.SchedLagMax, h.CPU, h.Machine, h.CPUSeconds = 6*time.Millisecond, 40*time.Millisecond, 1.6, 1.9, 1.6
+		}
+		rule.Judge(h, w.Requests, w.Late)
+		w.Health = h
+	}
+	run.LabHealth = &LabHealth{Rule: rule.String(), Load: HealthOver(run.Windows, 0, 0), CPUPerOp: 900 * time.Microsecond, PeakRSS: 612 << 20}
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	run.Events = []Event{
+		{At: ms(150), Kind: EventLeader, Name: "leader", Target: "ledger:us-east/a"},
+		{At: ms(6000), Until: ms(14000), Kind: EventFault, Name: "zone-down", Target: "us-east/a", Detail: "crashed ledger:us-east/a"},
+		{At: ms(6010), Kind: EventLeader, Name: "leader", Target: "none"},
+		{At: ms(6140), Kind: EventLeader, Name: "leader", Target: "ledger:us-east/b"},
+		BreakerEvent(ms(6300), "gateway:us-east/a", "closed", "open", "5 consecutive failures"),
+		BreakerEvent(ms(6800), "gateway:us-east/a", "open", "half-open", "cool-down of 500ms over"),
+		BreakerEvent(ms(6900), "gateway:us-east/a", "half-open", "open", "a half-open probe failed"),
+		BreakerEvent(ms(7400), "gateway:us-east/a", "open", "half-open", "cool-down of 500ms over"),
+		BreakerEvent(ms(7500), "gateway:us-east/a", "half-open", "closed", "2 successful probes"),
+		{At: ms(7200), Kind: EventDNS, Name: "dns", Target: "us-east", Detail: "out of pay.lab (503 Service Unavailable)"},
+		{At: ms(11000), Until: ms(12500), Kind: EventFault, Name: "latency", Target: "us-west<->eu-west", Detail: "200ms ± 50ms"},
+		{At: ms(14200), Kind: EventLeader, Name: "leader", Target: "none"},
+		{At: ms(14350), Kind: EventNote, Name: "breaker", Target: "gateway:us-east/b",
+			Detail: "{closed open 2026-03-01 12:00:14.35 +0000 UTC m=+14.350000001 5 consecutive failures}"},
+		{At: ms(14400), Kind: EventLeader, Name: "leader", Target: "ledger:us-east/a"},
+		{At: ms(14900), Kind: EventDNS, Name: "dns", Target: "us-east", Detail: "back in pay.lab (200 OK)"},
+		{At: ms(18000), Kind: EventLeader, Name: "leader", Target: "ledger:us-east/c"},
+		{At: ms(19600), Kind: EventLeader, Name: "leader", Target: "ledger:us-east/b"},
+		{At: ms(16000), Kind: EventNote, Name: "rolling-restart", Target: "eu-west", Detail: "restarted gateway:eu-west/a"},
+	}
+	run.Assertions = append(run.Assertions,
+		AssertionResult{Name: "recovery_time", Verdict: Undecided, Limit: "< 5s", Phase: "after:zone-down",
+			Error: run.LabHealth.Load.SaturatedText()},
+	)
+	run.Decide()
+	return run
 }

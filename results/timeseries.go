@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -18,22 +19,36 @@ var timeseriesHeader = []string{
 	"p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms",
 }
 
+// healthHeader are the lab-health columns that follow timeseriesHeader (see Health); they are
+// empty in windows without health figures. Files written before they existed have none.
+var healthHeader = []string{
+	"sched_lag_p99_ms", "sched_lag_max_ms", "cpu_cores", "machine_cores", "cores", "gc_pause_ms", "saturated", "saturated_reasons",
+}
+
 // WriteTimeseries writes one CSV row per window.
 func WriteTimeseries(w io.Writer, windows []Figures) error {
 	cw := csv.NewWriter(w)
-	cw.Write(timeseriesHeader)
+	cw.Write(append(append([]string(nil), timeseriesHeader...), healthHeader...))
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
 	ms := func(d time.Duration) string {
 		return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 3, 64)
 	}
 	for _, x := range windows {
-		cw.Write([]string{
+		row := []string{
 			f(x.Start.Seconds()), f(x.End.Seconds()), u(x.Requests), u(x.OK), u(x.Rejected), u(x.Failed),
 			u(x.Unknown), u(x.ItemsOK), u(x.Late),
 			f(x.RequestRate), f(x.OKRate), f(x.ItemRate), f(x.ErrorRate), f(x.UnknownRate),
 			ms(x.Latency.P50), ms(x.Latency.P90), ms(x.Latency.P99), ms(x.Latency.P999), ms(x.Latency.Max),
-		})
+		}
+		if h := x.Health; h != nil {
+			row = append(row, ms(h.SchedLagP99), ms(h.SchedLagMax), strconv.FormatFloat(h.CPU, 'f', 3, 64),
+				strconv.FormatFloat(h.Machine, 'f', 3, 64), strconv.Itoa(h.Cores), ms(h.GCPause),
+				strconv.Itoa(h.Saturated), strings.Join(h.Reasons, "; "))
+		} else {
+			row = append(row, make([]string, len(healthHeader))...)
+		}
+		cw.Write(row)
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {
@@ -49,12 +64,20 @@ const MaxTimeseriesRows = MaxWindows
 // percentiles is not in the file).
 func ReadTimeseries(r io.Reader) ([]Figures, error) {
 	cr := csv.NewReader(r)
-	cr.FieldsPerRecord = len(timeseriesHeader)
+	cr.FieldsPerRecord = -1
 	head, err := cr.Read()
 	if err != nil {
 		return nil, fmt.Errorf("read timeseries.csv: %w", err)
 	}
-	for i, h := range timeseriesHeader {
+	want := timeseriesHeader
+	withHealth := len(head) == len(timeseriesHeader)+len(healthHeader)
+	if withHealth {
+		want = append(append([]string(nil), timeseriesHeader...), healthHeader...)
+	}
+	if len(head) != len(want) {
+		return nil, fmt.Errorf("read timeseries.csv: %d columns, want %d (or %d with lab health)", len(head), len(timeseriesHeader), len(timeseriesHeader)+len(healthHeader))
+	}
+	for i, h := range want {
 		if head[i] != h {
 			return nil, fmt.Errorf("read timeseries.csv: column %d is %q, want %q", i+1, head[i], h)
 		}
@@ -68,6 +91,9 @@ func ReadTimeseries(r io.Reader) ([]Figures, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read timeseries.csv: %w", err)
 		}
+		if len(rec) != len(want) {
+			return nil, fmt.Errorf("read timeseries.csv: line %d has %d columns, want %d", line, len(rec), len(want))
+		}
 		if len(out) == MaxTimeseriesRows {
 			return nil, fmt.Errorf("read timeseries.csv: more than %d rows", MaxTimeseriesRows)
 		}
@@ -75,14 +101,14 @@ func ReadTimeseries(r io.Reader) ([]Figures, error) {
 		fl := func(i int) float64 {
 			v, err := strconv.ParseFloat(rec[i], 64)
 			if err != nil && bad == nil {
-				bad = fmt.Errorf("line %d, %s: %w", line, timeseriesHeader[i], err)
+				bad = fmt.Errorf("line %d, %s: %w", line, want[i], err)
 			}
 			return v
 		}
 		u := func(i int) uint64 {
 			v, err := strconv.ParseUint(rec[i], 10, 64)
 			if err != nil && bad == nil {
-				bad = fmt.Errorf("line %d, %s: %w", line, timeseriesHeader[i], err)
+				bad = fmt.Errorf("line %d, %s: %w", line, want[i], err)
 			}
 			return v
 		}
@@ -93,6 +119,16 @@ func ReadTimeseries(r io.Reader) ([]Figures, error) {
 			ItemsOK: u(7), Late: u(8), RequestRate: fl(9), OKRate: fl(10), ItemRate: fl(11), ErrorRate: fl(12),
 			UnknownRate: fl(13),
 			Latency:     Latency{Count: int64(u(2)), P50: msd(14), P90: msd(15), P99: msd(16), P999: msd(17), Max: msd(18)},
+		}
+		if n := len(timeseriesHeader); withHealth && rec[n] != "" {
+			x.Health = &Health{
+				SchedLagP99: msd(n), SchedLagMax: msd(n + 1), CPU: fl(n + 2), Machine: fl(n + 3),
+				Cores: int(u(n + 4)), GCPause: msd(n + 5), Saturated: int(u(n + 6)), Windows: 1,
+			}
+			x.Health.CPUSeconds = x.Health.CPU * (x.End - x.Start).Seconds()
+			if r := rec[n+7]; r != "" {
+				x.Health.Reasons = strings.Split(r, "; ")
+			}
 		}
 		if bad != nil {
 			return nil, fmt.Errorf("read timeseries.csv: %w", bad)

@@ -350,8 +350,7 @@ func (f *loadFlags) ledgerOp(ctx context.Context, stderr io.Writer) (load.OpFunc
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: --sign-key: %v", errUsage, err)
 		}
-		base := &http.Transport{MaxIdleConnsPerHost: f.maxWorkers, MaxConnsPerHost: f.maxWorkers, IdleConnTimeout: 90 * time.Second}
-		ccfg.Transport = &gateway.SigningTransport{Base: base, Signer: signer}
+		ccfg.Signer = signer
 	}
 	c, err := client.New(ccfg)
 	if err != nil {

@@ -39,7 +39,10 @@ func TestLoadURLPrintsSummaryAndWritesResults(t *testing.T) {
 	url, hits := noopServer(t)
 	out := filepath.Join(t.TempDir(), "run")
 	var stdout, stderr bytes.Buffer
-	err := runLoad(context.Background(), []string{"--url", url, "--rate", "200", "--duration", "500ms", "--out", out, "--history", "--metrics", "0"}, &stdout, &stderr)
+	// --max-requests ends the run after 100 requests (0.5 s at 200/s): a duration bound would miss
+	// some on a machine too busy to keep the schedule, and the counts below would be its speed.
+	err := runLoad(context.Background(), []string{"--url", url, "--rate", "200", "--duration", "1m", "--max-requests", "100",
+		"--timeout", "1m", "--out", out, "--history", "--metrics", "0"}, &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}
@@ -83,7 +86,7 @@ func TestLoadRejectsBadUsage(t *testing.T) {
 // End to end against a real one-node ledger: accounts are created, the workload's transfers
 // commit or are rejected, reads answer, and nothing is unknown on a healthy cluster.
 func TestLoadLedgerWorkloadAgainstARealLedger(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	c, err := ledgertest.Start(ctx, ledgertest.Options{Nodes: 1})
 	if err != nil {
@@ -101,7 +104,7 @@ func TestLoadLedgerWorkloadAgainstARealLedger(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	err = runLoad(ctx, []string{"--ledger", strings.Join(nodes, ","), "--accounts", "50", "--balance", "1000",
 		"--mix", "transfer=0.8,read=0.1,stale=0.1", "--zipf", "1.2", "--duplicates", "0.1", "--regions", "us-east,eu-west",
-		"--rate", "200", "--duration", "1s", "--out", out, "--history"}, &stdout, &stderr)
+		"--rate", "200", "--duration", "1m", "--max-requests", "200", "--timeout", "1m", "--out", out, "--history"}, &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"paylab/results"
@@ -146,11 +147,19 @@ func TestWorkloadDrivesATargetAndFillsTheHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hist := results.NewHistory(time.Now(), 1000)
-	rep, err := Run(context.Background(), Config{Pacer: ConstantPacer{Rate: 2000}, Duration: 200 * time.Millisecond, History: hist}, op)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Virtual time (synctest): exactly 400 requests are due and sent whatever the machine's load.
+	var (
+		rep  *Report
+		hist *results.History
+	)
+	synctest.Test(t, func(t *testing.T) {
+		hist = results.NewHistory(time.Now(), 1000)
+		var err error
+		rep, err = Run(context.Background(), Config{Pacer: ConstantPacer{Rate: 2000}, Duration: 200 * time.Millisecond, History: hist}, op)
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
 	if rep.Requests != 400 || hist.Len() != 400 {
 		t.Fatalf("sent %d, history %d; want 400", rep.Requests, hist.Len())
 	}

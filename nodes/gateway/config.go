@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode"
 
+	"paylab/nodes/ledger"
 	"paylab/nodes/ledger/client"
 )
 
@@ -69,6 +70,15 @@ type Config struct {
 	// "overloaded" at once instead of queueing without limit.
 	MaxInFlight int
 
+	// BatchWindow is the longest a transfer waits for others to share its ledger call. A transfer that finds
+	// no ledger call in flight is sent alone at once; otherwise it joins a batch that leaves when the calls in
+	// flight return, when it holds BatchMax transfers, or BatchWindow after its first one. 0 sends every
+	// transfer alone.
+	BatchWindow time.Duration
+	// BatchMax is the most transfers in one ledger batch call (at most the ledger's group-commit size, so a
+	// batch shares its raft entry with other transfers).
+	BatchMax int
+
 	// Cache is the balance and idempotency cache mode ("" means safe). Only "safe" exists: see Mode.
 	Cache Mode
 	// Lock is the per-account lock mode ("" means safe). Only "safe" exists: see Mode.
@@ -95,7 +105,8 @@ const MinKeyBytes = 16
 
 // DefaultConfig returns bounded defaults: loopback on a free port, signatures required with a 30 s skew,
 // room for 262,144 live nonces, a breaker that opens after 5 consecutive ledger failures for 500 ms and closes
-// after 2 good probes, a 500 ms health probe cached for 250 ms, and 4,096 payment requests in flight.
+// after 2 good probes, a 500 ms health probe cached for 250 ms, 4,096 payment requests in flight, and transfers coalesced into ledger
+// batches of up to 256 for at most 5 ms while another ledger call is under way.
 // The ledger client uses client.DefaultConfig; its Nodes are left for the caller.
 func DefaultConfig() Config {
 	return Config{
@@ -108,6 +119,8 @@ func DefaultConfig() Config {
 		HealthTimeout:    500 * time.Millisecond,
 		HealthCacheTTL:   250 * time.Millisecond,
 		MaxInFlight:      4096,
+		BatchWindow:      5 * time.Millisecond,
+		BatchMax:         256,
 		Cache:            ModeSafe,
 		Lock:             ModeSafe,
 	}
@@ -149,6 +162,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxInFlight < 1 || c.MaxInFlight > 1<<20 {
 		bad("MaxInFlight %d must be in 1..%d", c.MaxInFlight, 1<<20)
+	}
+	if c.BatchWindow < 0 || c.BatchWindow > time.Second {
+		bad("BatchWindow %v must be in 0..1s", c.BatchWindow)
+	}
+	if c.BatchMax < 1 || c.BatchMax > ledger.MaxBatch {
+		bad("BatchMax %d must be in 1..%d", c.BatchMax, ledger.MaxBatch)
 	}
 	for _, m := range []struct {
 		name string

@@ -35,9 +35,10 @@ func ExampleSigner() {
 // The lab starts one gateway per region entry point, in front of the ledger (here an in-process cluster;
 // in a lab, the gateway→ledger proxies), and records the breaker's transitions as events.
 func ExampleStart() {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	ledgers, err := ledgertest.Start(ctx, ledgertest.Options{Nodes: 3})
+	// One node, so no election can come between the example's steps on a busy machine.
+	ledgers, err := ledgertest.Start(ctx, ledgertest.Options{Nodes: 1})
 	if err != nil {
 		panic(err)
 	}
@@ -49,6 +50,7 @@ func ExampleStart() {
 	cfg.Addr = "127.0.1.1:0" // the region's entry address
 	cfg.Ledger = client.DefaultConfig(ledgers.URLs())
 	cfg.SigningKey = key
+	cfg.HealthTimeout = 10 * time.Second // the probe judges the ledger's answer, not the machine's speed
 	cfg.OnBreakerChange = func(t gateway.BreakerTransition) { /* record an event */ }
 	gw, err := gateway.Start(cfg)
 	if err != nil {

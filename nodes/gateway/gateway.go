@@ -28,6 +28,7 @@ type Gateway struct {
 	locks    AccountLocker
 	limiter  RateLimiter
 	breaker  *Breaker
+	batcher  *transferBatcher
 	met      *metrics
 	inFlight chan struct{} // a slot per payment request being served
 
@@ -101,6 +102,7 @@ func Start(cfg Config) (*Gateway, error) {
 		return nil, fmt.Errorf("start gateway %s: %w", cfg.ID, err)
 	}
 	g.met = newMetrics(g)
+	g.batcher = newTransferBatcher(g)
 	if g.ledger, err = client.New(cfg.Ledger); err != nil {
 		return nil, fmt.Errorf("start gateway %s: ledger client: %w", cfg.ID, err)
 	}
@@ -149,19 +151,35 @@ func (g *Gateway) BreakerState() BreakerState { return g.breaker.State(time.Now(
 // Close stops serving: requests in flight get up to 2 s to finish, then the rest are cancelled (a transfer
 // cut short this way may have applied), connections are dropped, and Close returns once every payment
 // handler and every goroutine the gateway started has returned. It is safe to call more than once.
-func (g *Gateway) Close() error {
+func (g *Gateway) Close() error { return g.stop(2 * time.Second) }
+
+// Crash stops the gateway as a killed process stops: the listener and every connection close at once and
+// requests in flight are cancelled (a transfer already forwarded may still apply in the ledger). It returns
+// once every handler and goroutine has returned; Close and Crash afterwards do nothing.
+func (g *Gateway) Crash() error { return g.stop(0) }
+
+// stop gives requests in flight up to grace to finish (none when 0), then cuts the rest short.
+func (g *Gateway) stop(grace time.Duration) error {
 	g.closeOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		shutdownErr := g.srv.Shutdown(ctx)
-		cancel()
+		var shutdownErr, closeErr error
+		if grace > 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), grace)
+			shutdownErr = g.srv.Shutdown(ctx)
+			cancel()
+		} else {
+			closeErr = g.srv.Close() // connections first, so no handler cancelled below gets to answer
+		}
 		g.cancel()
-		closeErr := g.srv.Close()
+		if err := g.srv.Close(); closeErr == nil {
+			closeErr = err
+		}
 		g.wg.Wait()
 		// http.Server.Close does not wait for handlers; taking every in-flight slot does (and answers any
 		// late request "overloaded").
 		for range cap(g.inFlight) {
 			g.inFlight <- struct{}{}
 		}
+		g.batcher.close()
 		g.ledger.Close()
 		if shutdownErr != nil && !errors.Is(shutdownErr, context.DeadlineExceeded) {
 			g.closeErr = fmt.Errorf("close gateway %s: shut down HTTP server: %w", g.cfg.ID, shutdownErr)

@@ -223,7 +223,7 @@ func (g *Gateway) handleTransfer(w http.ResponseWriter, r *http.Request, body []
 		ledger.WriteJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: "lock_unavailable", Detail: fmt.Sprintf("lock account %s: %v", t.From, err)})
 		return
 	}
-	res := g.ledger.Transfer(ctx, t)
+	res := g.batcher.transfer(ctx, t)
 	lease.Release(context.WithoutCancel(ctx))
 	ticket.Done(time.Now(), ledgerVerdict(ctx, res.Outcome, res.Err))
 	g.met.ledgerCalls.WithLabelValues(res.Outcome.String()).Inc()

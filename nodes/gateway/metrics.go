@@ -15,6 +15,7 @@ type metrics struct {
 	signatureRejections *prometheus.CounterVec
 	breakerTransitions  *prometheus.CounterVec
 	ledgerCalls         *prometheus.CounterVec
+	batchSize           prometheus.Histogram
 }
 
 func newMetrics(g *Gateway) *metrics {
@@ -35,9 +36,13 @@ func newMetrics(g *Gateway) *metrics {
 	m.ledgerCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "paylab_gateway_ledger_calls_total", Help: "Calls forwarded to the ledger, by client outcome (ok, rejected, failed, unknown).",
 	}, []string{"outcome"})
+	m.batchSize = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "paylab_gateway_ledger_batch_transfers", Help: "Transfers per transfer call to the ledger (1: sent alone; more: coalesced, see BatchWindow).",
+		Buckets: prometheus.ExponentialBuckets(1, 2, 10),
+	})
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
-		m.requests, m.duration, m.signatureRejections, m.breakerTransitions, m.ledgerCalls,
+		m.requests, m.duration, m.signatureRejections, m.breakerTransitions, m.ledgerCalls, m.batchSize,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "paylab_gateway_breaker_state", Help: "Circuit breaker toward the ledger: 0 closed, 1 half-open, 2 open.",
 		}, func() float64 { return float64(g.breaker.State(time.Now())) }),

@@ -6,8 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"paylab/nodes/ledger"
@@ -39,7 +41,14 @@ const (
 // joined by "\n". Each signed request must use a new nonce: a retry of a payment is signed again (new
 // nonce, new timestamp) and keeps the transfer's id, which is what makes it idempotent at the ledger.
 type Signer struct {
-	key []byte
+	key  []byte
+	macs sync.Pool // of *macState
+}
+
+// macState is a reusable HMAC-SHA256 keyed with the signer's key and a buffer for the canonical request.
+type macState struct {
+	h   hash.Hash
+	buf []byte
 }
 
 // NewSigner returns a signer for key, which must be at least MinKeyBytes long.
@@ -47,7 +56,9 @@ func NewSigner(key []byte) (*Signer, error) {
 	if len(key) < MinKeyBytes {
 		return nil, fmt.Errorf("signing key has %d bytes, want at least %d", len(key), MinKeyBytes)
 	}
-	return &Signer{key: append([]byte(nil), key...)}, nil
+	s := &Signer{key: append([]byte(nil), key...)}
+	s.macs.New = func() any { return &macState{h: hmac.New(sha256.New, s.key), buf: make([]byte, 0, 256)} }
+	return s, nil
 }
 
 // Sign sets the timestamp, nonce and signature headers on req for body (the exact bytes req will send; nil
@@ -57,9 +68,30 @@ func (s *Signer) Sign(req *http.Request, body []byte, now time.Time, nonce strin
 		nonce = NewNonce()
 	}
 	ts := now.UnixMilli()
+	var sum [sha256.Size]byte
 	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
 	req.Header.Set(HeaderNonce, nonce)
-	req.Header.Set(HeaderSignature, hex.EncodeToString(s.mac(req.Method, req.URL.RequestURI(), body, ts, nonce)))
+	req.Header.Set(HeaderSignature, hex.EncodeToString(s.mac(sum[:0], req.Method, req.URL.RequestURI(), body, ts, nonce)))
+}
+
+// AppendSignatureHeaders appends the timestamp, nonce and signature header lines ("Name: value\r\n") for a
+// request to dst, signed at now with a new random nonce, and returns the extended slice. The ledger client's
+// own transport calls it for every attempt (it implements client.RequestSigner).
+func (s *Signer) AppendSignatureHeaders(dst []byte, method, requestURI string, body []byte, now time.Time) []byte {
+	var raw [16]byte
+	_, _ = rand.Read(raw[:]) // crypto/rand.Read never fails (it crashes the program instead)
+	var nonce [32]byte
+	hex.Encode(nonce[:], raw[:])
+	ts := now.UnixMilli()
+	var sum [sha256.Size]byte
+	mac := s.mac(sum[:0], method, requestURI, body, ts, string(nonce[:]))
+	dst = append(dst, HeaderTimestamp+": "...)
+	dst = strconv.AppendInt(dst, ts, 10)
+	dst = append(dst, "\r\n"+HeaderNonce+": "...)
+	dst = append(dst, nonce[:]...)
+	dst = append(dst, "\r\n"+HeaderSignature+": "...)
+	dst = hex.AppendEncode(dst, mac)
+	return append(dst, "\r\n"...)
 }
 
 // NewNonce returns a random 128-bit nonce in hex.
@@ -69,11 +101,28 @@ func NewNonce() string {
 	return hex.EncodeToString(b[:])
 }
 
-func (s *Signer) mac(method, uri string, body []byte, ts int64, nonce string) []byte {
-	sum := sha256.Sum256(body)
-	m := hmac.New(sha256.New, s.key)
-	fmt.Fprintf(m, "paylab-v1\n%s\n%s\n%d\n%s\n%s", method, uri, ts, nonce, hex.EncodeToString(sum[:]))
-	return m.Sum(nil)
+// mac appends the request's HMAC-SHA256 (raw bytes) to dst.
+func (s *Signer) mac(dst []byte, method, uri string, body []byte, ts int64, nonce string) []byte {
+	bodySum := sha256.Sum256(body)
+	st := s.macs.Get().(*macState)
+	c := append(st.buf[:0], "paylab-v1\n"...)
+	c = append(c, method...)
+	c = append(c, '\n')
+	c = append(c, uri...)
+	c = append(c, '\n')
+	c = strconv.AppendInt(c, ts, 10)
+	c = append(c, '\n')
+	c = append(c, nonce...)
+	c = append(c, '\n')
+	c = hex.AppendEncode(c, bodySum[:])
+	st.h.Reset()
+	st.h.Write(c)
+	dst = st.h.Sum(dst)
+	if cap(c) <= 4096 {
+		st.buf = c[:0]
+	}
+	s.macs.Put(st)
+	return dst
 }
 
 // Reasons a signed request is refused with 401; they are the "error" field of the answer and the "reason"
@@ -122,8 +171,13 @@ func (s *Signer) verify(r *http.Request, body []byte, now time.Time, maxSkew tim
 	if !ledger.ValidID(nonce) {
 		return signedRequest{}, &SignatureError{RejectBadNonce, fmt.Sprintf("%s must match [A-Za-z0-9_.-]{1,64}", HeaderNonce)}
 	}
-	sig, err := hex.DecodeString(sigText)
-	if err != nil || !hmac.Equal(sig, s.mac(r.Method, r.URL.RequestURI(), body, ts, nonce)) {
+	var sig, want [sha256.Size]byte
+	valid := len(sigText) == 2*sha256.Size
+	if valid {
+		_, err := hex.Decode(sig[:], []byte(sigText))
+		valid = err == nil
+	}
+	if !valid || !hmac.Equal(sig[:], s.mac(want[:0], r.Method, r.URL.RequestURI(), body, ts, nonce)) {
 		return signedRequest{}, &SignatureError{RejectBadSignature, "signature does not match the request"}
 	}
 	return signedRequest{nonce: nonce, expires: signedAt.Add(maxSkew)}, nil

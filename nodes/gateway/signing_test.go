@@ -1,9 +1,11 @@
 package gateway
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -124,5 +126,34 @@ func TestMemoryNonceStoreIsBoundedAndExpires(t *testing.T) {
 	}
 	if fresh, err := remember("b", t0.Add(20*time.Second), t0.Add(40*time.Second)); !fresh || err != nil {
 		t.Fatalf("b after it expired: fresh=%v err=%v", fresh, err)
+	}
+}
+
+// TestAppendedSignatureHeadersVerify signs the way the ledger client's own transport does (header lines
+// appended to the request it writes) and checks that the gateway accepts the request and spends its nonce.
+func TestAppendedSignatureHeadersVerify(t *testing.T) {
+	s, err := NewSigner(testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.UnixMilli(1_700_000_000_000)
+	body := []byte(`{"id":"t-1","from":"a","to":"b","amount":5}`)
+	wire := "POST /v1/transfers?x=1 HTTP/1.1\r\nHost: pay.lab\r\n" +
+		string(s.AppendSignatureHeaders(nil, "POST", "/v1/transfers?x=1", body, now)) +
+		"Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + string(body)
+	req, err := http.ReadRequest(bufio.NewReader(strings.NewReader(wire)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sr, err := s.verify(req, body, now, 30*time.Second)
+	if err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	if len(sr.nonce) != 32 {
+		t.Fatalf("nonce %q, want 128 bits in hex", sr.nonce)
+	}
+	again := s.AppendSignatureHeaders(nil, "POST", "/v1/transfers?x=1", body, now)
+	if strings.Contains(string(again), sr.nonce) {
+		t.Fatal("two signatures share a nonce")
 	}
 }

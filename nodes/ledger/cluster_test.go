@@ -15,9 +15,15 @@ import (
 	"paylab/nodes/ledger/ledgertest"
 )
 
+// patience bounds every wait for something that must happen (a cluster
+// starting, an election, a replica catching up). It is generous on purpose:
+// on a busy machine an election can take seconds, and a test must fail only
+// when the thing never happens.
+const patience = 60 * time.Second
+
 func startCluster(t *testing.T, opts ledgertest.Options) *ledgertest.Cluster {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
 	c, err := ledgertest.Start(ctx, opts)
 	if err != nil {
@@ -32,7 +38,7 @@ func startCluster(t *testing.T, opts ledgertest.Options) *ledgertest.Cluster {
 }
 
 func waitCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	t.Cleanup(cancel)
 	return ctx
 }
@@ -51,9 +57,11 @@ func leaderDo(ctx context.Context, c *ledgertest.Cluster, f func(n *ledger.Node)
 	}
 }
 
-// transfer commits tr at whoever leads, retrying with the same id while leadership moves (a retry of a
-// transfer that did commit is answered from the ledger's record, so it applies once).
-func transfer(t *testing.T, c *ledgertest.Cluster, tr ledger.Transfer) ledger.TransferResult {
+// commit runs one transfer at whichever node leads, retrying with the same
+// id while leadership moves (a starved machine can lose an election at any
+// time): the id makes it apply at most once, and a retry's result is the
+// original's.
+func commit(t *testing.T, c *ledgertest.Cluster, tr ledger.Transfer) ledger.TransferResult {
 	t.Helper()
 	var r ledger.TransferResult
 	err := leaderDo(waitCtx(t), c, func(l *ledger.Node) error {
@@ -115,7 +123,7 @@ func TestReplicationToEveryNode(t *testing.T) {
 	c := startCluster(t, ledgertest.Options{})
 	seedAccounts(t, c, 10, 1000)
 	for i := 0; i < 50; i++ {
-		if r := transfer(t, c, ledger.Transfer{ID: fmt.Sprint("t", i), From: "acc-0", To: "acc-1", Amount: 10}); r.Status != ledger.StatusCommitted {
+		if r := commit(t, c, ledger.Transfer{ID: fmt.Sprint("t", i), From: "acc-0", To: "acc-1", Amount: 10}); r.Status != ledger.StatusCommitted {
 			t.Fatalf("transfer %d: %+v", i, r)
 		}
 	}
@@ -137,29 +145,49 @@ func TestReplicationToEveryNode(t *testing.T) {
 func TestFollowerRefusesWritesAndNamesLeader(t *testing.T) {
 	c := startCluster(t, ledgertest.Options{})
 	seedAccounts(t, c, 2, 100)
-	leader := c.Leader()
-	waitFor(t, func() bool { // followers learn the leader from its first append
+	// Judged within one term: a starved machine can hold an election at any
+	// time, and a follower that has just become leader rightly accepts. When
+	// the term moved during a check, the check runs again.
+	for attempt := 0; ; attempt++ {
+		l, err := c.WaitLeader(waitCtx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		leader, term := l.ID(), l.Status().Term
+		waitFor(t, func() bool { // followers learn the leader from its first append
+			for _, n := range c.Live() {
+				if n.LeaderID() != leader && n.Status().Term == term {
+					return false
+				}
+			}
+			return true
+		})
+		var problems []string
 		for _, n := range c.Live() {
-			if n.LeaderID() != leader.ID() {
-				return false
+			if n.ID() == leader {
+				continue
+			}
+			if _, err := n.Transfer(context.Background(), ledger.Transfer{ID: "x", From: "acc-0", To: "acc-1", Amount: 1}); !errors.Is(err, ledger.ErrNotLeader) {
+				problems = append(problems, fmt.Sprintf("follower %s accepted a write: %v", n.ID(), err))
+			}
+			if _, err := n.Account(context.Background(), "acc-0", false); !errors.Is(err, ledger.ErrNotLeader) {
+				problems = append(problems, fmt.Sprintf("follower %s served a linearizable read: %v", n.ID(), err))
+			}
+			if n.LeaderID() != leader {
+				problems = append(problems, fmt.Sprintf("follower %s names leader %q, leader is %q", n.ID(), n.LeaderID(), leader))
 			}
 		}
-		return true
-	})
-	for _, n := range c.Live() {
-		if n.IsLeader() {
-			continue
+		if len(problems) == 0 {
+			return
 		}
-		_, err := n.Transfer(context.Background(), ledger.Transfer{ID: "x", From: "acc-0", To: "acc-1", Amount: 1})
-		if !errors.Is(err, ledger.ErrNotLeader) {
-			t.Fatalf("follower %s accepted a write: %v", n.ID(), err)
+		sameTerm := true
+		for _, n := range c.Live() {
+			sameTerm = sameTerm && n.Status().Term == term
 		}
-		if _, err := n.Account(context.Background(), "acc-0", false); !errors.Is(err, ledger.ErrNotLeader) {
-			t.Fatalf("follower %s served a linearizable read: %v", n.ID(), err)
+		if sameTerm || attempt == 4 {
+			t.Fatalf("in term %d (leader %s): %v", term, leader, problems)
 		}
-		if n.LeaderID() != leader.ID() {
-			t.Fatalf("follower names leader %q, leader is %q", n.LeaderID(), leader.ID())
-		}
+		t.Logf("the term moved during the check (%v); again", problems)
 	}
 }
 
@@ -169,7 +197,7 @@ func TestLeaderKillElectsNewLeaderWithoutLosingAcks(t *testing.T) {
 	ctx := waitCtx(t)
 	committed, stop := load(ctx, c, 20, 8, "k")
 	waitFor(t, func() bool { return committed.Load() > 200 })
-	old := c.LeaderIndex()
+	old := leaderIndex(t, c)
 	if err := c.Crash(old); err != nil {
 		t.Fatal(err)
 	}
@@ -200,10 +228,10 @@ func TestLeaderKillElectsNewLeaderWithoutLosingAcks(t *testing.T) {
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(patience)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 20s")
+			t.Fatalf("condition not met within %v", patience)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -212,12 +240,12 @@ func waitFor(t *testing.T, cond func() bool) {
 func TestRestartedFollowerCatchesUpFromLog(t *testing.T) {
 	c := startCluster(t, ledgertest.Options{})
 	seedAccounts(t, c, 10, 1000)
-	f := (c.LeaderIndex() + 1) % 3
+	f := (leaderIndex(t, c) + 1) % 3
 	if err := c.Stop(f); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 100; i++ {
-		transfer(t, c, ledger.Transfer{ID: fmt.Sprint("t", i), From: "acc-1", To: "acc-2", Amount: 1})
+		commit(t, c, ledger.Transfer{ID: fmt.Sprint("t", i), From: "acc-1", To: "acc-2", Amount: 1})
 	}
 	n, err := c.Restart(f)
 	if err != nil {
@@ -237,12 +265,12 @@ func TestRestartedFollowerCatchesUpBySnapshot(t *testing.T) {
 		cfg.SnapshotThreshold = 10
 	}})
 	seedAccounts(t, c, 10, 1000)
-	f := (c.LeaderIndex() + 1) % 3
+	f := (leaderIndex(t, c) + 1) % 3
 	if err := c.Crash(f); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 60; i++ {
-		transfer(t, c, ledger.Transfer{ID: fmt.Sprint("t", i), From: "acc-1", To: "acc-2", Amount: 1})
+		commit(t, c, ledger.Transfer{ID: fmt.Sprint("t", i), From: "acc-1", To: "acc-2", Amount: 1})
 	}
 	for _, n := range c.Live() { // whichever leads now must have compacted its log
 		if err := n.Snapshot(); err != nil {
@@ -271,7 +299,7 @@ func TestNodeKilledMidLoadRejoinsWithSameState(t *testing.T) {
 	ctx := waitCtx(t)
 	committed, stop := load(ctx, c, 50, 8, "m")
 	waitFor(t, func() bool { return committed.Load() > 300 })
-	victim := (c.LeaderIndex() + 1) % 3
+	victim := (leaderIndex(t, c) + 1) % 3
 	if err := c.Crash(victim); err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +325,7 @@ func TestNodeRestartedTwiceAfterLeaderChange(t *testing.T) {
 	committed, stop := load(ctx, c, 10, 4, "r")
 	defer stop()
 	waitFor(t, func() bool { return committed.Load() > 100 })
-	old := c.LeaderIndex()
+	old := leaderIndex(t, c)
 	if err := c.Crash(old); err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +357,7 @@ func TestStateFileRebuiltFromSnapshotAndLog(t *testing.T) {
 			c := startCluster(t, ledgertest.Options{Configure: func(i int, cfg *ledger.Config) { cfg.SnapshotThreshold = 1 << 20 }})
 			seedAccounts(t, c, 10, 100)
 			do := func(id string, amount int64) ledger.TransferResult {
-				return transfer(t, c, ledger.Transfer{ID: id, From: "acc-1", To: "acc-2", Amount: amount})
+				return commit(t, c, ledger.Transfer{ID: id, From: "acc-1", To: "acc-2", Amount: amount})
 			}
 			do("before-snap", 10)
 			// Every replica must have applied something before it can snapshot it.
@@ -346,14 +374,14 @@ func TestStateFileRebuiltFromSnapshotAndLog(t *testing.T) {
 				t.Fatalf("setup: %+v", r)
 			}
 			// Refill acc-1: replaying "overdraw" onto this state would now succeed if it were not skipped.
-			if r := transfer(t, c, ledger.Transfer{ID: "refill", From: "acc-2", To: "acc-1", Amount: 150}); r.Status != ledger.StatusCommitted {
+			if r := commit(t, c, ledger.Transfer{ID: "refill", From: "acc-2", To: "acc-1", Amount: 150}); r.Status != ledger.StatusCommitted {
 				t.Fatalf("refill: %+v", r)
 			}
 			want, err := c.WaitConverged(waitCtx(t))
 			if err != nil {
 				t.Fatal(err)
 			}
-			victim := (c.LeaderIndex() + 1) % 3
+			victim := (leaderIndex(t, c) + 1) % 3
 			if err := c.Crash(victim); err != nil {
 				t.Fatal(err)
 			}
@@ -392,20 +420,29 @@ func TestStateFileRebuiltFromSnapshotAndLog(t *testing.T) {
 // write since the election): the read must answer, not wait for a write that never comes.
 func TestLinearizableReadWithoutWrites(t *testing.T) {
 	c := startCluster(t, ledgertest.Options{})
+	// Without the fix the read waits for a write forever; patience tells the two apart on any
+	// machine. A read that meets an election (not leader) asks the new leader.
 	read := func() {
 		t.Helper()
-		l, err := c.WaitLeader(waitCtx(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		if _, err := l.Account(ctx, "nobody", false); !errors.Is(err, ledger.ErrNotFound) {
-			t.Fatalf("linearizable read on %s: %v, want not found at once", l.ID(), err)
+		for {
+			l, err := c.WaitLeader(waitCtx(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), patience)
+			_, err = l.Account(ctx, "nobody", false)
+			cancel()
+			if errors.Is(err, ledger.ErrNotLeader) {
+				continue
+			}
+			if !errors.Is(err, ledger.ErrNotFound) {
+				t.Fatalf("linearizable read on %s: %v, want not found", l.ID(), err)
+			}
+			return
 		}
 	}
 	read()
-	if err := c.Crash(c.LeaderIndex()); err != nil {
+	if err := c.Crash(leaderIndex(t, c)); err != nil {
 		t.Fatal(err)
 	}
 	read() // the new leader's commit index ends on its no-op
@@ -421,12 +458,14 @@ func TestAddAndRemoveNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n4.Close()
+	// Membership changes retried at whoever leads: adding a voter that is one
+	// already, or removing one that is gone, changes nothing.
 	if err := leaderDo(waitCtx(t), c, func(l *ledger.Node) error {
-		return l.AddVoter(ledger.Server{ID: "n4", RaftAddr: n4.RaftAddr()}, 5*time.Second)
+		return l.AddVoter(ledger.Server{ID: "n4", RaftAddr: n4.RaftAddr()}, patience)
 	}); err != nil {
 		t.Fatal(err)
 	}
-	transfer(t, c, ledger.Transfer{ID: "after-add", From: "acc-0", To: "acc-1", Amount: 5})
+	commit(t, c, ledger.Transfer{ID: "after-add", From: "acc-0", To: "acc-1", Amount: 5})
 	waitFor(t, func() bool {
 		_, _, err := n4.FSM().LookupTransfer("after-add")
 		return err == nil
@@ -436,9 +475,10 @@ func TestAddAndRemoveNode(t *testing.T) {
 	}
 	var servers []ledger.Server
 	if err := leaderDo(waitCtx(t), c, func(l *ledger.Node) error {
-		if err := l.RemoveServer("n4", 5*time.Second); err != nil {
+		if err := l.RemoveServer("n4", patience); err != nil {
 			return err
 		}
+		var err error
 		servers, err = l.Servers()
 		return err
 	}); err != nil {
@@ -502,4 +542,12 @@ func TestOverloadIsShedNotQueued(t *testing.T) {
 	if a.Balance != 1_000_000+int64(ok) {
 		t.Fatalf("acc-1 = %d, want %d", a.Balance, 1_000_000+ok)
 	}
+}
+
+// leaderIndex waits until a node leads and returns its position.
+func leaderIndex(t *testing.T, c *ledgertest.Cluster) int {
+	t.Helper()
+	i := -1
+	waitFor(t, func() bool { i = c.LeaderIndex(); return i >= 0 })
+	return i
 }

@@ -446,7 +446,11 @@ func FuzzDecodeTransferJSON(f *testing.F) {
 	f.Add([]byte(`{"id":"t-1","from":"a","to":"b","amount":100,"x":1}`))
 	f.Add([]byte(`{"id":"t-1","from":"a","to":"a","amount":-1}`))
 	f.Add([]byte(`{"id":"t-1"} {}`))
+	f.Add([]byte(`{"transfers":[{"id":"t-1","from":"a","to":"b","amount":100}]}`))
+	f.Add([]byte(`{"results":[{"id":"t-1","status":"committed","index":3}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		checkJSONDecodersAgree(t, b)
+		checkBatchJSONAgrees(t, b)
 		tr, err := DecodeTransferJSON(b)
 		if err != nil {
 			if !errors.Is(err, ErrInvalid) {

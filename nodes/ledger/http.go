@@ -84,11 +84,22 @@ func (n *Node) instrument(route string, h http.HandlerFunc) http.Handler {
 	})
 }
 
-// WriteJSON answers with v as JSON and code.
+// WriteJSON answers with v as JSON and code. Transfer results and accounts, which every payment returns,
+// are encoded without reflection (same bytes).
 func WriteJSON(w http.ResponseWriter, code int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		code, b = http.StatusInternalServerError, []byte(`{"error":"encode_response"}`)
+	var b []byte
+	switch v := v.(type) {
+	case TransferResult:
+		b = AppendTransferResultJSON(make([]byte, 0, 128), v)
+	case AccountState:
+		b = AppendAccountStateJSON(make([]byte, 0, 128), v)
+	case TransfersBatchResponse:
+		b = AppendTransfersBatchResponseJSON(make([]byte, 0, 16+80*len(v.Results)), v.Results)
+	default:
+		var err error
+		if b, err = json.Marshal(v); err != nil {
+			code, b = http.StatusInternalServerError, []byte(`{"error":"encode_response"}`)
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
@@ -147,11 +158,14 @@ func DecodeStrict(body []byte, v any) error {
 	return nil
 }
 
-// DecodeTransferJSON parses and validates one transfer request body.
+// DecodeTransferJSON parses and validates one transfer request body, strictly as DecodeStrict does.
 func DecodeTransferJSON(body []byte) (Transfer, error) {
-	var t Transfer
-	if err := DecodeStrict(body, &t); err != nil {
-		return Transfer{}, err
+	t, ok := decodeTransferFast(body)
+	if !ok {
+		t = Transfer{}
+		if err := DecodeStrict(body, &t); err != nil {
+			return Transfer{}, err
+		}
 	}
 	if err := t.Validate(); err != nil {
 		return Transfer{}, err
@@ -287,8 +301,13 @@ type TransfersBatchResponse struct {
 }
 
 func (n *Node) handleTransferBatch(w http.ResponseWriter, r *http.Request) {
-	var b TransfersBatch
-	if err := decodeStrict(w, r, &b); err != nil {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		n.writeError(w, fmt.Errorf("read body: %w", err))
+		return
+	}
+	b, err := DecodeTransfersBatchJSON(body)
+	if err != nil {
 		n.writeError(w, err)
 		return
 	}

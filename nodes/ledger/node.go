@@ -43,9 +43,13 @@ type Node struct {
 	electionFactor atomic.Int64 // the election backoff's current timeout factor (1: base timeouts)
 	installs       atomic.Uint64
 	stopCh         chan struct{}
-	wg             sync.WaitGroup
-	stopOnce       sync.Once
-	stopErr        error
+	// watchDone is closed when watchLeadership has returned. Shutdown waits for it before stopping raft:
+	// raft drops, unanswered, a future still queued for its state machine when it shuts down, so the
+	// barrier watchLeadership may be waiting on must be settled while raft runs.
+	watchDone chan struct{}
+	wg        sync.WaitGroup
+	stopOnce  sync.Once
+	stopErr   error
 }
 
 // Server names one member of the raft configuration.
@@ -154,9 +158,11 @@ func Start(cfg Config) (n *Node, err error) {
 
 	n.commit = newGroupCommit(n)
 	closers = nil // from here on n.shutdown releases everything
+	n.watchDone = make(chan struct{})
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
+		defer close(n.watchDone)
 		n.watchLeadership(notify)
 	}()
 	n.electionFactor.Store(1)
@@ -395,6 +401,9 @@ func (n *Node) TransferBatch(ctx context.Context, ts []Transfer) ([]TransferResu
 			return nil, fmt.Errorf("transfer %d: %w", i, err)
 		}
 	}
+	if len(ts) <= n.cfg.GroupCommitMax {
+		return n.commit.submitMany(ctx, ts) // small batches share raft entries with single transfers
+	}
 	resp, err := n.apply(ctx, encodeTransfers(ts))
 	if err != nil {
 		return nil, err
@@ -570,6 +579,9 @@ func (n *Node) shutdown(clean bool) error {
 		}
 		close(n.stopCh)
 		n.commit.close()
+		if n.watchDone != nil {
+			<-n.watchDone // its barrier settles while raft runs (see watchDone)
+		}
 		if err := n.raft.Shutdown().Error(); err != nil {
 			errs = append(errs, fmt.Errorf("shut down raft: %w", err))
 		}

@@ -69,8 +69,18 @@ type Config struct {
 	Backoff time.Duration
 	// MaxConnsPerNode bounds open connections to each node.
 	MaxConnsPerNode int
-	// Transport, when set, replaces the HTTP transport (tests, proxies). Its connection bounds are the caller's.
+	// Transport, when set, sends requests through net/http with this RoundTripper (tests, proxies, any
+	// custom transport); its connection bounds are the caller's. When nil the client uses its own HTTP/1.1
+	// transport (keep-alive connections, each request written and answered on the caller's goroutine),
+	// which Dial, Signer and IdleTimeout configure.
 	Transport http.RoundTripper
+	// Dial, with the client's own transport, opens connections (default: a net.Dialer bounded by
+	// AttemptTimeout). The lab dials through its DNS resolver and network links here.
+	Dial DialFunc
+	// Signer, with the client's own transport, signs every attempt (a gateway's HMAC signatures).
+	Signer RequestSigner
+	// IdleTimeout, with the client's own transport, closes connections idle for longer (0: never).
+	IdleTimeout time.Duration
 }
 
 // DefaultConfig returns bounded defaults: 2 s per attempt, 10 s per call, 40 attempts (backoff up to 80 ms: an
@@ -83,6 +93,7 @@ func DefaultConfig(nodes map[string]string) Config {
 		MaxAttempts:     40,
 		Backoff:         10 * time.Millisecond,
 		MaxConnsPerNode: 1024,
+		IdleTimeout:     90 * time.Second,
 	}
 }
 
@@ -91,8 +102,11 @@ func (c Config) Validate() error {
 	if len(c.Nodes) == 0 {
 		return errors.New("client config: Nodes is empty")
 	}
-	if c.AttemptTimeout <= 0 || c.Deadline <= 0 || c.MaxAttempts < 1 || c.Backoff < 0 || c.MaxConnsPerNode < 1 {
+	if c.AttemptTimeout <= 0 || c.Deadline <= 0 || c.MaxAttempts < 1 || c.Backoff < 0 || c.MaxConnsPerNode < 1 || c.IdleTimeout < 0 {
 		return fmt.Errorf("client config: timeouts, attempts and connections must be positive: %+v", c)
+	}
+	if c.Transport != nil && (c.Dial != nil || c.Signer != nil) {
+		return errors.New("client config: Dial and Signer configure the client's own transport; with Transport set, dial and sign in it")
 	}
 	return nil
 }
@@ -100,8 +114,9 @@ func (c Config) Validate() error {
 // Client talks to one ledger cluster. It is safe for concurrent use.
 type Client struct {
 	cfg    Config
-	http   *http.Client
-	ids    []string // node ids, sorted
+	http   *http.Client // with Config.Transport; nil with the client's own transport
+	pool   *connPool    // the client's own transport; nil with Config.Transport
+	ids    []string     // node ids, sorted
 	leader atomic.Value
 	idMu   sync.Mutex
 	idGen  *ulid.MonotonicEntropy
@@ -112,18 +127,16 @@ func New(cfg Config) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	tr := cfg.Transport
-	if tr == nil {
-		tr = &http.Transport{
-			Proxy:               nil,
-			DialContext:         (&net.Dialer{Timeout: cfg.AttemptTimeout, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConns:        cfg.MaxConnsPerNode * len(cfg.Nodes),
-			MaxIdleConnsPerHost: cfg.MaxConnsPerNode,
-			MaxConnsPerHost:     cfg.MaxConnsPerNode,
-			IdleConnTimeout:     90 * time.Second,
+	c := &Client{cfg: cfg, idGen: ulid.Monotonic(rand.Reader, 0)}
+	if cfg.Transport != nil {
+		c.http = &http.Client{Transport: cfg.Transport}
+	} else {
+		p, err := newConnPool(cfg)
+		if err != nil {
+			return nil, err
 		}
+		c.pool = p
 	}
-	c := &Client{cfg: cfg, http: &http.Client{Transport: tr}, idGen: ulid.Monotonic(rand.Reader, 0)}
 	for id := range cfg.Nodes {
 		c.ids = append(c.ids, id)
 	}
@@ -145,8 +158,23 @@ func (c *Client) Config() Config { return c.cfg }
 // Leader is the node id the client currently sends writes to.
 func (c *Client) Leader() string { return c.leader.Load().(string) }
 
-// Close releases idle connections.
-func (c *Client) Close() { c.http.CloseIdleConnections() }
+// Close releases idle connections. With the client's own transport, calls made after Close fail.
+func (c *Client) Close() {
+	if c.pool != nil {
+		c.pool.close()
+		return
+	}
+	c.http.CloseIdleConnections()
+}
+
+// CloseIdleConnections closes the connections not in use now; the client stays usable.
+func (c *Client) CloseIdleConnections() {
+	if c.pool != nil {
+		c.pool.closeIdle()
+		return
+	}
+	c.http.CloseIdleConnections()
+}
 
 // TransferResult is the answer to one transfer call.
 type TransferResult struct {
@@ -166,16 +194,13 @@ func (c *Client) Transfer(ctx context.Context, t ledger.Transfer) TransferResult
 	if t.ID == "" {
 		t.ID = c.NewID()
 	}
-	body, err := json.Marshal(t)
-	if err != nil {
-		return TransferResult{Outcome: Failed, Err: err}
-	}
+	body := ledger.AppendTransferJSON(make([]byte, 0, 128), t)
 	var res TransferResult
 	res.ID = t.ID
 	a := c.call(ctx, http.MethodPost, "/v1/transfers", body, func(code int, raw []byte) (Outcome, error) {
 		switch code {
 		case http.StatusOK:
-			if err := json.Unmarshal(raw, &res.TransferResult); err != nil {
+			if err := ledger.DecodeTransferResultJSON(raw, &res.TransferResult); err != nil {
 				return Unknown, fmt.Errorf("decode transfer answer: %w", err)
 			}
 			if res.Status == ledger.StatusCommitted {
@@ -208,17 +233,14 @@ func (c *Client) TransferBatch(ctx context.Context, ts []ledger.Transfer) BatchR
 			ts[i].ID = c.NewID()
 		}
 	}
-	body, err := json.Marshal(ledger.TransfersBatch{Transfers: ts})
-	if err != nil {
-		return BatchResult{Outcome: Failed, Err: err}
-	}
+	body := ledger.AppendTransfersBatchJSON(make([]byte, 0, 16+80*len(ts)), ts)
 	var res BatchResult
 	a := c.call(ctx, http.MethodPost, "/v1/transfers/batch", body, func(code int, raw []byte) (Outcome, error) {
 		if code != http.StatusOK {
 			return Failed, httpError(code, raw)
 		}
-		var b ledger.TransfersBatchResponse
-		if err := json.Unmarshal(raw, &b); err != nil {
+		b, err := ledger.DecodeTransfersBatchResponseJSON(raw)
+		if err != nil {
 			return Unknown, fmt.Errorf("decode batch answer: %w", err)
 		}
 		res.Results = b.Results
@@ -260,7 +282,7 @@ func (c *Client) Account(ctx context.Context, id string, stale bool) (ledger.Acc
 		if code != http.StatusOK {
 			return Failed, httpError(code, raw)
 		}
-		if err := json.Unmarshal(raw, &acc); err != nil {
+		if err := ledger.DecodeAccountStateJSON(raw, &acc); err != nil {
 			return Failed, fmt.Errorf("decode account: %w", err)
 		}
 		return OK, nil
@@ -274,30 +296,21 @@ func (c *Client) Account(ctx context.Context, id string, stale bool) (ledger.Acc
 // Status reads one node's status, with its state hash when hash is true.
 func (c *Client) Status(ctx context.Context, node string, hash bool) (ledger.NodeStatus, error) {
 	var st ledger.NodeStatus
-	base, ok := c.cfg.Nodes[node]
-	if !ok {
+	if _, ok := c.cfg.Nodes[node]; !ok {
 		return st, fmt.Errorf("status: unknown node %q", node)
 	}
-	url := base + "/v1/status"
+	path := "/v1/status"
 	if hash {
-		url += "?hash=true"
+		path += "?hash=true"
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return st, err
-	}
-	resp, err := c.http.Do(req)
+	code, raw, _, err := c.once(ctx, node, http.MethodGet, path, nil)
 	if err != nil {
 		return st, fmt.Errorf("status of %s: %w", node, err)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return st, fmt.Errorf("status of %s: %w", node, httpError(resp.StatusCode, raw))
+	if code != http.StatusOK {
+		return st, fmt.Errorf("status of %s: %w", node, httpError(code, raw))
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+	if err := json.Unmarshal(raw, &st); err != nil {
 		return st, fmt.Errorf("decode status of %s: %w", node, err)
 	}
 	return st, nil
@@ -350,7 +363,7 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte, dec
 	for a.attempts < c.cfg.MaxAttempts {
 		a.attempts++
 		a.node = node
-		code, raw, sent, err := c.once(ctx, method, c.cfg.Nodes[node]+path, body)
+		code, raw, sent, err := c.once(ctx, node, method, path, body)
 		if err == nil && !retryable(code) {
 			a.outcome, a.err = decide(code, raw)
 			if code == http.StatusOK || code == http.StatusCreated {
@@ -428,14 +441,22 @@ func (c *Client) nextNode(cur string) string {
 }
 
 // once makes one HTTP attempt. sent reports whether the request may have reached the server.
-func (c *Client) once(ctx context.Context, method, url string, body []byte) (code int, raw []byte, sent bool, err error) {
+func (c *Client) once(ctx context.Context, node, method, path string, body []byte) (code int, raw []byte, sent bool, err error) {
+	limit := int64(ledger.MaxBodyBytes * 4)
+	if c.pool != nil {
+		deadline := time.Now().Add(c.cfg.AttemptTimeout)
+		if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+			deadline = dl
+		}
+		return c.pool.roundTrip(ctx, node, method, path, body, deadline, limit)
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
 	defer cancel()
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	req, err := http.NewRequestWithContext(ctx, method, c.cfg.Nodes[node]+path, rd)
 	if err != nil {
 		return 0, nil, false, err
 	}
@@ -447,7 +468,7 @@ func (c *Client) once(ctx context.Context, method, url string, body []byte) (cod
 		return 0, nil, !isDialError(err), err
 	}
 	defer resp.Body.Close()
-	raw, err = io.ReadAll(io.LimitReader(resp.Body, ledger.MaxBodyBytes*4))
+	raw, err = io.ReadAll(io.LimitReader(resp.Body, limit))
 	if err != nil {
 		return 0, nil, true, fmt.Errorf("read answer: %w", err)
 	}

@@ -14,9 +14,15 @@ import (
 	"paylab/nodes/ledger/ledgertest"
 )
 
+// patience bounds every wait for something that must happen (a cluster
+// starting, an election). It is generous on purpose: on a busy machine an
+// election can take seconds, and a test must fail only when the thing never
+// happens.
+const patience = 60 * time.Second
+
 func cluster(t *testing.T, n int) *ledgertest.Cluster {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
 	c, err := ledgertest.Start(ctx, ledgertest.Options{Nodes: n})
 	if err != nil {
@@ -28,7 +34,12 @@ func cluster(t *testing.T, n int) *ledgertest.Cluster {
 
 func TestClientFollowsLeaderAndRetriesWithSameID(t *testing.T) {
 	c := cluster(t, 3)
-	cl, err := client.New(client.DefaultConfig(c.URLs()))
+	// A budget that outlasts an election on a starved machine (the default rides out about 3 s of
+	// "no leader"): what is under test is that a leader change never makes a transfer fail, not
+	// how fast the cluster elects.
+	cfg := client.DefaultConfig(c.URLs())
+	cfg.Deadline, cfg.MaxAttempts = patience, 2000
+	cl, err := client.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,13 +48,32 @@ func TestClientFollowsLeaderAndRetriesWithSameID(t *testing.T) {
 	if err := cl.CreateAccounts(ctx, []ledger.Account{{ID: "a", Balance: 1_000_000}, {ID: "b", Balance: 0}}); err != nil {
 		t.Fatal(err)
 	}
-	if cl.Leader() != c.Leader().ID() {
-		t.Fatalf("client sends to %s, leader is %s", cl.Leader(), c.Leader().ID())
+	leaderIndex := func() int {
+		for deadline := time.Now().Add(patience); ; time.Sleep(5 * time.Millisecond) {
+			if i := c.LeaderIndex(); i >= 0 || time.Now().After(deadline) {
+				return i
+			}
+		}
+	}
+	leaderID := func() string {
+		if i := leaderIndex(); i >= 0 {
+			return c.Config(i).ID
+		}
+		return "(none)"
+	}
+	// The client sends to the leader (asked again after a read if an election moved it meanwhile).
+	for deadline := time.Now().Add(patience); cl.Leader() != leaderID(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("client sends to %s, leader is %s", cl.Leader(), leaderID())
+		}
+		if _, err := cl.Account(ctx, "a", false); err != nil {
+			t.Logf("read while the leader moves: %v", err)
+		}
 	}
 	var okIDs []string
 	for i := 0; i < 300; i++ {
 		if i == 100 {
-			if err := c.Crash(c.LeaderIndex()); err != nil {
+			if err := c.Crash(leaderIndex()); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -1,0 +1,151 @@
+package results
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Health is the lab's own condition over a span of a run (one window, a phase, the whole run):
+// whether the machine running the lab had the CPU to measure the system under test, or was
+// measuring itself. Everything in a lab run — ledger replicas, proxies, gateways, clients —
+// shares one process and the machine's cores, so a starved lab shows up as slow payments; a
+// timing verdict over a saturated span is therefore unknown, never pass or fail.
+//
+// A window's figures are measured over wall time from the run's start, the same base as the
+// request windows (which are keyed by intended send time).
+type Health struct {
+	// Windows is how many one-second health windows the span holds; Saturated how many of them
+	// broke the SaturationRule.
+	Windows   int `json:"windows"`
+	Saturated int `json:"saturated"`
+	// SchedLagP99 and SchedLagMax are how late a 10 ms probe ticker fired (scheduler lag: the
+	// time a runnable goroutine waited for a CPU, plus timer slack). On a healthy machine it is
+	// well under a millisecond. Over several windows, the worst window's figure.
+	SchedLagP99 time.Duration `json:"sched_lag_p99_ns"`
+	SchedLagMax time.Duration `json:"sched_lag_max_ns"`
+	// CPU is the lab process's CPU use in cores (user + system CPU-seconds per second, from
+	// getrusage); Machine the whole machine's (from /proc/stat, busy = all but idle and iowait;
+	// equal to CPU where /proc/stat is unreadable). Over several windows, the mean.
+	CPU     float64 `json:"cpu_cores"`
+	Machine float64 `json:"machine_cores"`
+	// CPUSeconds is the lab process's CPU time over the span (user + system).
+	CPUSeconds float64 `json:"cpu_seconds"`
+	// Cores is how many cores the machine has (runtime.NumCPU).
+	Cores int `json:"cores"`
+	// GCPause is the stop-the-world time of the Go collector in the span (from runtime/metrics
+	// /sched/pauses/total/gc:seconds, summed from its histogram's bucket bounds).
+	GCPause time.Duration `json:"gc_pause_ns"`
+	// Reasons say which limits a saturated span broke ("machine CPU 1.96 of 2 cores"), the first
+	// few only.
+	Reasons []string `json:"reasons,omitempty"`
+}
+
+// SaturationRule decides whether the lab was short of CPU in a window. A window is saturated
+// when any limit is reached:
+//   - scheduler lag p99 at or above SchedLagP99 (default 10 ms: a runnable goroutine of the lab
+//     waited that long for a CPU, which adds directly to every latency measured in the window);
+//   - the machine's CPU use at or above MachineShare of its cores (default 90%: nothing is left
+//     for the next burst, so queues in the lab itself grow);
+//   - the load generator sent LateShare or more of the window's requests later than its
+//     LateAfter (default 1%: the generator itself could not keep its schedule).
+//
+// The thresholds are calibrated in docs/PERFORMANCE.md ("Lab health") from runs on a quiet
+// machine and runs with a one-core busy loop beside them.
+type SaturationRule struct {
+	SchedLagP99  time.Duration
+	MachineShare float64
+	LateShare    float64
+}
+
+// DefaultSaturationRule returns the documented default thresholds.
+func DefaultSaturationRule() SaturationRule {
+	return SaturationRule{SchedLagP99: 10 * time.Millisecond, MachineShare: 0.9, LateShare: 0.01}
+}
+
+// String states the rule as the reports print it.
+func (r SaturationRule) String() string {
+	return fmt.Sprintf("a window is saturated when scheduler lag p99 ≥ %v, machine CPU ≥ %.0f%% of its cores, or ≥ %.0f%% of sends were late",
+		r.SchedLagP99, 100*r.MachineShare, 100*r.LateShare)
+}
+
+// Judge decides whether one window is saturated: it sets h.Saturated to 0 or 1 (h.Windows to
+// 1) and h.Reasons to the limits broken. requests and late are the window's request figures.
+func (r SaturationRule) Judge(h *Health, requests, late uint64) {
+	h.Windows, h.Saturated, h.Reasons = 1, 0, nil
+	if r.SchedLagP99 > 0 && h.SchedLagP99 >= r.SchedLagP99 {
+		h.Reasons = append(h.Reasons, fmt.Sprintf("scheduler lag p99 %v ≥ %v", h.SchedLagP99.Round(10*time.Microsecond), r.SchedLagP99))
+	}
+	if r.MachineShare > 0 && h.Cores > 0 && h.Machine >= r.MachineShare*float64(h.Cores) {
+		h.Reasons = append(h.Reasons, fmt.Sprintf("machine CPU %.2f of %d cores", h.Machine, h.Cores))
+	}
+	if r.LateShare > 0 && requests > 0 && float64(late) >= r.LateShare*float64(requests) {
+		h.Reasons = append(h.Reasons, fmt.Sprintf("%d of %d sends late", late, requests))
+	}
+	if len(h.Reasons) > 0 {
+		h.Saturated = 1
+	}
+}
+
+// maxHealthReasons bounds the reasons an aggregated Health keeps.
+const maxHealthReasons = 3
+
+// HealthOver aggregates the health of the windows whose start lies in [from, to) (to ≤ 0: to
+// the end): counts, the worst lag, mean CPU, summed CPU time and GC pause, and the reasons of
+// the first saturated windows, each prefixed with its window. It returns nil when no window in
+// the span carries health figures.
+func HealthOver(windows []Figures, from, to time.Duration) *Health {
+	var out Health
+	var cpu, machine float64
+	for _, w := range windows {
+		h := w.Health
+		if h == nil || w.Start < from || (to > 0 && w.Start >= to) {
+			continue
+		}
+		out.Windows++
+		out.Saturated += h.Saturated
+		out.SchedLagP99 = max(out.SchedLagP99, h.SchedLagP99)
+		out.SchedLagMax = max(out.SchedLagMax, h.SchedLagMax)
+		cpu += h.CPU
+		machine += h.Machine
+		out.CPUSeconds += h.CPUSeconds
+		out.GCPause += h.GCPause
+		out.Cores = max(out.Cores, h.Cores)
+		if h.Saturated > 0 && len(out.Reasons) < maxHealthReasons {
+			out.Reasons = append(out.Reasons, fmt.Sprintf("%s–%s: %s", fmtSeconds(w.Start), fmtSeconds(w.End), strings.Join(h.Reasons, ", ")))
+		}
+	}
+	if out.Windows == 0 {
+		return nil
+	}
+	out.CPU = cpu / float64(out.Windows)
+	out.Machine = machine / float64(out.Windows)
+	return &out
+}
+
+// SaturatedText is the one-line account of a span's saturation that reports and unknown
+// verdicts print: "lab saturated in 7 of 20 windows: lower the rate or free the CPU".
+func (h *Health) SaturatedText() string {
+	if h == nil || h.Saturated == 0 {
+		return ""
+	}
+	return fmt.Sprintf("lab saturated in %d of %d windows: lower the rate or free the CPU", h.Saturated, h.Windows)
+}
+
+func fmtSeconds(d time.Duration) string {
+	return strings.TrimSuffix(strings.TrimSuffix(fmt.Sprintf("%.1f", d.Seconds()), "0"), ".") + "s"
+}
+
+// LabHealth is a run's account of its own condition, in summary.json: the rule, how many of the
+// load's windows broke it, and what the lab cost.
+type LabHealth struct {
+	// Rule is the SaturationRule as text.
+	Rule string `json:"rule"`
+	// Load is the health over the load phase (the measured windows).
+	Load *Health `json:"load,omitempty"`
+	// CPUPerOp is the lab process's CPU time over the load phase divided by the requests sent in
+	// it: what one payment (or read) costs the whole lab — clients, proxies, gateways, replicas.
+	CPUPerOp time.Duration `json:"cpu_per_op_ns"`
+	// PeakRSS is the process's peak resident set size in bytes (getrusage ru_maxrss).
+	PeakRSS int64 `json:"peak_rss_bytes"`
+}
