@@ -43,6 +43,8 @@ type failoverSummary struct {
 	longestGap                time.Duration // longest time with no committed transfer at all, over the whole run
 	steadyTerms               uint64        // terms that began while no kill was being measured (step-downs)
 	stallBound, targetBound   time.Duration
+	starvedLag                time.Duration
+	overTarget, overStarved   int
 	maxLag                    time.Duration
 	attemptsPerCall           float64
 	late, missed              uint64
@@ -53,8 +55,11 @@ type failoverSummary struct {
 }
 
 // summarize computes the failover figures. Quantiles are nearest-rank over the kills.
-func summarize(kills []killResult, stallBound, target time.Duration) failoverSummary {
-	s := failoverSummary{kills: len(kills), stallBound: stallBound, targetBound: target}
+//
+// A kill over the target during which this process's scheduler lag exceeded starvedLag (the lease: raft's
+// own timers were late by more than it) is counted as starved: it measured the machine, not raft.
+func summarize(kills []killResult, stallBound, target, starvedLag time.Duration) failoverSummary {
+	s := failoverSummary{kills: len(kills), stallBound: stallBound, targetBound: target, starvedLag: starvedLag}
 	if len(kills) == 0 {
 		return s
 	}
@@ -70,6 +75,12 @@ func summarize(kills []killResult, stallBound, target time.Duration) failoverSum
 		}
 		terms += k.terms
 		s.maxTerms = max(s.maxTerms, k.terms)
+		if k.failover > target || !k.committed {
+			s.overTarget++
+			if k.lag > starvedLag {
+				s.overStarved++
+			}
+		}
 	}
 	s.meanTerms = float64(terms) / float64(len(kills))
 	slices.Sort(times)
@@ -87,6 +98,18 @@ func (s failoverSummary) met() bool {
 	return s.kills > 0 && s.stalls == 0 && s.longestGap <= s.stallBound && s.p99 <= s.targetBound
 }
 
+// verdict is met, MISSED, or UNKNOWN when every kill over the target happened while the process was starved
+// (scheduler lag over the lease) and nothing stalled between kills: the machine, not raft, was measured.
+func (s failoverSummary) verdict() string {
+	switch {
+	case s.met():
+		return "met"
+	case s.overTarget > 0 && s.overStarved == s.overTarget && s.longestGap <= s.stallBound:
+		return fmt.Sprintf("UNKNOWN — all %d kills over the target ran with this process starved (scheduler lag over %s)", s.overTarget, s.starvedLag)
+	}
+	return "MISSED"
+}
+
 func (s failoverSummary) print(w io.Writer) {
 	fmt.Fprintf(w, "failover over %d kills: min %s  p50 %s  p90 %s  p99 %s  max %s\n",
 		s.kills, ms(s.min), ms(s.p50), ms(s.p90), ms(s.p99), ms(s.max))
@@ -100,7 +123,8 @@ func (s failoverSummary) print(w io.Writer) {
 	if s.late > 0 || s.missed > 0 {
 		fmt.Fprintf(w, "background sends late %d, missed %d (%s)\n", s.late, s.missed, s.limited)
 	}
-	fmt.Fprintf(w, "target (no stall over %s, p99 ≤ %s): %s\n", s.stallBound, s.targetBound, passFail(s.met()))
+	fmt.Fprintf(w, "kills over the target: %d, of them with the process starved (scheduler lag over %s): %d\n", s.overTarget, s.starvedLag, s.overStarved)
+	fmt.Fprintf(w, "target (no stall over %s, p99 ≤ %s): %s\n", s.stallBound, s.targetBound, s.verdict())
 }
 
 // waitCaughtUp waits until node i knows commit index target and its state machine holds every entry up to
@@ -407,7 +431,11 @@ func benchFailover(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if len(results) == 0 {
 		return ctx.Err()
 	}
-	sum := summarize(results, *stall, *target)
+	lease := cf.heartbeat
+	if cf.lease > 0 {
+		lease = cf.lease
+	}
+	sum := summarize(results, *stall, *target, lease)
 	sum.longestGap = gaps.close(end)
 	sum.maxLag, sum.starvedShare = lags.stop()
 	lags = nil
