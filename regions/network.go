@@ -18,6 +18,8 @@ import (
 	toxiclient "github.com/Shopify/toxiproxy/v2/client"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+
+	"paylab/loopback"
 )
 
 // Errors a Network returns; match them with errors.Is.
@@ -464,9 +466,9 @@ func (n *Network) AddLink(ctx context.Context, id LinkID) (Link, error) {
 	if !ok {
 		return Link{}, fmt.Errorf("add link %s: %s has no registered address", id, id.To)
 	}
-	proxy, err := n.client.CreateProxy(id.ProxyName(), "127.0.0.1:0", upstream)
+	proxy, err := n.createProxyLocked(id, upstream)
 	if err != nil {
-		return Link{}, fmt.Errorf("create proxy %s for %s: %w", id.ProxyName(), id, err)
+		return Link{}, err
 	}
 	l := &link{
 		info:  Link{ID: id, Proxy: proxy.Name, Listen: proxy.Listen, Upstream: upstream, OneWay: oneWay, Jitter: jitter},
@@ -488,6 +490,33 @@ func (n *Network) AddLink(ctx context.Context, id LinkID) (Link, error) {
 	}
 	return l.info, nil
 }
+
+// createProxyLocked creates the proxy of link id on a port outside the kernel's ephemeral range
+// (package loopback): a proxy disabled while its node is down gives up its port and must bind it again
+// when the node comes back, and a port from that range can meanwhile become an outgoing connection's local
+// port. toxiproxy binds the port itself, so one taken in between by another process is retried on a new
+// port a bounded number of times.
+func (n *Network) createProxyLocked(id LinkID, upstream string) (*toxiclient.Proxy, error) {
+	var lastErr error
+	for range proxyPortAttempts {
+		listen, err := loopback.FreeAddr("127.0.0.1")
+		if err != nil {
+			return nil, fmt.Errorf("create proxy %s for %s: %w", id.ProxyName(), id, err)
+		}
+		proxy, err := n.client.CreateProxy(id.ProxyName(), listen, upstream)
+		if err == nil {
+			return proxy, nil
+		}
+		lastErr = err
+		if _, err := n.client.Proxy(id.ProxyName()); err == nil {
+			break // it exists, so the failure was not the bind: do not create it again
+		}
+	}
+	return nil, fmt.Errorf("create proxy %s for %s: %w", id.ProxyName(), id, lastErr)
+}
+
+// proxyPortAttempts bounds how many ports createProxyLocked tries for one proxy.
+const proxyPortAttempts = 5
 
 // Link returns a link's proxy details.
 func (n *Network) Link(id LinkID) (Link, bool) {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"paylab/loopback"
 )
 
 // StreamLayer is one ledger node's raft network: it accepts on the node's own
@@ -43,7 +45,7 @@ func (n *Network) ListenRaft(self NodeID) (*StreamLayer, error) {
 	if !known {
 		addr = "127.0.0.1:0"
 	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := loopback.Listen(addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen raft for %s on %s: %w", self, addr, err)
 	}

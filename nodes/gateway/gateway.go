@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"paylab/loopback"
 	"paylab/nodes/ledger/client"
 )
 
@@ -106,7 +107,7 @@ func Start(cfg Config) (*Gateway, error) {
 	if g.ledger, err = client.New(cfg.Ledger); err != nil {
 		return nil, fmt.Errorf("start gateway %s: ledger client: %w", cfg.ID, err)
 	}
-	g.ln, err = net.Listen("tcp4", cfg.Addr)
+	g.ln, err = loopback.Listen(cfg.Addr)
 	if err != nil {
 		g.ledger.Close()
 		return nil, fmt.Errorf("start gateway %s: listen on %s: %w", cfg.ID, cfg.Addr, err)

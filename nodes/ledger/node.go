@@ -18,6 +18,8 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/net/netutil"
+
+	"paylab/loopback"
 )
 
 // Node is one ledger replica: raft, its stores, the state machine, group commit and the HTTP API.
@@ -174,11 +176,7 @@ func Start(cfg Config) (n *Node, err error) {
 		}()
 	}
 
-	if err := requireLoopback(cfg.HTTPAddr); err != nil {
-		n.shutdown(false)
-		return nil, err
-	}
-	n.httpLn, err = net.Listen("tcp", cfg.HTTPAddr)
+	n.httpLn, err = loopback.Listen(cfg.HTTPAddr)
 	if err != nil {
 		n.shutdown(false)
 		return nil, fmt.Errorf("listen for HTTP on %s: %w", cfg.HTTPAddr, err)

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"paylab/loopback"
 )
 
 // TCPStreamLayer is the default raft stream layer: a TCP listener on a loopback address and direct dials.
@@ -15,12 +17,10 @@ type TCPStreamLayer struct {
 
 var _ raft.StreamLayer = (*TCPStreamLayer)(nil)
 
-// NewTCPStreamLayer listens on addr, which must be a loopback address ("127.0.0.1:0" picks a port).
+// NewTCPStreamLayer listens on addr, which must be a loopback address ("127.0.0.1:0" picks a port outside
+// the kernel's ephemeral range, so a restart can bind it again: package loopback).
 func NewTCPStreamLayer(addr string) (*TCPStreamLayer, error) {
-	if err := requireLoopback(addr); err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := loopback.Listen(addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen for raft on %s: %w", addr, err)
 	}
@@ -36,17 +36,4 @@ func (l *TCPStreamLayer) Dial(address raft.ServerAddress, timeout time.Duration)
 }
 
 // requireLoopback refuses any address outside 127.0.0.0/8 and ::1: the lab never binds or dials elsewhere.
-func requireLoopback(addr string) error {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("address %q: %w", addr, err)
-	}
-	if host == "localhost" {
-		return nil
-	}
-	ip := net.ParseIP(host)
-	if ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("address %q is not on loopback (127.0.0.0/8): the lab only uses this machine", addr)
-	}
-	return nil
-}
+func requireLoopback(addr string) error { return loopback.Check(addr) }
