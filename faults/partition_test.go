@@ -2,6 +2,7 @@ package faults
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -50,8 +51,21 @@ func testCtx(t testing.TB, d time.Duration) context.Context {
 
 func inject(t testing.TB, ctx context.Context, env Env, f Fault) {
 	t.Helper()
-	if err := f.Inject(ctx, env); err != nil {
-		t.Fatal(err)
+	// A fault aimed at the leader finds none while an election runs (a starved machine holds more of them);
+	// it then changes nothing and says ErrNoLeader, so it is retried until ctx's patience runs out.
+	for {
+		err := f.Inject(ctx, env)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrNoLeader) || ctx.Err() != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal(err)
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 	t.Cleanup(func() { // a failing test must not leave the fault behind
 		if err := f.Heal(context.Background(), env); err != nil {

@@ -228,7 +228,12 @@ func TestZoneFailoverKeepsTheMoneyAndRecordsEveryPart(t *testing.T) {
 	var keep []scenarios.AssertionSpec
 	for _, a := range s.Assertions {
 		switch a.Name {
-		case "no_double_deduct", "conservation", "no_negative_balance", "no_lost_ack", "replicas_converge":
+		case "no_double_deduct", "conservation", "no_negative_balance", "no_lost_ack":
+			keep = append(keep, a)
+		case "replicas_converge":
+			// The returning node catches up after raft's replication backoff towards it (grown while its links
+			// were refused) and on a starved machine after that: give it patience, not a wall-time limit.
+			a.Params = map[string]any{"within": "60s"}
 			keep = append(keep, a)
 		}
 	}

@@ -461,13 +461,6 @@ func benchOutcome(o client.Outcome, reason string, err error, items int) load.Ou
 	return out
 }
 
-func passFail(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "MISSED"
-}
-
 func sleepCtx(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()

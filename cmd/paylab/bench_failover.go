@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -42,6 +43,8 @@ type failoverSummary struct {
 	longestGap                time.Duration // longest time with no committed transfer at all, over the whole run
 	steadyTerms               uint64        // terms that began while no kill was being measured (step-downs)
 	stallBound, targetBound   time.Duration
+	starvedLag                time.Duration
+	overTarget, overStarved   int
 	maxLag                    time.Duration
 	attemptsPerCall           float64
 	late, missed              uint64
@@ -52,8 +55,11 @@ type failoverSummary struct {
 }
 
 // summarize computes the failover figures. Quantiles are nearest-rank over the kills.
-func summarize(kills []killResult, stallBound, target time.Duration) failoverSummary {
-	s := failoverSummary{kills: len(kills), stallBound: stallBound, targetBound: target}
+//
+// A kill over the target during which this process's scheduler lag exceeded starvedLag (the lease: raft's
+// own timers were late by more than it) is counted as starved: it measured the machine, not raft.
+func summarize(kills []killResult, stallBound, target, starvedLag time.Duration) failoverSummary {
+	s := failoverSummary{kills: len(kills), stallBound: stallBound, targetBound: target, starvedLag: starvedLag}
 	if len(kills) == 0 {
 		return s
 	}
@@ -69,6 +75,12 @@ func summarize(kills []killResult, stallBound, target time.Duration) failoverSum
 		}
 		terms += k.terms
 		s.maxTerms = max(s.maxTerms, k.terms)
+		if k.failover > target || !k.committed {
+			s.overTarget++
+			if k.lag > starvedLag {
+				s.overStarved++
+			}
+		}
 	}
 	s.meanTerms = float64(terms) / float64(len(kills))
 	slices.Sort(times)
@@ -86,6 +98,18 @@ func (s failoverSummary) met() bool {
 	return s.kills > 0 && s.stalls == 0 && s.longestGap <= s.stallBound && s.p99 <= s.targetBound
 }
 
+// verdict is met, MISSED, or UNKNOWN when every kill over the target happened while the process was starved
+// (scheduler lag over the lease) and nothing stalled between kills: the machine, not raft, was measured.
+func (s failoverSummary) verdict() string {
+	switch {
+	case s.met():
+		return "met"
+	case s.overTarget > 0 && s.overStarved == s.overTarget && s.longestGap <= s.stallBound:
+		return fmt.Sprintf("UNKNOWN — all %d kills over the target ran with this process starved (scheduler lag over %s)", s.overTarget, s.starvedLag)
+	}
+	return "MISSED"
+}
+
 func (s failoverSummary) print(w io.Writer) {
 	fmt.Fprintf(w, "failover over %d kills: min %s  p50 %s  p90 %s  p99 %s  max %s\n",
 		s.kills, ms(s.min), ms(s.p50), ms(s.p90), ms(s.p99), ms(s.max))
@@ -99,7 +123,8 @@ func (s failoverSummary) print(w io.Writer) {
 	if s.late > 0 || s.missed > 0 {
 		fmt.Fprintf(w, "background sends late %d, missed %d (%s)\n", s.late, s.missed, s.limited)
 	}
-	fmt.Fprintf(w, "target (no stall over %s, p99 ≤ 2 × election + 100ms = %s): %s\n", s.stallBound, s.targetBound, passFail(s.met()))
+	fmt.Fprintf(w, "kills over the target: %d, of them with the process starved (scheduler lag over %s): %d\n", s.overTarget, s.starvedLag, s.overStarved)
+	fmt.Fprintf(w, "target (no stall over %s, p99 ≤ %s): %s\n", s.stallBound, s.targetBound, s.verdict())
 }
 
 // waitCaughtUp waits until node i knows commit index target and its state machine holds every entry up to
@@ -230,6 +255,7 @@ func benchFailover(ctx context.Context, args []string, stdout, stderr io.Writer)
 	settle := fs.Duration("settle", 500*time.Millisecond, "load before each kill, after the killed node has rejoined")
 	stall := fs.Duration("stall", 10*time.Second, "a kill with no commit within this is counted as a stall")
 	giveUp := fs.Duration("give-up", 30*time.Second, "stop waiting for a commit after a kill, restart the killed node and go on")
+	target := fs.Duration("target", 500*time.Millisecond, "the p99 failover time the run must stay within")
 	backoff := fs.Duration("client-backoff", 10*time.Millisecond, "the client's first pause before retrying when no leader is known (doubles up to 8×)")
 	opTimeout := fs.Duration("timeout", 2*time.Second, "the longest one background transfer may take, retries included")
 	inflight := fs.Int("max-inflight", 0, "the most background transfers in flight (default: one second of --rate); beyond it sends are late, and the report says so")
@@ -242,7 +268,7 @@ func benchFailover(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	if *kills < 1 || *kills > 1000 || *rate <= 0 || *rate > 100_000 || *settle < 0 || *settle > time.Minute ||
 		*stall <= 0 || *giveUp < *stall || *giveUp > 10*time.Minute || *backoff < 0 || *backoff > time.Second ||
-		*opTimeout <= 0 || *opTimeout > time.Minute || *inflight < 0 || *inflight > load.MaxWorkersLimit {
+		*opTimeout <= 0 || *opTimeout > time.Minute || *inflight < 0 || *inflight > load.MaxWorkersLimit || *target <= 0 {
 		return fmt.Errorf("%w: --kills must be in 1..1000, --rate in (0, 100000], --settle in [0, 1m], --stall > 0, --give-up in [--stall, 10m], --client-backoff in [0, 1s], --timeout in (0, 1m], --max-inflight in 0..%d", errUsage, load.MaxWorkersLimit)
 	}
 	if *inflight == 0 {
@@ -293,24 +319,37 @@ func benchFailover(ctx context.Context, args []string, stdout, stderr io.Writer)
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	lcfg := load.DefaultConfig()
 	lcfg.Pacer = load.ConstantPacer{Rate: *rate}
-	lcfg.Duration = 24 * time.Hour // stopped after the last kill
+	lcfg.Duration = 6 * time.Hour // stopped after the last kill (the recorder keeps at most 18 h of windows)
 	// Bounded: while no leader is known every transfer in flight retries, and an unbounded open-model load
 	// turns a slow election into thousands of retrying requests that starve the very process raft runs in
 	// (measured: 186,000 timed-out transfers, 2.7 s of scheduler lag and 6 minutes without a leader).
 	lcfg.Timeout = *opTimeout
 	lcfg.MaxWorkers = *inflight
-	loadDone := make(chan *load.Report, 1)
+	type loadResult struct {
+		rep *load.Report
+		err error
+	}
+	loadDone := make(chan loadResult, 1)
 	go func() {
-		rep, _ := load.Run(loadCtx, lcfg, op)
-		loadDone <- rep
+		rep, err := load.Run(loadCtx, lcfg, op)
+		loadDone <- loadResult{rep, err}
 	}()
 	var rep *load.Report
-	defer func() {
-		if rep == nil {
-			stopLoad()
-			<-loadDone
+	loadOver := false
+	stopBackground := func() error {
+		if loadOver {
+			return nil
 		}
-	}()
+		loadOver = true
+		stopLoad()
+		r := <-loadDone
+		rep = r.rep
+		if r.err != nil && !errors.Is(r.err, context.Canceled) {
+			return fmt.Errorf("background load: %w", r.err)
+		}
+		return nil
+	}
+	defer stopBackground()
 
 	term := func() uint64 { // the highest term any live node knows
 		var t uint64
@@ -386,12 +425,17 @@ func benchFailover(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 	}
 	end := time.Since(t0)
-	stopLoad()
-	rep = <-loadDone
+	if err := stopBackground(); err != nil {
+		return err
+	}
 	if len(results) == 0 {
 		return ctx.Err()
 	}
-	sum := summarize(results, *stall, 2*cf.election+100*time.Millisecond)
+	lease := cf.heartbeat
+	if cf.lease > 0 {
+		lease = cf.lease
+	}
+	sum := summarize(results, *stall, *target, lease)
 	sum.longestGap = gaps.close(end)
 	sum.maxLag, sum.starvedShare = lags.stop()
 	lags = nil

@@ -12,10 +12,10 @@ func TestFailoverSummaryCountsStallsInsteadOfAborting(t *testing.T) {
 	kills := []killResult{
 		{leader: "n1", failover: ms(120), committed: true, terms: 1},
 		{leader: "n2", failover: ms(480), committed: true, terms: 2},
-		{leader: "n3", failover: ms(12_000), committed: true, terms: 9}, // over the stall bound
+		{leader: "n3", failover: ms(12_000), committed: true, terms: 9, lag: ms(900)}, // over the stall bound, starved
 		{leader: "n1", failover: ms(30_000), committed: false, terms: 14},
 	}
-	s := summarize(kills, 10*time.Second, ms(500))
+	s := summarize(kills, 10*time.Second, ms(500), ms(75))
 	if s.stalls != 2 || s.neverCommitted != 1 {
 		t.Errorf("stalls %d, never committed %d; want 2 and 1", s.stalls, s.neverCommitted)
 	}
@@ -32,9 +32,18 @@ func TestFailoverSummaryCountsStallsInsteadOfAborting(t *testing.T) {
 			t.Errorf("summary does not say %q:\n%s", want, out.String())
 		}
 	}
-	clean := summarize(kills[:2], 10*time.Second, ms(500))
-	if !clean.met() || clean.stalls != 0 {
+	clean := summarize(kills[:2], 10*time.Second, ms(500), ms(75))
+	if !clean.met() || clean.stalls != 0 || clean.verdict() != "met" {
 		t.Errorf("a clean run: %+v", clean)
+	}
+	// A kill over the target while the process could not run raft's timers is not raft's failure.
+	starved := summarize([]killResult{kills[0], {leader: "n2", failover: ms(900), committed: true, terms: 2, lag: ms(300)}}, 10*time.Second, ms(500), ms(75))
+	if v := starved.verdict(); !strings.HasPrefix(v, "UNKNOWN") {
+		t.Errorf("starved kill over the target: verdict %q, want UNKNOWN", v)
+	}
+	slow := summarize([]killResult{kills[0], {leader: "n2", failover: ms(900), committed: true, terms: 2, lag: ms(10)}}, 10*time.Second, ms(500), ms(75))
+	if v := slow.verdict(); v != "MISSED" {
+		t.Errorf("a slow failover on a running process: verdict %q, want MISSED", v)
 	}
 }
 

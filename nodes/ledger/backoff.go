@@ -3,7 +3,7 @@ package ledger
 import "time"
 
 // electionBackoff stretches a node's election and heartbeat timeouts while the cluster fails to elect a
-// leader, and puts them back once a leader has held for a while.
+// leader, and puts them back once a leader has held for a while (2 s).
 //
 // Why: an election is a pre-vote round and a vote round, each an RPC to every peer answered by the peer's
 // raft goroutine, with three fsynced writes on the candidate and three on each voter. When the process is
@@ -17,7 +17,7 @@ import "time"
 type electionBackoff struct {
 	baseHeartbeat, baseElection time.Duration
 	maxFactor                   int
-	settle                      time.Duration // a leader held this long puts the base timeouts back
+	settle                      time.Duration // a leader known this long puts the base timeouts back
 
 	factor          int
 	leaderlessSince time.Time // zero while a leader is known
@@ -26,14 +26,13 @@ type electionBackoff struct {
 
 func newElectionBackoff(heartbeat, election time.Duration) *electionBackoff {
 	return &electionBackoff{
-		baseHeartbeat: heartbeat, baseElection: election, maxFactor: 8, settle: 10 * election, factor: 1,
+		baseHeartbeat: heartbeat, baseElection: election, maxFactor: 8, settle: 2 * time.Second, factor: 1,
 	}
 }
 
 // observe takes whether a leader is known at now and returns the timeout factor to run with, and whether it
-// changed. A stretch without a leader longer than twice the current election timeout (every election in it
-// had its full randomised window and failed) doubles the factor, up to maxFactor; a leader known for settle
-// resets it to 1.
+// changed. A stretch without a leader longer than factor × stretch() doubles the factor, up to maxFactor; a
+// leader known for settle resets it to 1.
 func (b *electionBackoff) observe(now time.Time, hasLeader bool) (factor int, changed bool) {
 	if hasLeader {
 		b.leaderlessSince = time.Time{}
@@ -51,13 +50,18 @@ func (b *electionBackoff) observe(now time.Time, hasLeader bool) (factor int, ch
 		b.leaderlessSince = now
 		return b.factor, false
 	}
-	if now.Sub(b.leaderlessSince) > 2*time.Duration(b.factor)*b.baseElection && b.factor < b.maxFactor {
+	if now.Sub(b.leaderlessSince) > time.Duration(b.factor)*b.stretch() && b.factor < b.maxFactor {
 		b.factor = min(2*b.factor, b.maxFactor)
 		b.leaderlessSince = now // the next doubling waits for a full stretch at the new timeouts
 		return b.factor, true
 	}
 	return b.factor, false
 }
+
+// stretch is how long a leaderless stretch at the base timeouts must last before they double: three full
+// rounds of failure detection and a refused pre-vote (heartbeat + 2 × election), longer than any failover
+// on a quiet machine (docs/PERFORMANCE.md), so the backoff only acts when elections keep failing.
+func (b *electionBackoff) stretch() time.Duration { return 3 * (b.baseHeartbeat + 2*b.baseElection) }
 
 // timeouts are the heartbeat and election timeouts at a factor.
 func (b *electionBackoff) timeouts(factor int) (heartbeat, election time.Duration) {

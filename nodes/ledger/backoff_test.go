@@ -16,21 +16,22 @@ func TestElectionBackoffStretchesWhileLeaderlessAndResetsOnceALeaderHolds(t *tes
 			t.Fatalf("at %dms (leader %v): factor %d changed %v, want %d %v", ms, leader, f, ch, wantFactor, wantChanged)
 		}
 	}
+	// base 50ms/200ms: a stretch is 3 × (50 + 2 × 200) = 1.35s
 	step(0, true, 1, false)
-	step(100, false, 1, false) // the leader is lost: a stretch begins
-	step(450, false, 1, false) // 350ms: an election may still be under way (2 × 200ms)
-	step(550, false, 2, true)  // 450ms without a leader: every election in it failed
-	step(900, false, 2, false) // the next doubling needs 2 × 400ms at the new timeouts
-	step(1400, false, 4, true)
-	step(3100, false, 8, true)
-	step(9000, false, 8, false) // capped
+	step(100, false, 1, false)  // the leader is lost: a stretch begins
+	step(1400, false, 1, false) // 1.3s: a slow failover, not yet a failing one
+	step(1500, false, 2, true)  // 1.4s without a leader: elections keep failing
+	step(4000, false, 2, false) // the next doubling needs 2 × 1.35s at the new timeouts
+	step(4300, false, 4, true)
+	step(9800, false, 8, true)
+	step(60000, false, 8, false) // capped
 	if hb, et := b.timeouts(8); hb != 400*time.Millisecond || et != 1600*time.Millisecond {
 		t.Fatalf("timeouts at 8×: %v %v", hb, et)
 	}
-	step(9100, true, 8, false)   // a leader: not yet trusted
-	step(10000, false, 8, false) // lost again before it held: still stretched
-	step(10100, true, 8, false)
-	step(12099, true, 8, false)
-	step(12100, true, 1, true) // held for 10 × 200ms
-	step(12200, true, 1, false)
+	step(60100, true, 8, false)  // a leader: not yet trusted
+	step(61000, false, 8, false) // lost again before it held: still stretched
+	step(61100, true, 8, false)
+	step(63099, true, 8, false)
+	step(63100, true, 1, true) // known for 2s
+	step(63200, true, 1, false)
 }

@@ -98,7 +98,8 @@ func createPreallocated(path string, size int) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := f.WriteAt(make([]byte, size), 0); err == nil {
+	_, err = f.WriteAt(make([]byte, size), 0)
+	if err == nil {
 		err = f.Sync()
 	}
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"paylab/nodes/ledger"
@@ -255,13 +256,27 @@ func (c *Cluster) Restart(i int) (*ledger.Node, error) {
 	if c.nodes[i] != nil {
 		return nil, fmt.Errorf("node %d is up", i)
 	}
-	n, err := ledger.Start(c.cfgs[i])
+	// The node comes back on its own ports. While it was down the kernel may have handed one of them to an
+	// outgoing connection as its ephemeral port (both come from the same range); that connection ends soon,
+	// so a bind refused with EADDRINUSE is retried for a bounded time rather than failing the restart.
+	var n *ledger.Node
+	var err error
+	for wait, deadline := 10*time.Millisecond, time.Now().Add(restartBindPatience); ; wait = min(2*wait, time.Second) {
+		n, err = ledger.Start(c.cfgs[i])
+		if err == nil || !errors.Is(err, syscall.EADDRINUSE) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(wait)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("restart %s: %w", c.cfgs[i].ID, err)
 	}
 	c.nodes[i] = n
 	return n, nil
 }
+
+// restartBindPatience bounds how long Restart retries a bind refused because the port is in use.
+const restartBindPatience = 30 * time.Second
 
 // Close stops every live node cleanly and removes the temp dir the cluster made.
 func (c *Cluster) Close() error {
