@@ -126,8 +126,13 @@ func Start(cfg Config) (n *Node, err error) {
 			return nil, err
 		}
 	}
+	// MaxRPCsInFlight 1 turns raft's pipelined replication off. Its pipeline can deadlock once a follower
+	// rejects an append (pipelineDecode returns, the next send parks on a channel nobody reads, and the
+	// deferred pipeline close never runs): replication to that follower stops for good and Shutdown hangs
+	// (seen in a gateway test under -race on a busy machine; grafana/pyroscope#5518 describes the same
+	// trace). Raft's own measurements (hashicorp/raft#541) find pipelining of little benefit with batching.
 	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream: layer, MaxPool: 3, Timeout: cfg.TransportTimeout, Logger: logger,
+		Stream: layer, MaxPool: 3, Timeout: cfg.TransportTimeout, Logger: logger, MaxRPCsInFlight: 1,
 	})
 	closers = append(closers, func() { n.trans.Close() })
 
