@@ -484,3 +484,53 @@ func TestDNSHealthCheckerAndResolverLeaveNoGoroutines(t *testing.T) {
 	}()
 	expectGoroutinesBackTo(t, before)
 }
+
+// TestResolverSharesOneQueryAmongConcurrentLookups holds the DNS server's answer until twenty lookups of
+// the same name are waiting: they must all get the answer of one query (A and AAAA), not twenty.
+func TestResolverSharesOneQueryAmongConcurrentLookups(t *testing.T) {
+	release := make(chan struct{})
+	var queries atomic.Int64
+	mux := dns.NewServeMux()
+	mux.HandleFunc("lab.", func(w dns.ResponseWriter, req *dns.Msg) {
+		queries.Add(1)
+		<-release
+		m := new(dns.Msg)
+		m.SetReply(req)
+		if req.Question[0].Qtype == dns.TypeA {
+			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: req.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: usEastIP.AsSlice()})
+		}
+		_ = w.WriteMsg(m)
+	})
+	started := make(chan struct{})
+	srv := &dns.Server{Addr: "127.0.0.1:0", Net: "udp", Handler: mux, NotifyStartedFunc: func() { close(started) }}
+	go srv.ListenAndServe()
+	<-started
+	defer srv.Shutdown()
+	r, err := NewResolver(ResolverOptions{Server: srv.PacketConn.LocalAddr().String(), Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const callers = 20
+	results := make(chan error, callers)
+	for range callers {
+		go func() {
+			addrs, err := r.LookupHost(context.Background(), "pay.lab")
+			if err == nil && (len(addrs) != 1 || addrs[0] != usEastIP) {
+				err = fmt.Errorf("answer %v", addrs)
+			}
+			results <- err
+		}()
+	}
+	for r.waiting("pay.lab.") < 1 || queries.Load() < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	close(release) // callers that have not joined yet find the answer cached: still one lookup
+	for range callers {
+		if err := <-results; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if q := queries.Load(); q > 4 {
+		t.Fatalf("%d queries for %d concurrent lookups of one name, want those of one lookup (A and AAAA, a retry at most)", q, callers)
+	}
+}

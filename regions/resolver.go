@@ -42,6 +42,14 @@ type Resolver struct {
 	mu        sync.Mutex
 	ignoreTTL bool
 	cache     map[string]cachedAnswer
+	inflight  map[string]*lookupCall // lookups under way, shared by concurrent callers
+}
+
+// lookupCall is one query to the lab DNS that every caller asking for the name meanwhile waits for.
+type lookupCall struct {
+	done  chan struct{}
+	addrs []netip.Addr
+	err   error
 }
 
 type cachedAnswer struct {
@@ -57,7 +65,7 @@ func NewResolver(opts ResolverOptions) (*Resolver, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = defaultLookupTimeout
 	}
-	return &Resolver{opts: opts, ignoreTTL: opts.IgnoreTTL, cache: map[string]cachedAnswer{}}, nil
+	return &Resolver{opts: opts, ignoreTTL: opts.IgnoreTTL, cache: map[string]cachedAnswer{}, inflight: map[string]*lookupCall{}}, nil
 }
 
 // SetIgnoreTTL turns the stale-cache behaviour on or off. Turning it off
@@ -76,17 +84,53 @@ func (r *Resolver) Flush() {
 }
 
 // LookupHost returns host's addresses, from the cache while its TTL lasts
-// (or forever when ignoring TTLs), else from the lab DNS.
+// (or forever when ignoring TTLs), else from the lab DNS. Concurrent lookups
+// of one name share one query: when answers fail (say every region is out of
+// pay.lab), clients retrying at once would otherwise each query the lab DNS,
+// and such storms took a third of a starved lab's CPU (docs/PERFORMANCE.md).
 func (r *Resolver) LookupHost(ctx context.Context, host string) ([]netip.Addr, error) {
 	key := dns.Fqdn(host)
 	r.mu.Lock()
 	c, ok := r.cache[key]
-	fresh := ok && (r.ignoreTTL || time.Now().Before(c.expires))
-	r.mu.Unlock()
-	if fresh {
+	if ok && (r.ignoreTTL || time.Now().Before(c.expires)) {
+		r.mu.Unlock()
 		return c.addrs, nil
 	}
+	call, shared := r.inflight[key]
+	if !shared {
+		call = &lookupCall{done: make(chan struct{})}
+		r.inflight[key] = call
+	}
+	r.mu.Unlock()
+	if !shared {
+		// The query outlives a caller that gives up: others may be waiting for it. It is bounded by
+		// the lookup timeout.
+		call.addrs, call.err = r.query(context.WithoutCancel(ctx), host, key)
+		r.mu.Lock()
+		delete(r.inflight, key)
+		r.mu.Unlock()
+		close(call.done)
+	}
+	select {
+	case <-call.done:
+		return call.addrs, call.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("resolve %s at %s: %w", host, r.opts.Server, ctx.Err())
+	}
+}
 
+// waiting reports whether a lookup of key is under way (1) or not (0), for tests.
+func (r *Resolver) waiting(key string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.inflight[key]; ok {
+		return 1
+	}
+	return 0
+}
+
+// query asks the lab DNS for key and caches a non-empty answer for its TTL.
+func (r *Resolver) query(ctx context.Context, host, key string) ([]netip.Addr, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 	defer cancel()
 	ttl := &ttlCollector{}

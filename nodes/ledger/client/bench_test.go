@@ -1,0 +1,58 @@
+package client_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"paylab/nodes/ledger"
+	"paylab/nodes/ledger/client"
+	"paylab/nodes/ledger/ledgertest"
+)
+
+// BenchmarkTransferOneNode measures one transfer through the client, the node's HTTP API, group commit, a
+// one-node raft (fsynced log) and the state machine, with 64 callers at once. Besides ns/op it reports
+// cpu-µs/op: the process's user+system CPU per transfer, the figure the lab's budget is made of.
+func BenchmarkTransferOneNode(b *testing.B) {
+	ctx := context.Background()
+	c, err := ledgertest.Start(ctx, ledgertest.Options{Nodes: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	cl, err := client.New(client.DefaultConfig(c.URLs()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	accounts := make([]ledger.Account, 100)
+	for i := range accounts {
+		accounts[i] = ledger.Account{ID: fmt.Sprintf("acc-%d", i), Balance: 1 << 40}
+	}
+	if err := cl.CreateAccounts(ctx, accounts); err != nil {
+		b.Fatal(err)
+	}
+	var n atomic.Uint64
+	b.SetParallelism(32) // 32 × GOMAXPROCS callers
+	b.ReportAllocs()
+	var ru0, ru1 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			r := cl.Transfer(ctx, ledger.Transfer{From: fmt.Sprintf("acc-%d", i%100), To: fmt.Sprintf("acc-%d", (i+1)%100), Amount: 1})
+			if r.Outcome != client.OK {
+				b.Errorf("transfer: %s %v", r.Outcome, r.Err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	cpu := time.Duration(ru1.Utime.Nano() - ru0.Utime.Nano() + ru1.Stime.Nano() - ru0.Stime.Nano())
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/op")
+}
