@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -71,6 +72,8 @@ type FSM struct {
 	signal   chan struct{} // closed and replaced after each applied batch; see WaitApplied
 
 	committed, rejected, duplicates, conflicts atomic.Uint64
+
+	names nameCache // account ids interned by the apply path's decoder (raft's FSM goroutine only)
 }
 
 var _ raft.BatchingFSM = (*FSM)(nil)
@@ -276,7 +279,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 			if l.Type != raft.LogCommand {
 				continue
 			}
-			cmd, err := decodeCommand(l.Data)
+			cmd, err := decodeCommandNames(l.Data, &f.names)
 			if err != nil {
 				out[i] = fmt.Errorf("entry %d: %w", l.Index, err)
 				continue
@@ -326,9 +329,13 @@ type TransfersResponse struct {
 // reference to every key and value until commit, so each Put gets its own slice of the arena.
 type applyState struct {
 	accounts, transfers, writes, fences *bolt.Bucket
-	arena                               []byte
-	err                                 error
-	skipDedupe                          bool
+	// Cursors reused for lookups: bucket.Get makes a cursor (and grows its stack) every call, which was
+	// half the state machine's allocations; a cursor kept for the transaction reuses its stack.
+	accountCur, transferCur *bolt.Cursor
+	arena                   []byte
+	arenaNext               int // size of the next arena chunk; chunks grow from 4 KiB to 64 KiB
+	err                     error
+	skipDedupe              bool
 
 	committed, rejected, duplicates, conflicts uint64
 }
@@ -341,11 +348,25 @@ func (s *applyState) init(tx *bolt.Tx) {
 	// Transfer ids are time-ordered, so inserts land at the end of the B-tree: fill pages fully.
 	s.transfers.FillPercent = 0.9
 	s.writes.FillPercent = 0.9
+	s.accountCur = s.accounts.Cursor()
+	s.transferCur = s.transfers.Cursor()
+	s.arenaNext = 4 << 10
+}
+
+// lookup returns the value stored under key, or nil: bucket.Get through a reused cursor. Seek positions
+// the cursor afresh, so the puts made since its last use do not matter.
+func lookup(c *bolt.Cursor, key []byte) []byte {
+	k, v := c.Seek(key)
+	if !bytes.Equal(k, key) {
+		return nil
+	}
+	return v
 }
 
 func (s *applyState) alloc(n int) []byte {
 	if len(s.arena) < n {
-		s.arena = make([]byte, max(n, 64<<10))
+		s.arena = make([]byte, max(n, s.arenaNext))
+		s.arenaNext = min(2*s.arenaNext, 64<<10)
 	}
 	b := s.arena[:n:n]
 	s.arena = s.arena[n:]
@@ -390,7 +411,7 @@ func (s *applyState) putAccount(id string, a accountRecord) {
 }
 
 func (s *applyState) getAccount(id string) (accountRecord, bool) {
-	return decodeAccount(s.accounts.Get(keyBytes(id)))
+	return decodeAccount(lookup(s.accountCur, keyBytes(id)))
 }
 
 // keyBytes views a string as bytes without copying, for bbolt lookups only: Get and Cursor.Seek read the key
@@ -453,7 +474,7 @@ func (s *applyState) applyTransfers(index uint64, ts []Transfer) *TransfersRespo
 }
 
 func (s *applyState) applyTransfer(index uint64, t *Transfer) TransferResult {
-	if v := s.transfers.Get(keyBytes(t.ID)); v != nil && !s.skipDedupe {
+	if v := lookup(s.transferCur, keyBytes(t.ID)); v != nil && !s.skipDedupe {
 		prev, ok := decodeTransferRecord(t.ID, v)
 		if !ok {
 			s.err = fmt.Errorf("transfer record %q is corrupt", t.ID)
@@ -505,7 +526,7 @@ func (s *applyState) createAccounts(as []Account) []AccountResult {
 		if a.Validate() != nil {
 			continue
 		}
-		if s.accounts.Get(keyBytes(a.ID)) != nil {
+		if lookup(s.accountCur, keyBytes(a.ID)) != nil {
 			out[i].Exists = true
 			continue
 		}

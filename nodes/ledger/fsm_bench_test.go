@@ -69,6 +69,9 @@ func randomIDs() func() string {
 	}
 }
 
+// BenchmarkApplyBatch8ULID is the entry size group commit makes at a few thousand transfers/s.
+func BenchmarkApplyBatch8ULID(b *testing.B) { benchmarkApply(b, 8, ulidIDs()) }
+
 func BenchmarkApplyBatch512ULID(b *testing.B)    { benchmarkApply(b, 512, ulidIDs()) }
 func BenchmarkApplyBatch4096ULID(b *testing.B)   { benchmarkApply(b, 4096, ulidIDs()) }
 func BenchmarkApplyBatch4096Random(b *testing.B) { benchmarkApply(b, 4096, randomIDs()) }
