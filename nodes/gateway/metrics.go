@@ -5,6 +5,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"paylab/nodes/ledger/client"
 )
 
 // metrics is one gateway's Prometheus registry; each gateway has its own, so many share a process.
@@ -15,7 +17,17 @@ type metrics struct {
 	signatureRejections *prometheus.CounterVec
 	breakerTransitions  *prometheus.CounterVec
 	ledgerCalls         *prometheus.CounterVec
+	ledgerCallsBy       [4]prometheus.Counter // by client.Outcome (OK, Rejected, Failed, Unknown)
 	batchSize           prometheus.Histogram
+}
+
+// ledgerCall counts one ledger call's outcome.
+func (m *metrics) ledgerCall(o client.Outcome) {
+	if int(o) >= 0 && int(o) < len(m.ledgerCallsBy) {
+		m.ledgerCallsBy[o].Inc()
+		return
+	}
+	m.ledgerCalls.WithLabelValues(o.String()).Inc()
 }
 
 func newMetrics(g *Gateway) *metrics {
@@ -36,6 +48,9 @@ func newMetrics(g *Gateway) *metrics {
 	m.ledgerCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "paylab_gateway_ledger_calls_total", Help: "Calls forwarded to the ledger, by client outcome (ok, rejected, failed, unknown).",
 	}, []string{"outcome"})
+	for o := range m.ledgerCallsBy {
+		m.ledgerCallsBy[o] = m.ledgerCalls.WithLabelValues(client.Outcome(o).String())
+	}
 	m.batchSize = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "paylab_gateway_ledger_batch_transfers", Help: "Transfers per transfer call to the ledger (1: sent alone; more: coalesced, see BatchWindow).",
 		Buckets: prometheus.ExponentialBuckets(1, 2, 10),

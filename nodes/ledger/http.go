@@ -76,11 +76,16 @@ func MountPprof(mux *http.ServeMux) {
 
 func (n *Node) instrument(route string, h http.HandlerFunc) http.Handler {
 	hist := n.met.httpDuration
+	ok := hist.WithLabelValues(route, "200") // most answers: no label lookup per request
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &StatusRecorder{ResponseWriter: w, Code: http.StatusOK}
 		h(rec, r)
-		hist.WithLabelValues(route, strconv.Itoa(rec.Code)).Observe(time.Since(start).Seconds())
+		o := ok
+		if rec.Code != http.StatusOK {
+			o = hist.WithLabelValues(route, strconv.Itoa(rec.Code))
+		}
+		o.Observe(time.Since(start).Seconds())
 	})
 }
 
