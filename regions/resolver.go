@@ -88,6 +88,9 @@ func (r *Resolver) Flush() {
 // of one name share one query: when answers fail (say every region is out of
 // pay.lab), clients retrying at once would otherwise each query the lab DNS,
 // and such storms took a third of a starved lab's CPU (docs/PERFORMANCE.md).
+// The sharing is golang.org/x/sync/singleflight's idea written out, because
+// its Do cannot be left by a waiter whose context ends and its DoChan runs the
+// call on a goroutine no one waits for; here the first caller runs the query.
 func (r *Resolver) LookupHost(ctx context.Context, host string) ([]netip.Addr, error) {
 	key := dns.Fqdn(host)
 	r.mu.Lock()
