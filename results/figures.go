@@ -58,7 +58,7 @@ type Figures struct {
 	Unknown  uint64 `json:"unknown"`
 	Items    uint64 `json:"items"`    // business operations carried by all requests
 	ItemsOK  uint64 `json:"items_ok"` // business operations carried by OK requests
-	Late     uint64 `json:"late"`     // sends that started later than LateAfter past their intended time
+	Late     uint64 `json:"late"`     // sends that started later than LateAfter past their intended time, not counting Sample.Queued ones
 	// Clamped counts latencies above the recorder's MaxLatency, recorded as MaxLatency.
 	Clamped uint64 `json:"clamped,omitempty"`
 	// PastHorizon counts operations intended after the recorder's horizon (kept in the last window).

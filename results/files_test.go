@@ -197,7 +197,8 @@ func TestSaturationRuleNamesEachLimit(t *testing.T) {
 		{Health{SchedLagP99: time.Millisecond, Machine: 1.0, Cores: 2}, 1000, 0, 0},
 		{Health{SchedLagP99: 10 * time.Millisecond, Machine: 1.0, Cores: 2}, 1000, 0, 1},
 		{Health{SchedLagP99: time.Millisecond, Machine: 1.8, Cores: 2}, 1000, 0, 1},
-		{Health{SchedLagP99: time.Millisecond, Machine: 1.0, Cores: 2}, 1000, 10, 1},
+		{Health{SchedLagP99: time.Millisecond, Machine: 1.0, Cores: 2}, 1000, 49, 0}, // one isolated stall
+		{Health{SchedLagP99: time.Millisecond, Machine: 1.0, Cores: 2}, 1000, 50, 1},
 		{Health{SchedLagP99: time.Second, Machine: 2, Cores: 2}, 1000, 500, 3},
 		{Health{}, 0, 0, 0},
 	} {

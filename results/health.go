@@ -48,7 +48,9 @@ type Health struct {
 //   - the machine's CPU use at or above MachineShare of its cores (default 90%: nothing is left
 //     for the next burst, so queues in the lab itself grow);
 //   - the load generator sent LateShare or more of the window's requests later than its
-//     LateAfter (default 1%: the generator itself could not keep its schedule).
+//     LateAfter (default 5%, i.e. 50 ms' worth of a second's sends more than 10 ms late: the
+//     generator itself could not keep its schedule; at 1% one isolated stall on a quiet machine
+//     tripped it).
 //
 // The thresholds are calibrated in docs/PERFORMANCE.md ("Lab health") from runs on a quiet
 // machine and runs with a one-core busy loop beside them.
@@ -60,7 +62,7 @@ type SaturationRule struct {
 
 // DefaultSaturationRule returns the documented default thresholds.
 func DefaultSaturationRule() SaturationRule {
-	return SaturationRule{SchedLagP99: 10 * time.Millisecond, MachineShare: 0.9, LateShare: 0.01}
+	return SaturationRule{SchedLagP99: 10 * time.Millisecond, MachineShare: 0.9, LateShare: 0.05}
 }
 
 // String states the rule as the reports print it.

@@ -93,6 +93,11 @@ type Sample struct {
 	Done     time.Duration // when its outcome was known
 	Kind     Kind
 	Items    uint32 // business operations carried; 0 is read as 1
+	// Queued marks a send that waited for a worker because the generator was at its concurrency
+	// bound (every worker held by a slow target): its lateness is the target's doing, so it is
+	// not counted late (Figures.Late feeds the SaturationRule, which is about the lab's CPU).
+	// Its latency still counts from Intended.
+	Queued bool
 }
 
 // Recorder aggregates samples into HdrHistograms (latency from the intended send time, service
@@ -183,7 +188,7 @@ func (r *Recorder) Record(stripe int, s Sample) {
 	latUS, clampedL := r.clamp(s.Done - s.Intended)
 	svcUS, _ := r.clamp(s.Done - s.Sent)
 	lagUS, _ := r.clamp(s.Sent - s.Intended)
-	late := s.Sent-s.Intended > r.cfg.LateAfter
+	late := !s.Queued && s.Sent-s.Intended > r.cfg.LateAfter
 	wi := int(s.Intended / r.cfg.Window)
 	past := false
 	if wi >= r.nWin {

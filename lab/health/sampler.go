@@ -26,7 +26,11 @@ import (
 // Defaults of a Config.
 const (
 	DefaultWindow = time.Second
-	DefaultProbe  = 10 * time.Millisecond
+	// DefaultProbe is 2 ms so that a one-second window holds ~500 lag samples and its p99 is the
+	// fifth-worst, not (at 10 ms, where a stall also drops ticks) the single worst: an isolated
+	// 15–20 ms stall, seen on a quiet machine, then no longer decides a window (calibration in
+	// docs/PERFORMANCE.md "Lab health"). 500 wakeups a second cost ~0.1% of a core.
+	DefaultProbe = 2 * time.Millisecond
 	// MaxWindows bounds the windows one sampler keeps (18 hours of one-second windows).
 	MaxWindows = 1 << 16
 	// maxProbes bounds the lag samples kept per window.
@@ -39,7 +43,7 @@ type Config struct {
 	Start time.Time
 	// Window is the width of a window (default one second, as results.Recorder's).
 	Window time.Duration
-	// Probe is the period of the lag-probe ticker (default 10 ms).
+	// Probe is the period of the lag-probe ticker (default 2 ms).
 	Probe time.Duration
 	// ProcStat is the path of the kernel's CPU counters (default /proc/stat); when unreadable
 	// the machine's CPU is reported as the process's.

@@ -164,6 +164,10 @@ func (c *Config) Validate() error {
 type tick struct {
 	seq      uint64
 	intended time.Duration // since t0
+	// queued: it fell due before the pacing loop last finished waiting for a worker at the
+	// MaxWorkers bound, so any lateness is the concurrency bound's (the target was slow), not
+	// the lab's CPU; results.Sample.Queued.
+	queued bool
 }
 
 // run holds the state shared by a run's goroutines.
@@ -244,7 +248,7 @@ func (r *run) open(ctx context.Context) *Report {
 		}
 		wg.Go(func() {
 			for t := range ticks {
-				r.do(ctx, id, t.seq, t.intended)
+				r.do(ctx, id, t.seq, t.intended, t.queued)
 			}
 		})
 	}
@@ -269,6 +273,7 @@ func (r *run) open(ctx context.Context) *Report {
 		scheduleEnd bool   // the schedule, not ctx or MaxRequests, ended the loop
 		blockedHit  bool   // a due request was never handed over
 		stopAt      time.Duration
+		waitedUntil time.Duration = -1 // when the loop last stopped waiting at the bound
 	)
 pacing:
 	for {
@@ -294,7 +299,7 @@ pacing:
 			scheduleEnd, blockedHit = true, true // too late to send: the rest are missed
 			break
 		}
-		t := tick{seq: hits, intended: due}
+		t := tick{seq: hits, intended: due, queued: due <= waitedUntil}
 		select {
 		case ticks <- t:
 		case <-ctx.Done():
@@ -311,10 +316,12 @@ pacing:
 				continue
 			default:
 			}
-			if workers < cfg.MaxWorkers {
+			atBound := workers >= cfg.MaxWorkers
+			if !atBound {
 				spawn()
 			} else {
 				waited++
+				t.queued = true
 			}
 			select {
 			case ticks <- t:
@@ -324,6 +331,9 @@ pacing:
 			case <-end.C:
 				scheduleEnd, blockedHit = true, true
 				break pacing
+			}
+			if atBound {
+				waitedUntil = time.Since(r.t0)
 			}
 		}
 		hits++
@@ -406,7 +416,7 @@ func (r *run) closed(ctx context.Context) *Report {
 				if cfg.MaxRequests > 0 && seq >= cfg.MaxRequests {
 					return
 				}
-				r.do(ctx, id, seq, time.Since(r.t0))
+				r.do(ctx, id, seq, time.Since(r.t0), false)
 				if pause != nil {
 					pause.Reset(cfg.ThinkTime)
 					select {
@@ -434,8 +444,8 @@ func (r *run) closed(ctx context.Context) *Report {
 	return rep
 }
 
-// do sends one request and records it. intended is since t0.
-func (r *run) do(ctx context.Context, worker int, seq uint64, intended time.Duration) {
+// do sends one request and records it. intended is since t0; queued as tick.queued.
+func (r *run) do(ctx context.Context, worker int, seq uint64, intended time.Duration, queued bool) {
 	cfg := r.cfg
 	sent := time.Since(r.t0)
 	r.firstSent.CompareAndSwap(-1, int64(sent))
@@ -481,6 +491,7 @@ func (r *run) do(ctx context.Context, worker int, seq uint64, intended time.Dura
 		Done:     r.shift + done,
 		Kind:     out.Kind,
 		Items:    items,
+		Queued:   queued,
 	})
 	if out.Reason != "" {
 		r.mu.Lock()
