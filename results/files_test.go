@@ -195,7 +195,8 @@ func TestSaturationRuleNamesEachLimit(t *testing.T) {
 		want           int
 	}{
 		{Health{SchedLagP99: time.Millisecond, Machine: 1.0, Cores: 2}, 1000, 0, 0},
-		{Health{SchedLagP99: 10 * time.Millisecond, Machine: 1.0, Cores: 2}, 1000, 0, 1},
+		{Health{SchedLagP99: 13 * time.Millisecond, Machine: 1.0, Cores: 2}, 1000, 0, 0}, // a returning node catching up
+		{Health{SchedLagP99: 20 * time.Millisecond, Machine: 1.0, Cores: 2}, 1000, 0, 1},
 		{Health{SchedLagP99: time.Millisecond, Machine: 1.8, Cores: 2}, 1000, 0, 1},
 		{Health{SchedLagP99: time.Millisecond, Machine: 1.0, Cores: 2}, 1000, 49, 0}, // one isolated stall
 		{Health{SchedLagP99: time.Millisecond, Machine: 1.0, Cores: 2}, 1000, 50, 1},
