@@ -167,7 +167,7 @@ func TestTimeseriesCarriesLabHealth(t *testing.T) {
 	if len(back) != 3 || back[0].Health == nil || back[1].Health == nil || back[2].Health != nil {
 		t.Fatalf("health did not round-trip: %+v", back)
 	}
-	if h := back[1].Health; h.Saturated != 1 || h.SchedLagP99 != 25*time.Millisecond || h.Machine != 1.95 || len(h.Reasons) != 2 {
+	if h := back[1].Health; h.Saturated != 1 || h.SchedLagP99 != 25*time.Millisecond || h.Machine != 1.95 || len(h.Reasons) != 3 {
 		t.Errorf("saturated window read back as %+v", h)
 	}
 	if h := back[0].Health; h.Saturated != 0 || h.CPU != 0.4 {
@@ -194,14 +194,19 @@ func TestSaturationRuleNamesEachLimit(t *testing.T) {
 		requests, late uint64
 		want           int
 	}{
-		{Health{SchedLagP99: time.Millisecond, Machine: 1.0, Cores: 2}, 1000, 0, 0},
-		{Health{SchedLagP99: 13 * time.Millisecond, Machine: 1.0, Cores: 2}, 1000, 0, 0}, // a returning node catching up
-		{Health{SchedLagP99: 20 * time.Millisecond, Machine: 1.0, Cores: 2}, 1000, 0, 1},
-		{Health{SchedLagP99: time.Millisecond, Machine: 1.8, Cores: 2}, 1000, 0, 1},
-		{Health{SchedLagP99: time.Millisecond, Machine: 1.0, Cores: 2}, 1000, 49, 0}, // one isolated stall
-		{Health{SchedLagP99: time.Millisecond, Machine: 1.0, Cores: 2}, 1000, 50, 1},
-		{Health{SchedLagP99: time.Second, Machine: 2, Cores: 2}, 1000, 500, 3},
+		{Health{SchedLagP99: time.Millisecond, CPU: 1.0, Machine: 1.0, Cores: 2}, 1000, 0, 0},
+		{Health{SchedLagP99: 13 * time.Millisecond, CPU: 1.0, Machine: 1.0, Cores: 2}, 1000, 0, 0}, // a returning node catching up
+		{Health{SchedLagP99: 20 * time.Millisecond, CPU: 1.0, Machine: 1.0, Cores: 2}, 1000, 0, 1},
+		{Health{SchedLagP99: time.Millisecond, CPU: 1.7, Machine: 1.8, Cores: 2}, 1000, 0, 1},
+		{Health{SchedLagP99: time.Millisecond, CPU: 1.0, Machine: 1.0, Cores: 2}, 1000, 49, 0}, // one isolated stall
+		{Health{SchedLagP99: time.Millisecond, CPU: 1.0, Machine: 1.0, Cores: 2}, 1000, 50, 1},
+		{Health{SchedLagP99: time.Second, Machine: 2, Cores: 2}, 1000, 500, 4},
 		{Health{}, 0, 0, 0},
+		// A neighbour: alone, other processes use ≤ 0.11 core; a compiler beside the lab far more.
+		{Health{CPU: 1.0, Machine: 1.1, Cores: 2}, 1000, 0, 0},
+		{Health{CPU: 1.0, Machine: 1.3, Cores: 2}, 1000, 0, 1},
+		{Health{CPU: 0.2, Machine: 0.6, Cores: 2}, 1000, 0, 0},  // a machine mostly idle
+		{Health{CPU: 1.0, Machine: 1.5, Cores: 16}, 1000, 0, 0}, // a large machine: room for both
 	} {
 		h := c.h
 		rule.Judge(&h, c.requests, c.late)

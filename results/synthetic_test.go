@@ -90,7 +90,7 @@ func syntheticBusyRun(t testing.TB) *Run {
 	rule := DefaultSaturationRule()
 	for i := range run.Windows {
 		w := &run.Windows[i]
-		h := &Health{SchedLagP99: 300 * time.Microsecond, SchedLagMax: 2 * time.Millisecond, CPU: 0.9, Machine: 1.3,
+		h := &Health{SchedLagP99: 300 * time.Microsecond, SchedLagMax: 2 * time.Millisecond, CPU: 0.9, Machine: 1.0,
 			CPUSeconds: 0.9, Cores: 2, GCPause: time.Millisecond}
 		sec := int(w.Start / time.Second)
 		switch {
