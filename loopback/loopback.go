@@ -78,19 +78,27 @@ func StableRange(ephemeral Range) (Range, bool) {
 	return Range{}, false
 }
 
-// Check returns ErrNotLoopback (wrapped, with the address) unless addr's host is "localhost" or an IP in
-// 127.0.0.0/8 or ::1.
+// Check returns ErrNotLoopback (wrapped, with the address) unless addr is "host:port" with a host
+// CheckHost accepts.
 func Check(addr string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("address %q: %w", addr, err)
 	}
+	if err := CheckHost(host); err != nil {
+		return fmt.Errorf("address %q: %w", addr, err)
+	}
+	return nil
+}
+
+// CheckHost returns ErrNotLoopback (wrapped) unless host is "localhost" or an IP in 127.0.0.0/8 or ::1.
+func CheckHost(host string) error {
 	if host == "localhost" {
 		return nil
 	}
 	ip, err := netip.ParseAddr(host)
 	if err != nil || !ip.IsLoopback() {
-		return fmt.Errorf("address %q: %w (127.0.0.0/8): the lab only uses this machine", addr, ErrNotLoopback)
+		return fmt.Errorf("host %q: %w (127.0.0.0/8): the lab only uses this machine", host, ErrNotLoopback)
 	}
 	return nil
 }

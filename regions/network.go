@@ -27,7 +27,7 @@ var (
 	ErrClosed       = errors.New("network closed")
 	ErrUnknownNode  = errors.New("unknown node")
 	ErrUnknownLink  = errors.New("unknown link")
-	ErrNotLoopback  = errors.New("address is not on 127.0.0.0/8")
+	ErrNotLoopback  = loopback.ErrNotLoopback
 	ErrNotConnected = errors.New("link has no proxy yet")
 )
 
@@ -683,13 +683,4 @@ func checkLoopbackAddr(addr string) error {
 }
 
 // checkLoopbackHost accepts "localhost" or a loopback IP.
-func checkLoopbackHost(host string) error {
-	if host == "localhost" {
-		return nil
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil || !ip.IsLoopback() {
-		return fmt.Errorf("host %q: %w", host, ErrNotLoopback)
-	}
-	return nil
-}
+func checkLoopbackHost(host string) error { return loopback.CheckHost(host) }
