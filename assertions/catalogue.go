@@ -60,7 +60,7 @@ func catalogue() []Definition {
 			needs: needReplicas, build: func(*params) (checkFunc, error) { return checkNoNegativeBalance, nil }},
 		{Name: "no_lost_ack", Summary: "every transfer acknowledged committed is committed on every live replica; none acknowledged rejected is committed anywhere",
 			needs: needReplicas | needHistory, build: func(*params) (checkFunc, error) { return checkNoLostAck, nil }},
-		{Name: "replicas_converge", Summary: "all live replicas have equal state hashes",
+		{Name: "replicas_converge", Summary: "every expected replica is up, readable, and exported the same accounts, transfers and blind writes (compared record by record)",
 			Params: []Param{{Name: "within", Kind: Duration, Default: "5s", Doc: "how long the lab waits for replicas to catch up before exporting them"}},
 			needs:  needReplicas, build: buildConverge},
 		{Name: "linearizable", Summary: "reads and transfers of the history are linearizable on a bank model (porcupine), when the history is small",
