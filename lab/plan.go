@@ -160,12 +160,11 @@ type checkInput struct {
 // topology's ledger nodes as the expected set, so a replica that is missing or unreadable is named.
 func (p *Plan) check(ctx context.Context, l *Lab, in *checkInput, out io.Writer) []results.AssertionResult {
 	restarted := l.finalRecovery(ctx, out)
-	converged := l.waitConverged(ctx, p.within)
+	converged, reps := l.exportConverged(ctx, p.within)
 	if !converged {
 		fmt.Fprintf(out, "  replicas did not converge within %v\n", p.within)
 	}
 	l.noteCaughtUp(restarted, converged, p.within)
-	reps := l.exportReplicas()
 	var expected []string
 	for _, n := range l.s.Topology.LedgerNodes() {
 		expected = append(expected, LedgerName(n.ID))
@@ -237,6 +236,43 @@ func (l *Lab) noteCaughtUp(restarted []regions.NodeID, converged bool, within ti
 		}
 		l.Record(results.Event{At: l.Elapsed(), Kind: results.EventNote, Name: "final-recovery", Target: string(id), Detail: detail})
 	}
+}
+
+// exportConverged waits for the replicas to converge and exports them, until the exports were taken at one
+// applied index or within passes (then the last exports are returned, and false). A request still in
+// flight in a gateway when the load ended can commit after the replicas met: the leader applies it before
+// the followers hear of the commit, and exports taken then differ for that reason alone.
+func (l *Lab) exportConverged(ctx context.Context, within time.Duration) (bool, []assertions.Replica) {
+	deadline := time.Now().Add(within)
+	for {
+		converged := l.waitConverged(ctx, time.Until(deadline))
+		reps := l.exportReplicas()
+		if converged && sameAppliedIndex(reps) {
+			return true, reps
+		}
+		if !time.Now().Before(deadline) || ctx.Err() != nil {
+			return false, reps
+		}
+		sleepCtx(ctx, 20*time.Millisecond)
+	}
+}
+
+// sameAppliedIndex reports whether the readable replicas were read at one applied index (a replica that
+// could not be read is the checkers' to report; waiting does not bring it back).
+func sameAppliedIndex(reps []assertions.Replica) bool {
+	var at uint64
+	n := 0
+	for i := range reps {
+		if !reps[i].Readable() {
+			continue
+		}
+		if n > 0 && reps[i].AppliedIndex != at {
+			return false
+		}
+		at = reps[i].AppliedIndex
+		n++
+	}
+	return n > 0
 }
 
 // waitConverged polls the live replicas until they have applied the same index with equal state hashes,
