@@ -206,7 +206,7 @@ func (v *view) assume(n needs) error {
 	if n&needReplicas != 0 {
 		ok, bad := v.readable()
 		if len(ok) == 0 {
-			if len(v.in.Replicas) == 0 {
+			if len(v.in.Replicas) == 0 && len(v.missing) == 0 {
 				return errors.New("assumption failed: no replica states were collected")
 			}
 			return fmt.Errorf("assumption failed: no replica could be read (%s)", strings.Join(capList(bad, MaxEvidence), "; "))

@@ -92,3 +92,12 @@ func TestBehaviour8AnExportCutAtALineBoundaryIsUnknownNeverAPass(t *testing.T) {
 		})
 	}
 }
+
+// With no replica at all, the checkers that read replicas are skipped as unknown, naming every
+// expected node.
+func TestNoReplicaAtAllNamesEveryExpectedNode(t *testing.T) {
+	in := input(cleanHistory(t))
+	in.Nodes = threeNodes
+	res, _ := assertions.CheckAll(in, []assertions.Checker{mustNew(t, "conservation", nil)})
+	expect(t, res[0], results.Undecided, "no replica could be read", "ledger:a: no replica in the input", "ledger:c: no replica in the input")
+}
