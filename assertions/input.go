@@ -21,8 +21,8 @@ type Input struct {
 	History *results.History
 	// Replicas are the final states of the ledger nodes, one per node, readable or not.
 	Replicas []Replica
-	// Nodes names every ledger node the topology has, as the exports name them
-	// ("ledger:us-east/a"). A node named here with no replica in Replicas counts as unreadable:
+	// Nodes names every ledger node the topology has, as their exports' headers name them (the
+	// lab's ledger node ids, "us-east-a"). A node named here with no replica in Replicas counts as unreadable:
 	// the money and convergence checkers are then unknown, naming it, never a pass. Nil takes
 	// Replicas as the whole set (hand-made inputs); the lab always sets it.
 	Nodes []string
