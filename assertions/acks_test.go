@@ -14,11 +14,12 @@ func TestNoLostAckCatchesAnAcknowledgedTransferMissingOnOneReplica(t *testing.T)
 	expect(t, res, results.Fail, tid(2)+" (acc-1→acc-2 50) acknowledged by op 1", "missing on ledger:c (absent)")
 }
 
-func TestNoLostAckIgnoresReplicasThatAreNotLive(t *testing.T) {
+func TestNoLostAckIsUnknownWhenAReplicaWasDownAtTheEnd(t *testing.T) {
 	reps := cleanReplicas()
 	reps[2] = ledger("ledger:c", t1, t3)
-	reps[2].Live = false // crashed at the end of the run: not required to hold every commit
-	expect(t, mustNew(t, "no_lost_ack", nil).Check(input(cleanHistory(t), reps...)), results.Pass)
+	reps[2].Live = false // crashed at the end of the run and not restarted: it was never audited
+	expect(t, mustNew(t, "no_lost_ack", nil).Check(input(cleanHistory(t), reps...)), results.Undecided,
+		"1 replicas could not be audited", "ledger:c: down at the end of the run")
 }
 
 func TestNoLostAckCatchesAnAcknowledgedCommitStoredAsRejected(t *testing.T) {
@@ -61,7 +62,7 @@ func TestNoLostAckLetsUnknownOutcomesGoEitherWay(t *testing.T) {
 
 func TestNoLostAckIsUnknownWhenALiveReplicaCannotBeRead(t *testing.T) {
 	reps := append(cleanReplicas()[:2], assertions.Replica{Node: "ledger:c", Live: true, Err: errString("export: EOF")})
-	expect(t, mustNew(t, "no_lost_ack", nil).Check(input(cleanHistory(t), reps...)), results.Undecided, "1 live replicas could not be read")
+	expect(t, mustNew(t, "no_lost_ack", nil).Check(input(cleanHistory(t), reps...)), results.Undecided, "1 replicas could not be audited: ledger:c: export: EOF")
 }
 
 type errString string
@@ -75,20 +76,34 @@ func TestReplicasConverge(t *testing.T) {
 		want   results.Verdict
 		says   []string
 	}{
-		{"equal hashes", func([]assertions.Replica) {}, results.Pass, []string{"1 distinct states among 3 live replicas"}},
+		{"equal exports", func([]assertions.Replica) {}, results.Pass, []string{"1 distinct states among 3 live replicas"}},
 		{"one replica lags", func(reps []assertions.Replica) {
 			reps[2] = ledger("ledger:c", t1)
 			reps[2].StateHash, reps[2].AppliedIndex = "h-behind", 5
 		}, results.Fail, []string{
-			"2 distinct states", "hash h-good: ledger:a (applied 7), ledger:b (applied 7)", "hash h-behind: ledger:c (applied 5)",
-			"ledger:c differs from ledger:a (applied 5 vs 7)", "transfer " + tid(2) + ": absent (committed at index 6 on ledger:a)",
-			"account acc-2: balance 1000 version 0, vs 1050 version 1",
+			"2 distinct states", "state 1: ledger:a (applied 7), ledger:b (applied 7)", "state 2: ledger:c (applied 5)",
+			"ledger:c differs from ledger:a (applied 5 vs 7)", "transfer " + tid(2) + ": absent on ledger:c (committed at index 6 on ledger:a)",
+			"account acc-2: balance 1000 version 0 opening 1000 on ledger:c, vs 1050 version 1 opening 1000",
 		}},
-		{"a dead replica may differ", func(reps []assertions.Replica) {
+		{"a replica down at the end is not compared, so no pass", func(reps []assertions.Replica) {
 			reps[2].StateHash, reps[2].Live = "h-old", false
-		}, results.Pass, nil},
-		{"state moved during an export", func(reps []assertions.Replica) { reps[1].StateHash = "" },
-			results.Undecided, []string{"state moved during the export of ledger:b"}},
+		}, results.Undecided, []string{"1 replicas could not be compared: ledger:c: down at the end of the run"}},
+		{"an unreadable replica", func(reps []assertions.Replica) {
+			reps[1] = assertions.Replica{Node: "ledger:b", Live: true, Err: errString("export: no trailer")}
+		}, results.Undecided, []string{"ledger:b: export: no trailer"}},
+		{"state moved during an export: the exports still compare", func(reps []assertions.Replica) { reps[1].StateHash = "" },
+			results.Pass, nil},
+		{"equal exports, different hashes", func(reps []assertions.Replica) { reps[1].StateHash = "h-fences" },
+			results.Fail, []string{"equal exports, different state hashes", "ledger:b h-fences"}},
+		{"a transfer body differs", func(reps []assertions.Replica) {
+			tr := reps[1].Transfers[tid(1)]
+			tr.Amount = 1000
+			reps[1].Transfers[tid(1)] = tr
+		}, results.Fail, []string{"transfer " + tid(1) + ": ", "Amount:1000", "on ledger:b"}},
+		{"a blind write differs", func(reps []assertions.Replica) {
+			reps[0].Writes = []assertions.Write{{Payment: "p-1", Account: "acc-0", Old: 900, New: 800, Index: 9}}
+			reps[1].Writes = []assertions.Write{{Payment: "p-1", Account: "acc-0", Old: 900, New: 800, Index: 9}}
+		}, results.Fail, []string{"blind write 1 (payment p-1 on acc-0 at index 9): absent on ledger:c"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -96,7 +111,7 @@ func TestReplicasConverge(t *testing.T) {
 			c.breaks(reps)
 			res := mustNew(t, "replicas_converge", map[string]any{"within": "5s"}).Check(input(nil, reps...))
 			expect(t, res, c.want, c.says...)
-			if res.Limit != "equal state hashes on all live replicas within 5s" {
+			if res.Limit != "equal exports (accounts, transfers, writes) on every replica within 5s" {
 				t.Errorf("limit %q", res.Limit)
 			}
 		})

@@ -2,6 +2,8 @@ package assertions
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -13,78 +15,125 @@ func buildConverge(p *params) (checkFunc, error) {
 	return func(v *view) results.AssertionResult { return checkConverge(v, within.String()) }, nil
 }
 
-// checkConverge compares the state hashes of the live replicas. The lab exports them after
-// waiting up to `within` for their applied indexes to meet, so a difference here is a replica
-// that never caught up or one that applied something else. Where the hashes differ, the
-// evidence names each node's applied index and the first accounts and transfers that differ
-// from the largest group.
+// checkConverge compares the parsed exports of the replicas record by record — every account
+// (balance, version, opening balance), every transfer (its whole body, status and index),
+// every blind write in journal order — not the hashes the nodes report of themselves, which a
+// replica whose journal lacks a transfer could still get right. The lab restarts every node a
+// fault left down and waits up to `within` for the replicas to meet before it exports them, so a
+// difference here is a replica that never caught up or one that applied something else.
+//
+// Every expected replica must take part: one that is down, unreadable or absent from the input
+// makes a pass unknown, naming it. Replicas are grouped by equal exports; the largest group
+// (ties: the highest applied index) is the reference, and the evidence names the first records
+// where each other group differs from it. Equal exports with different state hashes fail too:
+// the state the export leaves out (fence tokens) differs. Time and memory are linear in the
+// exports, apart from sorting ids when they differ.
 func checkConverge(v *view, within string) results.AssertionResult {
+	readable, unreadable := v.readable()
 	var live []*Replica
-	var noHash, unreadable []string
-	for i := range v.in.Replicas {
-		r := &v.in.Replicas[i]
-		switch {
-		case !r.Live:
-		case !r.Readable():
-			unreadable = append(unreadable, nodeName(r))
-		case r.StateHash == "":
-			noHash = append(noHash, nodeName(r))
-		default:
+	for _, r := range readable {
+		if r.Live {
 			live = append(live, r)
+		} else {
+			unreadable = append(unreadable, nodeName(r)+": down at the end of the run (not restarted)")
 		}
 	}
-	limit := "equal state hashes on all live replicas within " + within
-	groups := map[string][]*Replica{}
-	var hashes []string
+	var groups [][]*Replica
 	for _, r := range live {
-		if _, ok := groups[r.StateHash]; !ok {
-			hashes = append(hashes, r.StateHash)
+		placed := false
+		for i, g := range groups {
+			if sameExport(g[0], r) {
+				groups[i] = append(g, r)
+				placed = true
+				break
+			}
 		}
-		groups[r.StateHash] = append(groups[r.StateHash], r)
+		if !placed {
+			groups = append(groups, []*Replica{r})
+		}
 	}
 	// The largest group is the reference; ties go to the highest applied index.
-	sort.SliceStable(hashes, func(i, j int) bool {
-		a, b := groups[hashes[i]], groups[hashes[j]]
-		if len(a) != len(b) {
-			return len(a) > len(b)
+	sort.SliceStable(groups, func(i, j int) bool {
+		if len(groups[i]) != len(groups[j]) {
+			return len(groups[i]) > len(groups[j])
 		}
-		return a[0].AppliedIndex > b[0].AppliedIndex
+		return groups[i][0].AppliedIndex > groups[j][0].AppliedIndex
 	})
 	res := results.AssertionResult{
-		Observed: fmt.Sprintf("%d distinct states among %d live replicas", len(hashes), len(live)),
-		Limit:    limit,
+		Observed: fmt.Sprintf("%d distinct states among %d live replicas", len(groups), len(live)),
+		Limit:    "equal exports (accounts, transfers, writes) on every replica within " + within,
 	}
-	if len(hashes) > 1 {
+	if len(v.in.Nodes) > 0 {
+		res.Observed += fmt.Sprintf(" of %d expected", len(v.in.Nodes))
+	}
+	switch {
+	case len(groups) > 1:
 		res.Verdict = results.Fail
-		for _, h := range hashes {
+		for i, g := range groups {
 			var nodes []string
-			for _, r := range groups[h] {
+			for _, r := range g {
 				nodes = append(nodes, fmt.Sprintf("%s (applied %d)", nodeName(r), r.AppliedIndex))
 			}
-			res.Evidence = append(res.Evidence, fmt.Sprintf("hash %s: %s", short(h), strings.Join(capList(nodes, MaxEvidence), ", ")))
+			res.Evidence = append(res.Evidence, fmt.Sprintf("state %d: %s", i+1, strings.Join(capList(nodes, MaxEvidence), ", ")))
 		}
-		ref := groups[hashes[0]][0]
-		for _, h := range hashes[1:] {
-			res.Evidence = append(res.Evidence, diffReplicas(ref, groups[h][0])...)
+		ref := groups[0][0]
+		for _, g := range groups[1:] {
+			res.Evidence = append(res.Evidence, diffReplicas(ref, g[0])...)
 		}
-		return res
+	case len(groups) == 1:
+		res.Verdict = results.Pass
+		if split := hashSplit(groups[0]); split != "" {
+			res.Verdict = results.Fail
+			res.Evidence = append(res.Evidence, "equal exports, different state hashes (the state outside the export, e.g. fence tokens, differs): "+split)
+		}
 	}
-	res.Verdict = results.Pass
-	if len(live) == 0 || len(noHash)+len(unreadable) > 0 {
-		res.Verdict = results.Undecided
+	if len(unreadable) > 0 || len(live) == 0 {
 		var why []string
 		if len(live) == 0 {
-			why = append(why, "no live replica with a state hash")
+			why = append(why, "no live replica could be read")
 		}
 		if len(unreadable) > 0 {
-			why = append(why, "live replicas not readable: "+strings.Join(capList(unreadable, 3), ", "))
+			why = append(why, fmt.Sprintf("%d replicas could not be compared: %s", len(unreadable), strings.Join(capList(unreadable, 3), "; ")))
 		}
-		if len(noHash) > 0 {
-			why = append(why, "state moved during the export of "+strings.Join(capList(noHash, 3), ", "))
+		if res.Verdict == results.Fail {
+			res.Evidence = append(res.Evidence, "note: "+strings.Join(why, "; "))
+		} else {
+			res.Verdict, res.Error = results.Undecided, strings.Join(why, "; ")
 		}
-		res.Error = strings.Join(why, "; ")
 	}
 	return res
+}
+
+// sameExport reports whether two replicas exported the same state: the same accounts, the same
+// transfers (whole records), the same blind writes in the same order and the same repeated
+// entries. The applied index is not part of it: entries that change nothing (raft's own) move it.
+func sameExport(a, b *Replica) bool {
+	return maps.Equal(a.Accounts, b.Accounts) && maps.Equal(a.Transfers, b.Transfers) &&
+		slices.Equal(a.Writes, b.Writes) && slices.Equal(a.Repeated, b.Repeated)
+}
+
+// hashSplit names the state hashes of replicas whose exports are equal when they are not all
+// the same ("" when they are). A replica without a hash (its state moved during the export) is
+// left out.
+func hashSplit(g []*Replica) string {
+	var first string
+	split := false
+	var parts []string
+	for _, r := range g {
+		if r.StateHash == "" {
+			continue
+		}
+		if first == "" {
+			first = r.StateHash
+		} else if r.StateHash != first {
+			split = true
+		}
+		parts = append(parts, fmt.Sprintf("%s %s", nodeName(r), short(r.StateHash)))
+	}
+	if !split {
+		return ""
+	}
+	return strings.Join(capList(parts, MaxEvidence), ", ")
 }
 
 func short(h string) string {
@@ -94,50 +143,65 @@ func short(h string) string {
 	return h
 }
 
-// diffReplicas names the first accounts and transfers where b differs from a.
+// diffReplicas names the first records where b differs from a: accounts, transfers, blind
+// writes and repeated entries, each with the node and the record's id or position.
 func diffReplicas(a, b *Replica) []string {
-	d := &violations{what: fmt.Sprintf("%s differs from %s (applied %d vs %d)", nodeName(b), nodeName(a), b.AppliedIndex, a.AppliedIndex)}
+	an, bn := nodeName(a), nodeName(b)
+	d := &violations{what: fmt.Sprintf("%s differs from %s (applied %d vs %d)", bn, an, b.AppliedIndex, a.AppliedIndex)}
 	for _, id := range sortedAccounts(a.Accounts) {
 		x := a.Accounts[id]
 		y, ok := b.Accounts[id]
 		switch {
 		case !ok:
-			d.add(fmt.Sprintf("account %s: absent (balance %d on %s)", id, x.Balance, nodeName(a)), 0)
-		case x.Balance != y.Balance || x.Version != y.Version:
-			d.add(fmt.Sprintf("account %s: balance %d version %d, vs %d version %d", id, y.Balance, y.Version, x.Balance, x.Version), 0)
+			d.add(fmt.Sprintf("account %s: absent on %s (balance %d on %s)", id, bn, x.Balance, an), 0)
+		case x != y:
+			d.add(fmt.Sprintf("account %s: balance %d version %d opening %d on %s, vs %d version %d opening %d", id, y.Balance, y.Version, y.Initial, bn, x.Balance, x.Version, x.Initial), 0)
 		}
 	}
 	for _, id := range sortedAccounts(b.Accounts) {
 		if _, ok := a.Accounts[id]; !ok {
-			d.add(fmt.Sprintf("account %s: only here", id), 0)
+			d.add(fmt.Sprintf("account %s: only on %s", id, bn), 0)
 		}
 	}
-	ids := make([]string, 0, len(a.Transfers))
-	for id := range a.Transfers {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
+	for _, id := range sortedTransfers(a.Transfers) {
 		x := a.Transfers[id]
 		y, ok := b.Transfers[id]
 		switch {
 		case !ok:
-			d.add(fmt.Sprintf("transfer %s: absent (%s at index %d on %s)", id, x.Status, x.Index, nodeName(a)), 0)
+			d.add(fmt.Sprintf("transfer %s: absent on %s (%s at index %d on %s)", id, bn, x.Status, x.Index, an), 1)
 		case x.Status != y.Status:
-			d.add(fmt.Sprintf("transfer %s: %s, vs %s", id, y.Status, x.Status), 0)
+			d.add(fmt.Sprintf("transfer %s: %s on %s, vs %s", id, y.Status, bn, x.Status), 1)
+		case x != y:
+			d.add(fmt.Sprintf("transfer %s: %+v on %s, vs %+v", id, y, bn, x), 1)
 		}
 	}
-	extra := 0
-	for id := range b.Transfers {
+	for _, id := range sortedTransfers(b.Transfers) {
 		if _, ok := a.Transfers[id]; !ok {
-			extra++
+			t := b.Transfers[id]
+			d.add(fmt.Sprintf("transfer %s: only on %s (%s at index %d)", id, bn, t.Status, t.Index), 1)
 		}
 	}
-	if extra > 0 {
-		d.add(fmt.Sprintf("%d transfers only here", extra), 0)
+	for i := 0; i < max(len(a.Writes), len(b.Writes)); i++ {
+		switch {
+		case i >= len(b.Writes):
+			d.add(fmt.Sprintf("blind write %d (payment %s on %s at index %d): absent on %s", i+1, a.Writes[i].Payment, a.Writes[i].Account, a.Writes[i].Index, bn), 0)
+		case i >= len(a.Writes):
+			d.add(fmt.Sprintf("blind write %d (payment %s on %s at index %d): only on %s", i+1, b.Writes[i].Payment, b.Writes[i].Account, b.Writes[i].Index, bn), 0)
+		case a.Writes[i] != b.Writes[i]:
+			d.add(fmt.Sprintf("blind write %d: %+v on %s, vs %+v", i+1, b.Writes[i], bn, a.Writes[i]), 0)
+		}
 	}
-	if len(a.Writes) != len(b.Writes) {
-		d.add(fmt.Sprintf("%d blind writes, vs %d", len(b.Writes), len(a.Writes)), 0)
+	if !slices.Equal(a.Repeated, b.Repeated) {
+		d.add(fmt.Sprintf("%d repeated entries on %s, vs %d", len(b.Repeated), bn, len(a.Repeated)), 0)
 	}
 	return d.lines()
+}
+
+func sortedTransfers(m map[string]Transfer) []string {
+	ids := make([]string, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
 }

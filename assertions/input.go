@@ -21,6 +21,11 @@ type Input struct {
 	History *results.History
 	// Replicas are the final states of the ledger nodes, one per node, readable or not.
 	Replicas []Replica
+	// Nodes names every ledger node the topology has, as their exports' headers name them (the
+	// lab's ledger node ids, "us-east-a"). A node named here with no replica in Replicas counts as unreadable:
+	// the money and convergence checkers are then unknown, naming it, never a pass. Nil takes
+	// Replicas as the whole set (hand-made inputs); the lab always sets it.
+	Nodes []string
 
 	// Total is the run's figures over its whole length.
 	Total results.Figures
@@ -67,6 +72,8 @@ type view struct {
 	accountID func(uint32) string
 	transfer  func(uint64) string
 	byID      map[string]*submissions // transfers of the history by id, built on first use
+	// missing are the expected nodes (Input.Nodes) with no replica in the input, in Nodes order.
+	missing []string
 	// judged are the stretches the running timing checker based its verdict on (see judging).
 	judged []span
 }
@@ -96,6 +103,18 @@ func newView(in *Input) *view {
 	}
 	if v.transfer == nil {
 		v.transfer = func(k uint64) string { return fmt.Sprintf("t%016x", k) }
+	}
+	if len(in.Nodes) > 0 {
+		have := make(map[string]bool, len(in.Replicas))
+		for i := range in.Replicas {
+			have[in.Replicas[i].Node] = true
+		}
+		for _, n := range in.Nodes {
+			if !have[n] {
+				have[n] = true // a node named twice is missing once
+				v.missing = append(v.missing, n)
+			}
+		}
 	}
 	if in.History == nil {
 		v.historyOK = fmt.Errorf("the run kept no history")
@@ -180,8 +199,14 @@ func sortedIDs(m map[string]*submissions) []string {
 	return ids
 }
 
-// readable returns the replicas whose state is known, and a note naming the others.
+// readable returns the replicas whose state is known, and a note naming the others: the
+// replicas that could not be read and the expected nodes the input has no replica for.
 func (v *view) readable() (ok []*Replica, unreadable []string) {
+	defer func() {
+		for _, n := range v.missing {
+			unreadable = append(unreadable, n+": no replica in the input (an expected node was never exported)")
+		}
+	}()
 	for i := range v.in.Replicas {
 		r := &v.in.Replicas[i]
 		if r.Readable() {

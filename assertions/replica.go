@@ -3,6 +3,8 @@ package assertions
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -89,27 +91,61 @@ type exportRecord struct {
 	Account  *Account  `json:"account"`
 	Transfer *Transfer `json:"transfer"`
 	Write    *Write    `json:"write"`
+	Trailer  *trailer  `json:"trailer"`
 	Error    string    `json:"error"`
 }
 
-// ErrExportFailed is wrapped by ReadReplica when the node reported an error inside its export.
-var ErrExportFailed = errors.New("the node reported an export error")
+// trailer mirrors the ledger's ExportTrailer: the counts of the records before it and the hex
+// SHA-256 of their bytes (every line, with its newline, from the header on).
+type trailer struct {
+	Accounts    int    `json:"accounts"`
+	Transfers   int    `json:"transfers"`
+	Writes      int    `json:"writes"`
+	LinesSHA256 string `json:"lines_sha256"`
+}
+
+// Errors wrapped by ReadReplica.
+var (
+	// ErrExportFailed: the node reported an error inside its export.
+	ErrExportFailed = errors.New("the node reported an export error")
+	// ErrNoTrailer: the export ends without its trailer record — it was cut short (at a line
+	// boundary or not), or a ledger older than the trailer format wrote it. Either way it may
+	// not be the whole replica, so it is refused.
+	ErrNoTrailer = errors.New("the export has no trailer: cut short, or written by a ledger older than the trailer format")
+	// ErrTrailerMismatch: the trailer's counts or hash disagree with the lines before it.
+	ErrTrailerMismatch = errors.New("the export does not match its trailer")
+)
 
 // ReadReplica parses a ledger export (JSON lines: a header, then accounts, transfers and
-// writes). The header must come first; an "error" record, a malformed or unknown line, a
-// duplicate account or an over-long stream is an error naming the line. A transfer id seen
-// twice is not an error: the second record goes to Repeated, for no_double_deduct to report.
-// Live is left false: the caller knows whether the node was running.
+// writes, then a trailer). The header must come first and the trailer last, with the counts of
+// the records and the SHA-256 of the bytes before it: an export without it wraps ErrNoTrailer
+// (a cut or old-format export), one that disagrees with it ErrTrailerMismatch. An "error"
+// record (ErrExportFailed), a malformed or unknown line, a duplicate account, a line after the
+// trailer or an over-long stream is an error naming the line. A transfer id seen twice is not
+// an error: the second record goes to Repeated, for no_double_deduct to report. Live is left
+// false: the caller knows whether the node was running.
 func ReadReplica(r io.Reader) (Replica, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), MaxExportLine)
 	var rep Replica
 	line := 0
 	header := false
+	var tr *trailer
+	var seen trailer // what the lines before the trailer hold
+	lines := sha256.New()
 	for sc.Scan() {
 		line++
-		b := bytes.TrimSpace(sc.Bytes())
+		raw := sc.Bytes()
+		b := bytes.TrimSpace(raw)
+		if tr != nil {
+			if len(b) == 0 {
+				continue
+			}
+			return Replica{}, fmt.Errorf("read replica export line %d: a record after the trailer", line)
+		}
 		if len(b) == 0 {
+			lines.Write(raw)
+			lines.Write([]byte{'\n'})
 			continue
 		}
 		if line > MaxExportRecords {
@@ -124,6 +160,15 @@ func ReadReplica(r io.Reader) (Replica, error) {
 		if rec.Type == "error" {
 			return Replica{}, fmt.Errorf("read replica export %s line %d: %w: %s", rep.Node, line, ErrExportFailed, rec.Error)
 		}
+		if rec.Type == "trailer" {
+			if !header || rec.Trailer == nil {
+				return Replica{}, fmt.Errorf("read replica export line %d: a trailer before the header, or an empty one", line)
+			}
+			tr = rec.Trailer
+			continue
+		}
+		lines.Write(raw)
+		lines.Write([]byte{'\n'})
 		if !header && rec.Type != "header" {
 			return Replica{}, fmt.Errorf("read replica export line %d: %q record before the header", line, rec.Type)
 		}
@@ -145,6 +190,7 @@ func ReadReplica(r io.Reader) (Replica, error) {
 				return Replica{}, fmt.Errorf("read replica export line %d: account %q appears twice", line, a.ID)
 			}
 			rep.Accounts[a.ID] = *a
+			seen.Accounts++
 		case "transfer":
 			t := rec.Transfer
 			if t == nil || t.ID == "" {
@@ -153,6 +199,7 @@ func ReadReplica(r io.Reader) (Replica, error) {
 			if t.Status != StatusCommitted && t.Status != StatusRejected {
 				return Replica{}, fmt.Errorf("read replica export line %d: transfer %q has status %q, want committed or rejected", line, t.ID, t.Status)
 			}
+			seen.Transfers++
 			if _, dup := rep.Transfers[t.ID]; dup {
 				rep.Repeated = append(rep.Repeated, *t)
 				continue
@@ -164,6 +211,7 @@ func ReadReplica(r io.Reader) (Replica, error) {
 				return Replica{}, fmt.Errorf("read replica export line %d: write record without an account", line)
 			}
 			rep.Writes = append(rep.Writes, *w)
+			seen.Writes++
 		default:
 			return Replica{}, fmt.Errorf("read replica export line %d: unknown record type %q", line, rec.Type)
 		}
@@ -172,7 +220,16 @@ func ReadReplica(r io.Reader) (Replica, error) {
 		return Replica{}, fmt.Errorf("read replica export after line %d: %w", line, err)
 	}
 	if !header {
-		return Replica{}, errors.New("read replica export: no header (empty or truncated export)")
+		return Replica{}, fmt.Errorf("read replica export: no header (empty or truncated export): %w", ErrNoTrailer)
+	}
+	if tr == nil {
+		return Replica{}, fmt.Errorf("read replica export %s after line %d (%d accounts, %d transfers, %d writes read): %w",
+			rep.Node, line, seen.Accounts, seen.Transfers, seen.Writes, ErrNoTrailer)
+	}
+	seen.LinesSHA256 = hex.EncodeToString(lines.Sum(nil))
+	if *tr != seen {
+		return Replica{}, fmt.Errorf("read replica export %s: %w: it says %d accounts, %d transfers, %d writes, lines %s; the export holds %d, %d, %d, lines %s",
+			rep.Node, ErrTrailerMismatch, tr.Accounts, tr.Transfers, tr.Writes, short(tr.LinesSHA256), seen.Accounts, seen.Transfers, seen.Writes, short(seen.LinesSHA256))
 	}
 	return rep, nil
 }

@@ -13,6 +13,7 @@ import (
 	"paylab/assertions"
 	"paylab/faults"
 	"paylab/lab/load"
+	"paylab/regions"
 	"paylab/results"
 	"paylab/scenarios"
 )
@@ -154,19 +155,26 @@ type checkInput struct {
 	phases   []results.Phase
 }
 
-// check waits for the replicas to converge (up to the scenario's replicas_converge window), exports every
-// replica, and runs the assertions.
+// check restarts every ledger node a fault left down (finalRecovery), waits for the replicas to converge (up
+// to the scenario's replicas_converge window), exports every replica, and runs the assertions with the
+// topology's ledger nodes as the expected set, so a replica that is missing or unreadable is named.
 func (p *Plan) check(ctx context.Context, l *Lab, in *checkInput, out io.Writer) []results.AssertionResult {
-	converged := l.waitConverged(ctx, p.within)
+	restarted := l.finalRecovery(ctx, out)
+	converged, reps := l.exportConverged(ctx, p.within)
 	if !converged {
 		fmt.Fprintf(out, "  replicas did not converge within %v\n", p.within)
 	}
-	reps := l.exportReplicas()
+	l.noteCaughtUp(restarted, converged, p.within)
+	var expected []string
+	for _, n := range l.s.Topology.LedgerNodes() {
+		expected = append(expected, LedgerName(n.ID))
+	}
 	input := &assertions.Input{
 		Start:        in.t0,
 		Accounts:     assertions.Accounts{Count: l.s.Accounts.Count, Balance: l.s.Accounts.Balance},
 		History:      in.hist,
 		Replicas:     reps,
+		Nodes:        expected,
 		Total:        in.run.Total,
 		Windows:      in.run.Windows,
 		Phases:       in.phases,
@@ -182,6 +190,89 @@ func (p *Plan) check(ctx context.Context, l *Lab, in *checkInput, out io.Writer)
 		}
 	}
 	return res
+}
+
+// finalRecovery restarts every ledger node that is down at the end of the run — its process crashed and a
+// heal did not bring it back, or its links are still marked down — as Jepsen's final recovery does: the
+// node starts from its own files, so every run that crashed a node audits its crash-recovery path, and the
+// checkers see every replica. Each restart, or its failure, is recorded as a "final-recovery" event; the
+// nodes restarted are returned. A node that fails to start stays down and its replica unreadable (the money
+// and convergence checkers are then unknown, naming it).
+func (l *Lab) finalRecovery(ctx context.Context, out io.Writer) []regions.NodeID {
+	var restarted []regions.NodeID
+	for _, id := range l.LedgerNodes() {
+		l.mu.Lock()
+		n, err := l.ledger(id)
+		down := err == nil && n.node == nil
+		l.mu.Unlock()
+		if !down && !l.nw.IsDown(id) {
+			continue
+		}
+		detail := "restarted from its own files before the export (final recovery)"
+		if err := l.RestartNode(ctx, id); err != nil {
+			detail = "final recovery failed, the node stays down: " + err.Error()
+		} else {
+			restarted = append(restarted, id)
+		}
+		fmt.Fprintf(out, "  %s: %s\n", id, detail)
+		l.Record(results.Event{At: l.Elapsed(), Kind: results.EventNote, Name: "final-recovery", Target: string(id), Detail: detail})
+	}
+	return restarted
+}
+
+// noteCaughtUp records, for each node finalRecovery restarted, whether it caught up with the others before
+// the export (waitConverged's condition) and at which applied index.
+func (l *Lab) noteCaughtUp(restarted []regions.NodeID, converged bool, within time.Duration) {
+	for _, id := range restarted {
+		l.mu.Lock()
+		var applied uint64
+		if n, err := l.ledger(id); err == nil && n.node != nil {
+			applied = n.node.FSM().AppliedIndex()
+		}
+		l.mu.Unlock()
+		detail := fmt.Sprintf("caught up: the replicas met at applied index %d", applied)
+		if !converged {
+			detail = fmt.Sprintf("the replicas did not meet within %v (this node at applied index %d)", within, applied)
+		}
+		l.Record(results.Event{At: l.Elapsed(), Kind: results.EventNote, Name: "final-recovery", Target: string(id), Detail: detail})
+	}
+}
+
+// exportConverged waits for the replicas to converge and exports them, until the exports were taken at one
+// applied index or within passes (then the last exports are returned, and false). A request still in
+// flight in a gateway when the load ended can commit after the replicas met: the leader applies it before
+// the followers hear of the commit, and exports taken then differ for that reason alone.
+func (l *Lab) exportConverged(ctx context.Context, within time.Duration) (bool, []assertions.Replica) {
+	deadline := time.Now().Add(within)
+	for {
+		converged := l.waitConverged(ctx, time.Until(deadline))
+		reps := l.exportReplicas()
+		if converged && sameAppliedIndex(reps) {
+			return true, reps
+		}
+		if !time.Now().Before(deadline) || ctx.Err() != nil {
+			return false, reps
+		}
+		sleepCtx(ctx, 20*time.Millisecond)
+	}
+}
+
+// sameAppliedIndex reports whether the readable replicas were read at one applied index (a replica that
+// could not be read is the checkers' to report; waiting does not bring it back).
+func sameAppliedIndex(reps []assertions.Replica) bool {
+	var at uint64
+	n := 0
+	for i := range reps {
+		if !reps[i].Readable() {
+			continue
+		}
+		if n > 0 && reps[i].AppliedIndex != at {
+			return false
+		}
+		at = reps[i].AppliedIndex
+		n++
+	}
+	return n > 0
 }
 
 // waitConverged polls the live replicas until they have applied the same index with equal state hashes,

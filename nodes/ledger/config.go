@@ -87,6 +87,15 @@ type Broken struct {
 	// AckBeforeCommit answers single transfers "committed" as soon as they are queued, before raft commits
 	// them; a crash then loses acknowledged transfers.
 	AckBeforeCommit bool `yaml:"ack_before_commit"`
+	// DropOnRestore deletes the journal record of the last committed transfer whenever the node restores a
+	// snapshot (its balance effect stays): a restore that loses a committed entry.
+	DropOnRestore bool `yaml:"drop_on_restore"`
+	// ExportOmitsTransfer leaves the last committed transfer out of the node's export, with a trailer that
+	// agrees: a replica export that omits a transfer.
+	ExportOmitsTransfer bool `yaml:"export_omits_transfer"`
+	// ReplayTwice applies a batch of transfers again, without its idempotency check, when raft hands the
+	// state machine entries it already applied (a replay after a restart): a batch applied twice on replay.
+	ReplayTwice bool `yaml:"replay_twice"`
 }
 
 // DefaultConfig returns a configuration tuned for failover inside a lab: heartbeat and lease 75 ms, election

@@ -2,7 +2,9 @@ package ledger
 
 import (
 	"bufio"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,12 +14,27 @@ import (
 
 // ExportRecord is one line of an export: exactly one of its pointer fields is set, by Type.
 type ExportRecord struct {
-	// Type is "header", "account", "transfer", "write", or "error" when the export failed part-way.
+	// Type is "header", "account", "transfer", "write", "trailer" (the last line of a whole export), or
+	// "error" when the export failed part-way.
 	Type     string          `json:"type"`
 	Header   *ExportHeader   `json:"header,omitempty"`
 	Account  *AccountState   `json:"account,omitempty"`
 	Transfer *ExportTransfer `json:"transfer,omitempty"`
 	Write    *ExportWrite    `json:"write,omitempty"`
+	Trailer  *ExportTrailer  `json:"trailer,omitempty"`
+}
+
+// ExportTrailer closes a whole export: the counts of the records before it and the SHA-256 of their
+// bytes, so a reader can tell a complete export from one cut at a line boundary (a dropped connection,
+// a crashed node, a full disk) and refuse the latter instead of auditing part of a replica as the whole.
+type ExportTrailer struct {
+	// Accounts, Transfers and Writes count the records of each type in the export.
+	Accounts  int `json:"accounts"`
+	Transfers int `json:"transfers"`
+	Writes    int `json:"writes"`
+	// LinesSHA256 is the hex SHA-256 of every byte before the trailer line: the header and every record,
+	// each with its newline.
+	LinesSHA256 string `json:"lines_sha256"`
 }
 
 // ExportHeader opens an export: the replica's applied index and state hash at the moment of the export.
@@ -46,14 +63,18 @@ type ExportWrite struct {
 }
 
 // Export writes the replica's whole state as JSON lines — a header, then every account, transfer and
-// balance write — from one read transaction, so the lines are a consistent cut. The checkers audit it.
+// balance write, then a trailer with their counts and the hash of their bytes — from one read
+// transaction, so the lines are a consistent cut. The checkers audit it. On an error no trailer is
+// written, so a reader refuses what came out before it.
 func (f *FSM) Export(w io.Writer, node string) error {
 	sum, err := f.Summary()
 	if err != nil {
 		return err
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
-	enc := json.NewEncoder(bw)
+	lines := sha256.New()
+	enc := json.NewEncoder(io.MultiWriter(bw, lines))
+	var tr ExportTrailer
 	err = f.view(func(tx *bolt.Tx) error {
 		// The summary above ran in another transaction; recompute the applied index in this one so the
 		// header describes exactly what follows.
@@ -72,16 +93,25 @@ func (f *FSM) Export(w io.Writer, node string) error {
 			if !ok {
 				return fmt.Errorf("account record %q is corrupt", k)
 			}
+			tr.Accounts++
 			return enc.Encode(ExportRecord{Type: "account", Account: &AccountState{ID: string(k), Balance: rec.balance, Version: rec.version, Initial: rec.initial}})
 		})
 		if err != nil {
 			return err
 		}
+		var omit []byte
+		if f.opts.ExportOmitsTransfer {
+			omit = lastCommitted(tx)
+		}
 		err = tx.Bucket(bucketTransfers).ForEach(func(k, v []byte) error {
+			if omit != nil && string(k) == string(omit) {
+				return nil
+			}
 			st, ok := decodeTransferRecord(string(k), v)
 			if !ok {
 				return fmt.Errorf("transfer record %q is corrupt", k)
 			}
+			tr.Transfers++
 			return enc.Encode(ExportRecord{Type: "transfer", Transfer: &ExportTransfer{Transfer: st.t, Status: st.r.Status, Reason: st.r.Reason, Index: st.r.Index}})
 		})
 		if err != nil {
@@ -92,6 +122,7 @@ func (f *FSM) Export(w io.Writer, node string) error {
 				return fmt.Errorf("write record %x is corrupt", k)
 			}
 			o := 1 + int(v[0])
+			tr.Writes++
 			return enc.Encode(ExportRecord{Type: "write", Write: &ExportWrite{
 				Payment: string(k[8:]), Account: string(v[1:o]), Index: binary.BigEndian.Uint64(k),
 				Old: int64(binary.BigEndian.Uint64(v[o:])), New: int64(binary.BigEndian.Uint64(v[o+8:])), Fence: binary.BigEndian.Uint64(v[o+16:]),
@@ -100,6 +131,10 @@ func (f *FSM) Export(w io.Writer, node string) error {
 	})
 	if err != nil {
 		return fmt.Errorf("export state of %s: %w", f.path, err)
+	}
+	tr.LinesSHA256 = hex.EncodeToString(lines.Sum(nil))
+	if err := json.NewEncoder(bw).Encode(ExportRecord{Type: "trailer", Trailer: &tr}); err != nil {
+		return fmt.Errorf("export state of %s: trailer: %w", f.path, err)
 	}
 	return bw.Flush()
 }

@@ -37,6 +37,16 @@ type FSMOptions struct {
 	Sync bool
 	// SkipDedupe is the test-only switch Broken.SkipDedupe: ids seen before are applied again.
 	SkipDedupe bool
+	// DropOnRestore is the test-only switch Broken.DropOnRestore: Restore deletes the journal record of the
+	// committed transfer with the highest index (its effect on the balances stays).
+	DropOnRestore bool
+	// ExportOmitsTransfer is the test-only switch Broken.ExportOmitsTransfer: Export leaves out the
+	// committed transfer with the highest index, and its trailer agrees (a buggy exporter, not a cut one).
+	ExportOmitsTransfer bool
+	// ReplayTwice is the test-only switch Broken.ReplayTwice: a batch of transfers raft hands the state machine
+	// again (a replay of entries at or below the stored applied index) is applied again, without its
+	// idempotency check, instead of skipped.
+	ReplayTwice bool
 	// OnApply, when set, is called after every committed batch with the number of raft entries and of
 	// transfers it held. It runs on raft's FSM goroutine and must be quick.
 	OnApply func(entries, transfers int)
@@ -273,6 +283,9 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 		st.init(tx)
 		for i, l := range logs {
 			if l.Index <= applied {
+				if f.opts.ReplayTwice && l.Type == raft.LogCommand {
+					f.replayAgain(&st, l)
+				}
 				continue
 			}
 			last = l.Index
@@ -738,6 +751,16 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if err := f.initialize(); err != nil {
 		return err
 	}
+	if f.opts.DropOnRestore {
+		if err := db.Update(func(tx *bolt.Tx) error {
+			if id := lastCommitted(tx); id != nil {
+				return tx.Bucket(bucketTransfers).Delete(id)
+			}
+			return nil
+		}); err != nil {
+			return fmt.Errorf("restore snapshot: %w", err)
+		}
+	}
 	f.applied.Store(applied)
 	f.notifyApplied()
 	return nil
@@ -757,4 +780,30 @@ func writeSynced(path string, r io.Reader) error {
 		return err
 	}
 	return out.Close()
+}
+
+// lastCommitted returns the id of the committed transfer with the highest index, nil when there is none
+// (for the test-only switches DropOnRestore and ExportOmitsTransfer).
+func lastCommitted(tx *bolt.Tx) []byte {
+	var last []byte
+	var at uint64
+	_ = tx.Bucket(bucketTransfers).ForEach(func(k, v []byte) error {
+		if st, ok := decodeTransferRecord(string(k), v); ok && st.r.Status == StatusCommitted && st.r.Index >= at {
+			last, at = append(last[:0], k...), st.r.Index
+		}
+		return nil
+	})
+	return last
+}
+
+// replayAgain applies the transfers of an entry already applied once more, bypassing their idempotency
+// check (the test-only switch ReplayTwice).
+func (f *FSM) replayAgain(st *applyState, l *raft.Log) {
+	cmd, err := decodeCommandNames(l.Data, &f.names)
+	if err != nil || cmd.kind != kindTransfers {
+		return
+	}
+	st.skipDedupe = true
+	st.applyTransfers(l.Index, cmd.transfers)
+	st.skipDedupe = f.opts.SkipDedupe
 }

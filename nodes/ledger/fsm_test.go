@@ -480,6 +480,7 @@ func TestExportListsEveryRecord(t *testing.T) {
 	dec := json.NewDecoder(&buf)
 	counts := map[string]int{}
 	var hdr ExportHeader
+	var tr ExportTrailer
 	for dec.More() {
 		var r ExportRecord
 		if err := dec.Decode(&r); err != nil {
@@ -489,6 +490,8 @@ func TestExportListsEveryRecord(t *testing.T) {
 		switch r.Type {
 		case "header":
 			hdr = *r.Header
+		case "trailer":
+			tr = *r.Trailer
 		case "transfer":
 			if r.Transfer.ID == "t2" && r.Transfer.Reason != ReasonInsufficientFunds {
 				t.Fatalf("t2 exported as %+v", r.Transfer)
@@ -500,8 +503,9 @@ func TestExportListsEveryRecord(t *testing.T) {
 		}
 	}
 	sum, _ := h.fsm.Summary()
-	if counts["header"] != 1 || counts["account"] != 2 || counts["transfer"] != 2 || counts["write"] != 1 || hdr.StateHash != sum.Hash || hdr.AppliedIndex != 3 {
-		t.Fatalf("export counts %v header %+v", counts, hdr)
+	if counts["header"] != 1 || counts["account"] != 2 || counts["transfer"] != 2 || counts["write"] != 1 || counts["trailer"] != 1 ||
+		tr.Accounts != 2 || tr.Transfers != 2 || tr.Writes != 1 || len(tr.LinesSHA256) != 64 || hdr.StateHash != sum.Hash || hdr.AppliedIndex != 3 {
+		t.Fatalf("export counts %v header %+v trailer %+v", counts, hdr, tr)
 	}
 }
 

@@ -3,12 +3,14 @@ package ledger_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 
+	"paylab/assertions"
 	"paylab/nodes/ledger"
 	"paylab/nodes/ledger/ledgertest"
 )
@@ -198,5 +200,45 @@ func TestHTTPNotLeaderNamesLeader(t *testing.T) {
 			t.Fatalf("in term %d (leader %s): %v", term, leader.ID(), problems)
 		}
 		t.Logf("the term moved during the check (%v); again", problems)
+	}
+}
+
+// GET /v1/export ends with the trailer, so the checkers' reader accepts the whole stream, and refuses it
+// cut at any line boundary before the trailer.
+func TestHTTPExportEndsWithATrailerTheReaderChecks(t *testing.T) {
+	c := startCluster(t, ledgertest.Options{Nodes: 1})
+	u := c.Leader().URL()
+	for _, body := range []string{`{"id":"acc-1","balance":1000}`, `{"id":"acc-2","balance":0}`} {
+		if code, _ := httpDo(t, "POST", u+"/v1/accounts", body); code != 201 {
+			t.Fatalf("create %s: %d", body, code)
+		}
+	}
+	if code, body := httpDo(t, "POST", u+"/v1/transfers", `{"id":"t-1","from":"acc-1","to":"acc-2","amount":100}`); code != 200 {
+		t.Fatalf("transfer: %d %v", code, body)
+	}
+	resp, err := http.Get(u + "/v1/export")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := assertions.ReadReplica(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("export %q: %v", raw, err)
+	}
+	if len(rep.Accounts) != 2 || !rep.Transfers["t-1"].Committed() {
+		t.Fatalf("exported %+v", rep)
+	}
+	lines := bytes.SplitAfter(raw, []byte("\n"))
+	if !bytes.HasPrefix(lines[len(lines)-2], []byte(`{"type":"trailer"`)) {
+		t.Fatalf("last line %q, want the trailer", lines[len(lines)-2])
+	}
+	for n := 1; n < len(lines)-2; n++ {
+		if _, err := assertions.ReadReplica(bytes.NewReader(bytes.Join(lines[:n], nil))); !errors.Is(err, assertions.ErrNoTrailer) {
+			t.Errorf("export cut after %d lines: %v, want ErrNoTrailer", n, err)
+		}
 	}
 }

@@ -86,7 +86,9 @@ func Start(cfg Config) (n *Node, err error) {
 	n.logger = logger
 	n.met = newMetrics(n)
 
-	n.fsm, n.open, err = OpenFSM(filepath.Join(cfg.Dir, "state.db"), FSMOptions{Sync: cfg.StateSync, SkipDedupe: cfg.Broken.SkipDedupe, OnApply: n.met.observeApply})
+	n.fsm, n.open, err = OpenFSM(filepath.Join(cfg.Dir, "state.db"), FSMOptions{Sync: cfg.StateSync, SkipDedupe: cfg.Broken.SkipDedupe,
+		DropOnRestore: cfg.Broken.DropOnRestore, ExportOmitsTransfer: cfg.Broken.ExportOmitsTransfer,
+		ReplayTwice: cfg.Broken.ReplayTwice, OnApply: n.met.observeApply})
 	if err != nil {
 		return nil, err
 	}
