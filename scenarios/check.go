@@ -74,11 +74,11 @@ func (s *Scenario) checkCatalogues(pos Positions) []FieldError {
 	return errs
 }
 
-// listed are the set's members a person would write (no "name@target" spellings), sorted.
+// listed are the set's members worth listing in a message (not the "F T" and "F@T" spellings), sorted.
 func listed(set map[string]bool) []string {
 	var out []string
 	for k := range set {
-		if !strings.Contains(k, "@") {
+		if !strings.ContainsAny(k, "@ ") {
 			out = append(out, k)
 		}
 	}
@@ -95,7 +95,7 @@ func (s *Scenario) phaseNames() (phases, faultSel map[string]bool) {
 	faultSel = map[string]bool{}
 	seen := map[string]int{}
 	for _, st := range s.Timeline {
-		if st.IsHeal() || st.Fault == "" {
+		if _, known := faults.Lookup(st.Fault); st.IsHeal() || !known {
 			continue
 		}
 		seen[st.Fault]++

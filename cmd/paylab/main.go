@@ -94,7 +94,12 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := cmd.run(ctx, args[1:], stdout, stderr)
+	return exitCode(args[0], cmd.run(ctx, args[1:], stdout, stderr), stderr)
+}
+
+// exitCode prints err (if any) for the named command and returns the process's exit code.
+func exitCode(name string, err error, stderr io.Writer) int {
+	args := []string{name}
 	switch {
 	case err == nil:
 		return 0
