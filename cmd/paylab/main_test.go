@@ -190,3 +190,43 @@ func TestRunExitCodeFollowsTheVerdict(t *testing.T) {
 		}
 	}
 }
+
+// TestRunEndsWithItsReplayLine: a run's last line is the command that replays it (scenario, seed, the
+// overridden duration) with the paylab commit, and summary.json and junit.xml carry the same.
+func TestRunEndsWithItsReplayLine(t *testing.T) {
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	code := realMain([]string{"run", "smoke", "--seed", "11", "--duration", "1s", "--out", dir}, &out, &errb)
+	if code != 0 && code != 1 && code != 3 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	last := lines[len(lines)-1]
+	const want = "replay: paylab run smoke --seed 11 --duration 1s   (paylab commit "
+	if !strings.HasPrefix(last, want) {
+		t.Fatalf("last line %q, want it to start with %q", last, want)
+	}
+	matches, _ := filepath.Glob(filepath.Join(dir, "*-smoke"))
+	if len(matches) != 1 {
+		t.Fatalf("run directories %v", matches)
+	}
+	f, err := os.Open(filepath.Join(matches[0], results.SummaryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	run, err := results.ReadSummary(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Replay != "paylab run smoke --seed 11 --duration 1s" || run.Seed != 11 {
+		t.Errorf("summary.json: replay %q seed %d", run.Replay, run.Seed)
+	}
+	junit, err := os.ReadFile(filepath.Join(matches[0], results.JUnitFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(junit), `<property name="replay" value="paylab run smoke --seed 11 --duration 1s"></property>`) {
+		t.Errorf("junit.xml lacks the replay property:\n%s", junit)
+	}
+}
