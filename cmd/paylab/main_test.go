@@ -28,6 +28,7 @@ func TestExitCodes(t *testing.T) {
 	badParam := write("bp.yaml", base+"timeline:\n  - {at: 1s, fault: latency, target: r1/a, latency: -5ms}\nassertions: [conservation]\n")
 	unknownAssertion := write("ua.yaml", base+"assertions: [conservation, money_is_happy]\n")
 	badAssertionParam := write("bap.yaml", base+"assertions:\n  - p99: {below: fast}\n")
+	zeroThreshold := write("zt.yaml", base+"ledger: {snapshot_threshold: 0}\nassertions: [conservation]\n")
 	cases := []struct {
 		name   string
 		args   []string
@@ -54,6 +55,7 @@ func TestExitCodes(t *testing.T) {
 		{"bad fault parameter", []string{"validate", badParam}, 2, badParam + ":8:53: timeline[0].latency: latency: parameter latency: -5ms is negative"},
 		{"unknown assertion", []string{"validate", unknownAssertion}, 2, unknownAssertion + ":7:28: assertions[1].money_is_happy: unknown assertion"},
 		{"bad assertion parameter", []string{"validate", badAssertionParam}, 2, badAssertionParam + ":8:18: assertions[0].p99.below: p99: below"},
+		{"a ledger setting the ledger refuses", []string{"validate", zeroThreshold}, 2, zeroThreshold + ":7:9: ledger: the ledger refuses these settings: ledger config: SnapshotThreshold must be at least 1"},
 		{"run refuses an invalid file before starting anything", []string{"run", "--out", dir, badParam}, 2, badParam + ":8:53:"},
 		{"flags may follow the scenario", []string{"run", badParam, "--out", dir}, 2, badParam + ":8:53:"},
 		{"a bad flag after the scenario is still a usage error", []string{"run", badParam, "--frobnicate"}, 2, "flag provided but not defined"},
