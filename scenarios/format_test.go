@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"paylab/assertions"
 )
 
 func mustParse(t *testing.T, body string) *Scenario {
@@ -138,5 +140,18 @@ func TestAllProblemsInOnePass(t *testing.T) {
 	}
 	if strings.Contains(got, "want more than 0") || strings.Contains(got, "no earlier step injected") {
 		t.Errorf("follow-on problems reported:\n%s", got)
+	}
+}
+
+// TestNoAssertionTakesAParameterCalledID: id is the scenario's name for an entry, so no assertion of the
+// catalogue may use it as a parameter of its own.
+func TestNoAssertionTakesAParameterCalledID(t *testing.T) {
+	for _, name := range assertions.Names() {
+		d, _ := assertions.Lookup(name)
+		for _, p := range d.Params {
+			if p.Name == "id" {
+				t.Errorf("assertion %s takes a parameter called id, which the scenario format reserves", name)
+			}
+		}
 	}
 }
