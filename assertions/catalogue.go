@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"paylab/results"
+	"paylab/suggest"
 )
 
 // Checker judges one invariant or limit of a run. Check never panics and never returns an
@@ -125,13 +126,37 @@ func Names() []string {
 	return out
 }
 
+// ErrUnknown marks an assertion name the catalogue does not hold.
+var ErrUnknown = errors.New("unknown assertion")
+
+// PhaseParams lists the parameters of the named assertion that select a phase of the run
+// (values such as "steady" or "during:zone-down"), so a scenario can check them against its
+// timeline. FaultParams lists those that name a fault.
+func PhaseParams(name string) []string { return paramsNamed(name, "phase") }
+
+// FaultParams lists the parameters of the named assertion that name a fault of the timeline.
+func FaultParams(name string) []string { return paramsNamed(name, "fault") }
+
+func paramsNamed(name, param string) []string {
+	def, ok := Lookup(name)
+	if !ok {
+		return nil
+	}
+	for _, p := range def.Params {
+		if p.Name == param {
+			return []string{param}
+		}
+	}
+	return nil
+}
+
 // New validates an assertion as a scenario writes it (a name and its parameters, YAML
 // scalars as Go values) and returns its checker. Errors name the assertion and the
 // parameter: `p99: below: "fast" is not a duration`.
 func New(name string, params map[string]any) (Checker, error) {
 	def, ok := Lookup(name)
 	if !ok {
-		return nil, fmt.Errorf("unknown assertion %q (known: %s)", name, strings.Join(Names(), ", "))
+		return nil, fmt.Errorf("%w %q (known: %s%s)", ErrUnknown, name, strings.Join(Names(), ", "), suggest.DidYouMean(name, Names()))
 	}
 	p, err := parseParams(&def, params)
 	if err != nil {

@@ -1,12 +1,15 @@
 package assertions
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"paylab/suggest"
 )
 
 // ParamKind is the type of an assertion parameter as written in a scenario.
@@ -64,7 +67,8 @@ func (p *params) count(name string) int {
 }
 
 // parseParams checks raw parameters against the definition: unknown names, missing required
-// ones, wrong types and bad values are errors naming the assertion and the parameter.
+// ones, wrong types and bad values are each a *ParamError naming the assertion and the
+// parameter; every problem is reported (joined), not only the first.
 func parseParams(def *Definition, raw map[string]any) (*params, error) {
 	p := &params{name: def.Name, values: map[string]any{}}
 	known := map[string]*Param{}
@@ -76,24 +80,34 @@ func parseParams(def *Definition, raw map[string]any) (*params, error) {
 		names = append(names, k)
 	}
 	sort.Strings(names)
+	var errs []error
 	for _, k := range names {
 		spec, ok := known[k]
 		if !ok {
-			return nil, fmt.Errorf("%s: unknown parameter %q (accepted: %s)", def.Name, k, paramNames(def))
+			var hint string
+			if c, ok := suggest.Closest(k, paramList(def)); ok {
+				hint = "; did you mean " + c + "?"
+			}
+			errs = append(errs, &ParamError{Assertion: def.Name, Param: k, Unknown: true,
+				Err: fmt.Errorf("%s: unknown parameter %q (accepted: %s%s)", def.Name, k, paramNames(def), hint)})
+			continue
 		}
 		v, err := parseValue(spec, raw[k])
 		if err != nil {
-			return nil, fmt.Errorf("%s: %s: %w", def.Name, k, err)
+			errs = append(errs, &ParamError{Assertion: def.Name, Param: k, Err: fmt.Errorf("%s: %s: %w", def.Name, k, err)})
+			continue
 		}
 		p.values[k] = v
 	}
 	for i := range def.Params {
 		spec := &def.Params[i]
-		if _, ok := p.values[spec.Name]; ok {
+		if _, ok := raw[spec.Name]; ok {
 			continue
 		}
 		if spec.Required {
-			return nil, fmt.Errorf("%s: parameter %q is required (%s)", def.Name, spec.Name, spec.Doc)
+			errs = append(errs, &ParamError{Assertion: def.Name, Param: spec.Name, Missing: true,
+				Err: fmt.Errorf("%s: parameter %q is required (%s)", def.Name, spec.Name, spec.Doc)})
+			continue
 		}
 		if spec.Default != "" {
 			v, err := parseValue(spec, spec.Default)
@@ -103,7 +117,32 @@ func parseParams(def *Definition, raw map[string]any) (*params, error) {
 			p.values[spec.Name] = v
 		}
 	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
 	return p, nil
+}
+
+// ParamError is a problem with one parameter of an assertion, so a scenario can point at it in
+// its file: an unknown name (Unknown), a missing required one (Missing) or a bad value. Err's
+// text names the assertion and the parameter.
+type ParamError struct {
+	Assertion, Param string
+	Unknown, Missing bool
+	Err              error
+}
+
+func (e *ParamError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the problem.
+func (e *ParamError) Unwrap() error { return e.Err }
+
+func paramList(def *Definition) []string {
+	out := make([]string, len(def.Params))
+	for i, p := range def.Params {
+		out[i] = p.Name
+	}
+	return out
 }
 
 func paramNames(def *Definition) string {

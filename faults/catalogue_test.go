@@ -107,7 +107,7 @@ func TestNewValidatesTargetAndParameters(t *testing.T) {
 		{"latency", "us-east/a, eu-west", "{latency: 40ms, toxicity: 50%}", ""},
 		{"latency", "us-east", "{latency: -5ms}", "parameter latency: -5ms is negative"},
 		{"latency", "us-east", "{latency: 40}", "parameter latency: number 40, want a duration"},
-		{"latency", "us-east", "{latency: 40ms, latncy: 3ms}", `unknown parameter "latncy" (known: latency, jitter, direction, toxicity)`},
+		{"latency", "us-east", "{latency: 40ms, latncy: 3ms}", `unknown parameter "latncy" (known: latency, jitter, direction, toxicity; did you mean latency?)`},
 		{"latency", "us-east", "{}", "parameter latency is required"},
 		{"latency", "us-east", "{latency: 1500us}", "parameter latency: 1.5ms is not a whole number of milliseconds"},
 		{"latency", "us-east", "{latency: 11s}", "parameter latency: 11s is more than 10s"},

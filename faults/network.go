@@ -127,9 +127,7 @@ func newToxicFault(name string, topo regions.Topology, target string, v values, 
 	toxicity := float32(v.frac("toxicity"))
 	dir := v.str("direction")
 	withToxicity := func(d regions.Direction) regions.Toxic {
-		t := toxic(d)
-		t.Toxicity = toxicity
-		return t
+		return toxic(d).WithToxicity(toxicity)
 	}
 	toxics := toxicsOn(topo, sel, dir, withToxicity)
 	if len(toxics) == 0 {
@@ -349,5 +347,5 @@ func newLeaderIsolation(topo regions.Topology) Fault {
 }
 
 func targetError(target string, err error) error {
-	return fmt.Errorf("target %q: %w", target, err)
+	return &TargetError{Target: target, Err: err}
 }

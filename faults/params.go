@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"paylab/suggest"
 )
 
 // ParamType is the type of a fault parameter as a scenario writes it.
@@ -71,12 +73,13 @@ func parseParams(decl []Param, raw map[string]any) (values, error) {
 	for _, name := range names {
 		i := slices.IndexFunc(decl, func(p Param) bool { return p.Name == name })
 		if i < 0 {
-			errs = append(errs, fmt.Errorf("unknown parameter %q (%s)", name, known(decl)))
+			errs = append(errs, &ParamError{Param: name, Unknown: true,
+				Err: fmt.Errorf("unknown parameter %q (%s%s)", name, known(decl), suggest.DidYouMean(name, paramNames(decl)))})
 			continue
 		}
 		v, err := decl[i].parse(raw[name])
 		if err != nil {
-			errs = append(errs, fmt.Errorf("parameter %s: %w", name, err))
+			errs = append(errs, &ParamError{Param: name, Err: fmt.Errorf("parameter %s: %w", name, err)})
 			continue
 		}
 		out.v[name] = v
@@ -87,7 +90,7 @@ func parseParams(decl []Param, raw map[string]any) (values, error) {
 			continue
 		}
 		if p.Required {
-			errs = append(errs, fmt.Errorf("parameter %s is required: %s", p.Name, p.Doc))
+			errs = append(errs, &ParamError{Param: p.Name, Missing: true, Err: fmt.Errorf("parameter %s is required: %s", p.Name, p.Doc)})
 			continue
 		}
 		v, err := p.parse(p.Default)
@@ -98,6 +101,40 @@ func parseParams(decl []Param, raw map[string]any) (values, error) {
 		out.v[p.Name] = v
 	}
 	return out, errors.Join(errs...)
+}
+
+// ParamError is a problem with one parameter of a step, so a caller can point at the parameter in its
+// file: an unknown name (Unknown, at the key), a missing required one (Missing, at the step) or a bad value
+// (at the value). Err's text names the parameter.
+type ParamError struct {
+	Param   string
+	Unknown bool
+	Missing bool
+	Err     error
+}
+
+func (e *ParamError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the problem.
+func (e *ParamError) Unwrap() error { return e.Err }
+
+// TargetError is a problem with a step's target (unknown region, zone, node or link; none given).
+type TargetError struct {
+	Target string
+	Err    error
+}
+
+func (e *TargetError) Error() string { return fmt.Sprintf("target %q: %v", e.Target, e.Err) }
+
+// Unwrap returns the problem.
+func (e *TargetError) Unwrap() error { return e.Err }
+
+func paramNames(decl []Param) []string {
+	names := make([]string, len(decl))
+	for i, p := range decl {
+		names[i] = p.Name
+	}
+	return names
 }
 
 func known(decl []Param) string {

@@ -139,24 +139,7 @@ func (l *Lab) startLedger(ctx context.Context) error {
 		cfg.ID = LedgerName(n.ID)
 		cfg.Dir = filepath.Join(l.opts.Dir, cfg.ID)
 		cfg.StreamLayer = layer
-		if d := topo.Ledger.HeartbeatTimeout; d > 0 {
-			cfg.HeartbeatTimeout = d
-			cfg.LeaderLeaseTimeout = d // the longest raft allows: a leader under CPU pressure should not step down early
-		}
-		if d := topo.Ledger.ElectionTimeout; d > 0 {
-			cfg.ElectionTimeout = d
-		}
-		if t := l.s.Ledger.SnapshotThreshold; t > 0 {
-			cfg.SnapshotThreshold = t
-		}
-		if d := l.s.Ledger.SnapshotInterval; d > 0 {
-			cfg.SnapshotInterval = d
-		}
-		if t := l.s.Ledger.TrailingLogs; t > 0 {
-			cfg.TrailingLogs = t
-		}
-		cfg.StateSync = l.s.Ledger.StateSync
-		cfg.Broken = ledger.Broken{SkipDedupe: l.s.Ledger.Broken.SkipDedupe, AckBeforeCommit: l.s.Ledger.Broken.AckBeforeCommit}
+		applyLedgerSettings(&cfg, l.s)
 		cfg.LogOutput = l.opts.RaftLog
 		placed := n.ID
 		cfg.OnSnapshotInstalled = func(index uint64) {

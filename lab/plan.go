@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -23,8 +24,9 @@ type Plan struct {
 	steps    []faults.Step
 	timeline *faults.Timeline
 	checkers []assertions.Checker
-	expected map[string]bool // assertions the scenario expects to fail
-	within   time.Duration   // how long to wait for replicas to converge
+	expected []bool        // by checker: the scenario expects it to fail
+	ids      []string      // by checker: the id expect knows it by
+	within   time.Duration // how long to wait for replicas to converge
 
 	mu sync.Mutex
 }
@@ -32,7 +34,7 @@ type Plan struct {
 // Prepare validates the scenario's fault steps and assertions against their catalogues; every problem is
 // reported with its file:line:col. Nothing is started.
 func Prepare(s *scenarios.Scenario, pos scenarios.Positions) (*Plan, error) {
-	p := &Plan{expected: map[string]bool{}, within: 5 * time.Second}
+	p := &Plan{within: 5 * time.Second}
 	var errs []string
 	for i, st := range s.Timeline {
 		if st.IsHeal() {
@@ -63,14 +65,13 @@ func Prepare(s *scenarios.Scenario, pos scenarios.Positions) (*Plan, error) {
 			continue
 		}
 		p.checkers = append(p.checkers, c)
+		p.ids = append(p.ids, a.ID)
+		p.expected = append(p.expected, slices.Contains(s.Expect.Failing, a.Key()))
 		if a.Name == "replicas_converge" {
 			if d, ok := durationParam(a.Params["within"]); ok {
 				p.within = d
 			}
 		}
-	}
-	for _, f := range s.Expect.Failing {
-		p.expected[f] = true
 	}
 	if len(errs) > 0 {
 		return nil, &InvalidError{Problems: errs}
@@ -185,7 +186,10 @@ func (p *Plan) check(ctx context.Context, l *Lab, in *checkInput, out io.Writer)
 	}
 	res, _ := assertions.CheckAll(input, p.checkers)
 	for i := range res {
-		if p.expected[res[i].Name] {
+		if i < len(p.ids) {
+			res[i].ID = p.ids[i]
+		}
+		if i < len(p.expected) && p.expected[i] {
 			res[i].Expected = results.Fail
 		}
 	}

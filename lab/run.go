@@ -40,6 +40,41 @@ type RunOptions struct {
 	// Profile captures goroutine dumps and CPU profiles from the nodes' pprof endpoints in every fault
 	// window, into the run directory's profiles/.
 	Profile bool
+	// Replay is the command that runs this scenario again, stored in summary.json and junit.xml (default
+	// ReplayCommand(s.Name, s.Seed, 0)).
+	Replay string
+}
+
+// ReplayCommand is the paylab command that runs scenario (a library name or a file) again with seed,
+// and with duration when it was overridden (0: the scenario's own).
+func ReplayCommand(scenario string, seed uint64, duration time.Duration) string {
+	cmd := fmt.Sprintf("paylab run %s --seed %d", scenario, seed)
+	if duration > 0 {
+		cmd += " --duration " + duration.String()
+	}
+	return cmd
+}
+
+// Commit is the paylab commit this binary was built from: the vcs.revision Go stamps into binaries built
+// inside a repository, with "-dirty" when the tree had changes; "" when there is no stamp (go run, go test).
+func Commit() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	var rev, dirty string
+	for _, kv := range bi.Settings {
+		switch {
+		case kv.Key == "vcs.revision":
+			rev = kv.Value
+		case kv.Key == "vcs.modified" && kv.Value == "true":
+			dirty = "-dirty"
+		}
+	}
+	if rev == "" {
+		return ""
+	}
+	return rev + dirty
 }
 
 // Result is what a run produced.
@@ -66,6 +101,9 @@ func Run(ctx context.Context, s *scenarios.Scenario, pos scenarios.Positions, op
 	}
 	if opts.MaxHistory <= 0 {
 		opts.MaxHistory = 2_000_000
+	}
+	if opts.Replay == "" {
+		opts.Replay = ReplayCommand(s.Name, s.Seed, 0)
 	}
 	plan, err := Prepare(s, pos)
 	if err != nil {
@@ -256,6 +294,8 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		Started:     t0,
 		Duration:    s.Duration,
 		Versions:    versions(),
+		Replay:      r.opts.Replay,
+		Commit:      Commit(),
 		Load:        loadFigures(rep),
 		Total:       rec.Total(),
 		Windows:     rec.Windows(),

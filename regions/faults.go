@@ -51,13 +51,22 @@ func (d Direction) streams() []string {
 
 // Toxic is one toxiproxy toxic: its type ("latency", "bandwidth", "slicer",
 // "reset_peer", "timeout", "limit_data", …), the direction it acts on, the
-// fraction of connections it touches (0 means all), and its attributes as
-// toxiproxy names them. The constructors below fill the common ones.
+// fraction of connections it touches, and its attributes as toxiproxy names
+// them. The constructors below fill the common ones.
 type Toxic struct {
-	Type       string
-	Direction  Direction
-	Toxicity   float32
+	Type      string
+	Direction Direction
+	// Toxicity is the fraction of connections the toxic acts on, 0 to 1; nil
+	// means every connection (1). It is a pointer so that 0 — a fault turned
+	// down to nothing — stays 0 instead of reading as "unset" (issue 10).
+	Toxicity   *float32
 	Attributes map[string]any
+}
+
+// WithToxicity returns t acting on fraction (0 to 1) of the connections.
+func (t Toxic) WithToxicity(fraction float32) Toxic {
+	t.Toxicity = &fraction
+	return t
 }
 
 // LatencyToxic delays every chunk by latency ± jitter (whole milliseconds).
@@ -155,9 +164,12 @@ func (n *Network) Inject(ctx context.Context, spec FaultSpec) (*Fault, error) {
 	f := &Fault{nw: n, name: fmt.Sprintf("fault%d", n.faultSeq), spec: spec}
 	err := func() error {
 		for i, t := range spec.Toxics {
-			toxicity := t.Toxic.Toxicity
-			if toxicity == 0 {
-				toxicity = 1
+			toxicity := float32(1)
+			if t.Toxic.Toxicity != nil {
+				toxicity = *t.Toxic.Toxicity
+			}
+			if toxicity < 0 || toxicity > 1 {
+				return fmt.Errorf("toxic %s on %s: toxicity %v, want 0 to 1", t.Toxic.Type, t.Link, toxicity)
 			}
 			for _, s := range t.Toxic.Direction.streams() {
 				if err := ctx.Err(); err != nil {

@@ -713,3 +713,48 @@ func TestRegisterForRoutesLinksFromOneKindToASecondAddress(t *testing.T) {
 		t.Fatal("RegisterFor accepted an address off loopback")
 	}
 }
+
+// TestToxicityZeroIsZero: a toxic turned down to toxicity 0 acts on no connection; only a toxic that
+// names no toxicity acts on all of them (issue 10: 0 used to read as "unset" and became 1).
+func TestToxicityZeroIsZero(t *testing.T) {
+	nw := newTestNetwork(t, testTopology(), NetworkOptions{})
+	ab := LinkID{From: usA, To: usB}
+	connectLink(t, nw, ab, echo)
+	ctx := context.Background()
+	base := map[string]bool{}
+	for _, n := range toxicNames(t, nw, ab) {
+		base[n] = true
+	}
+	for _, tc := range []struct {
+		toxic Toxic
+		want  float32
+	}{
+		{BandwidthToxic(Forward, 100).WithToxicity(0), 0},
+		{BandwidthToxic(Forward, 100).WithToxicity(0.25), 0.25},
+		{BandwidthToxic(Forward, 100), 1},
+	} {
+		f, err := nw.AddToxics(ctx, []Toxic{tc.toxic}, ab)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := toxiclient.NewClient(nw.ToxiproxyAddr()).Proxy(ab.ProxyName())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []float32
+		for _, x := range p.ActiveToxics {
+			if !base[x.Name] {
+				got = append(got, x.Toxicity)
+			}
+		}
+		if len(got) != 1 || got[0] != tc.want {
+			t.Errorf("toxicity %v: toxiproxy holds %v", tc.want, got)
+		}
+		if err := f.Heal(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := nw.AddToxics(ctx, []Toxic{BandwidthToxic(Forward, 100).WithToxicity(1.5)}, ab); err == nil {
+		t.Error("toxicity 1.5 was accepted")
+	}
+}

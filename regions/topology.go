@@ -55,11 +55,13 @@ type Topology struct {
 }
 
 // Region is one region: its name, its zones, and its weight in the lab DNS
-// (its share of new clients while healthy; 0 or omitted means 1).
+// (its share of new clients while healthy, 1 to MaxWeight; nil, left out,
+// means 1 — a pointer so that a written 0 is refused rather than read as
+// "unset", issue 10).
 type Region struct {
 	Name   string   `yaml:"name"`
 	Zones  []string `yaml:"zones"`
-	Weight int      `yaml:"weight"`
+	Weight *int     `yaml:"weight"`
 }
 
 // Latency is the one-way latency matrix. Two nodes in the same zone have no
@@ -177,8 +179,8 @@ func (t Topology) Validate() error {
 			}
 			zones[z] = true
 		}
-		if r.Weight < 0 || r.Weight > MaxWeight {
-			bad(f+".weight", "%d, want 0 (meaning 1) to %d", r.Weight, MaxWeight)
+		if w := r.Weight; w != nil && (*w < 1 || *w > MaxWeight) {
+			bad(f+".weight", "%d, want 1 to %d (leave it out for 1)", *w, MaxWeight)
 		}
 	}
 
@@ -291,12 +293,12 @@ func (t Topology) Region(name string) (Region, bool) {
 	return Region{}, false
 }
 
-// EffectiveWeight is the region's DNS weight, with 0 read as 1.
+// EffectiveWeight is the region's DNS weight: 1 when the topology gives none.
 func (r Region) EffectiveWeight() int {
-	if r.Weight == 0 {
+	if r.Weight == nil {
 		return 1
 	}
-	return r.Weight
+	return *r.Weight
 }
 
 // EntryIP is the loopback address of a region's entry point: 127.0.1.N for

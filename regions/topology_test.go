@@ -23,7 +23,8 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"no regions", func(t *Topology) { t.Regions = nil; t.Ledger.Nodes = nil }, "regions: at least one region"},
 		{"bad region name", func(t *Topology) { t.Regions[1].Name = "EU West" }, "regions[1].name"},
 		{"duplicate zone", func(t *Topology) { t.Regions[0].Zones = []string{"a", "a"} }, "regions[0].zones[1]: zone \"a\" is listed twice"},
-		{"negative weight", func(t *Topology) { t.Regions[0].Weight = -1 }, "regions[0].weight"},
+		{"negative weight", func(t *Topology) { w := -1; t.Regions[0].Weight = &w }, "regions[0].weight"},
+		{"zero weight is refused, not read as 1", func(t *Topology) { w := 0; t.Regions[0].Weight = &w }, "regions[0].weight: 0, want 1 to"},
 		{"sub-millisecond latency", func(t *Topology) { t.Latency.Zone = 1500 * time.Microsecond }, "latency.zone: 1.5ms is not a whole number of milliseconds"},
 		{"negative latency", func(t *Topology) { t.Latency.Region = -time.Millisecond }, "latency.region"},
 		{"jitter over 100%", func(t *Topology) { t.Latency.Jitter = 150 }, "latency.jitter"},
@@ -86,7 +87,7 @@ dns: {ttl: 1s}
 	if err := topo.Validate(); err != nil {
 		t.Fatalf("Validate() = %v", err)
 	}
-	if topo.Regions[0].Weight != 3 || topo.Latency.Zone != 2*time.Millisecond || topo.Latency.Jitter != 10 {
+	if topo.Regions[0].EffectiveWeight() != 3 || topo.Latency.Zone != 2*time.Millisecond || topo.Latency.Jitter != 10 {
 		t.Errorf("decoded %+v", topo)
 	}
 	if got := topo.Ledger.Nodes[2]; got != (Placement{Region: "eu-west", Zone: "a"}) {

@@ -60,11 +60,17 @@ func WriteJUnit(w io.Writer, r *Run) error {
 		Time:       fmt.Sprintf("%.3f", r.Duration.Seconds()),
 		Properties: []junitProperty{{"seed", fmt.Sprint(r.Seed)}, {"verdict", string(r.Verdict)}},
 	}
+	if r.Replay != "" {
+		s.Properties = append(s.Properties, junitProperty{"replay", r.Replay})
+	}
+	if r.Commit != "" {
+		s.Properties = append(s.Properties, junitProperty{"commit", r.Commit})
+	}
 	if !r.Started.IsZero() {
 		s.Timestamp = r.Started.UTC().Format("2006-01-02T15:04:05")
 	}
 	for _, a := range r.Assertions {
-		c := junitCase{Name: a.Name, Classname: "paylab." + name, Time: fmt.Sprintf("%.3f", a.Took.Seconds())}
+		c := junitCase{Name: a.Label(), Classname: "paylab." + name, Time: fmt.Sprintf("%.3f", a.Took.Seconds())}
 		detail := assertionText(a)
 		switch {
 		case a.Verdict == Undecided:

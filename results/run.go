@@ -44,7 +44,9 @@ func (e Event) Label() string {
 // AssertionResult is the outcome of one invariant or limit check, with what was observed, the
 // limit, and evidence (the first violating ids, the window) a reader can follow up.
 type AssertionResult struct {
-	Name     string  `json:"name"`
+	Name string `json:"name"`
+	// ID is the scenario's id: for this entry, when it gave one (two entries of one assertion).
+	ID       string  `json:"id,omitempty"`
 	Verdict  Verdict `json:"verdict"`
 	Observed string  `json:"observed,omitempty"` // "p99 61.2ms", "2 keys applied twice"
 	// Value is the observed figure as a number, where there is one: seconds for times (recovery, failover,
@@ -99,7 +101,12 @@ type Run struct {
 	Duration    time.Duration     `json:"duration_ns"`
 	Verdict     Verdict           `json:"verdict"`
 	Versions    map[string]string `json:"versions,omitempty"`
-	Notes       []string          `json:"notes,omitempty"`
+	// Replay is the command that runs this scenario again with the same seed ("paylab run zone-failover
+	// --seed 42"), and Commit the paylab commit that ran it (vcs.revision, "-dirty" when modified; empty
+	// when the binary carries no VCS stamp). See docs/SCENARIOS.md for what a seed fixes and what not.
+	Replay string   `json:"replay,omitempty"`
+	Commit string   `json:"commit,omitempty"`
+	Notes  []string `json:"notes,omitempty"`
 
 	Load       *LoadFigures      `json:"load,omitempty"`
 	Total      Figures           `json:"total"`
@@ -125,6 +132,23 @@ type Profile struct {
 	Node string `json:"node"`
 	// File is relative to the run directory.
 	File string `json:"file"`
+}
+
+// Label is how reports name the result: "name id" when the entry has an id, else the name.
+func (a AssertionResult) Label() string {
+	if a.ID != "" && a.ID != a.Name {
+		return a.Name + " " + a.ID
+	}
+	return a.Name
+}
+
+// ReplayLine is the one line a run ends with: the command that replays it and the commit that ran it.
+func (r *Run) ReplayLine() string {
+	commit := r.Commit
+	if commit == "" {
+		commit = "unknown (no VCS stamp in this binary)"
+	}
+	return fmt.Sprintf("replay: %s   (paylab commit %s)", r.Replay, commit)
 }
 
 // Decide sets the run's verdict from its assertions: fail if any is not what the scenario

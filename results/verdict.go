@@ -44,7 +44,7 @@ func WriteVerdict(w io.Writer, run *Run, dir string, width int) {
 			continue
 		}
 		fmt.Fprintln(w)
-		writeWrapped(w, fmt.Sprintf("%s (%s, expected %s):", a.Name, a.Verdict, orPass(a.Expected)), "", "  ", width)
+		writeWrapped(w, fmt.Sprintf("%s (%s, expected %s):", a.Label(), a.Verdict, orPass(a.Expected)), "", "  ", width)
 		if a.Error != "" {
 			writeWrapped(w, "error: "+a.Error, "  ", "    ", width)
 		}
@@ -119,9 +119,9 @@ func writeTable(w io.Writer, as []AssertionResult, width int) {
 	}
 	rows := [][]string{head}
 	for _, a := range as {
-		r := []string{a.Name, string(a.Verdict), a.Observed, a.Limit}
+		r := []string{a.Label(), string(a.Verdict), a.Observed, a.Limit}
 		if expected {
-			r = []string{a.Name, string(a.Verdict), string(orPass(a.Expected)), a.Observed, a.Limit}
+			r = []string{a.Label(), string(a.Verdict), string(orPass(a.Expected)), a.Observed, a.Limit}
 		}
 		rows = append(rows, r)
 	}

@@ -17,7 +17,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"paylab/regions"
+	"paylab/suggest"
 )
 
 //go:embed library/*.yaml
@@ -59,7 +59,28 @@ func (e *Error) Error() string {
 // (fault parameters, assertion parameters) can report file:line:col too.
 type Positions struct {
 	file string
-	at   map[string][2]int
+	at   map[string][2]int // where each value starts
+	keys map[string][2]int // where the key naming each mapping value is
+}
+
+// KeyOf returns "file:line:col" of the key that names path ("timeline[0].latncy"), or of its value when
+// path is not a mapping key.
+func (p Positions) KeyOf(path string) string {
+	lc := p.keyLineCol(path)
+	return fmt.Sprintf("%s:%d:%d", p.file, lc[0], lc[1])
+}
+
+func (p Positions) keyLineCol(path string) [2]int {
+	if lc, ok := p.keys[path]; ok {
+		return lc
+	}
+	return p.lineCol(path)
+}
+
+// Has reports whether the file wrote path (a key with a value, even an empty one).
+func (p Positions) Has(path string) bool {
+	_, ok := p.at[path]
+	return ok
 }
 
 // Of returns "file:line:col" for path, or the nearest enclosing path that has a position.
@@ -91,16 +112,36 @@ func Load(path string) (*Scenario, Positions, error) {
 	return Parse(path, data)
 }
 
+// PathError is an error a custom YAML reader (expect, mix, an assertion) returns to point at one key
+// inside its node: Key is the path below the node ("failing[1]"), AtKey whether to point at the key
+// rather than its value.
+type PathError struct {
+	Key   string
+	AtKey bool
+	Msg   string
+}
+
+func (e *PathError) Error() string { return e.Key + ": " + e.Msg }
+
 // LoadNamed loads a scenario by path, or by name from the shipped library ("zone-failover").
 func LoadNamed(nameOrPath string) (*Scenario, Positions, error) {
+	return LoadNamedChecked(nameOrPath)
+}
+
+// readNamed reads a scenario file by path, or by name from the library; file is how errors name it.
+func readNamed(nameOrPath string) (file string, data []byte, err error) {
 	if strings.ContainsAny(nameOrPath, "/.") {
-		return Load(nameOrPath)
+		data, err := readBounded(os.DirFS(filepath.Dir(nameOrPath)), filepath.Base(nameOrPath))
+		if err != nil {
+			return "", nil, fmt.Errorf("read scenario %s: %w", nameOrPath, err)
+		}
+		return nameOrPath, data, nil
 	}
-	data, err := readBounded(library, "library/"+nameOrPath+".yaml")
+	data, err = readBounded(library, "library/"+nameOrPath+".yaml")
 	if err != nil {
-		return nil, Positions{}, fmt.Errorf("no scenario %q in the library (paylab list shows them): %w", nameOrPath, err)
+		return "", nil, fmt.Errorf("no scenario %q in the library (paylab list shows them): %w", nameOrPath, err)
 	}
-	return Parse("scenarios/library/"+nameOrPath+".yaml", data)
+	return "scenarios/library/" + nameOrPath + ".yaml", data, nil
 }
 
 // Library lists the shipped scenarios' names, sorted.
@@ -152,9 +193,38 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// Parse is Load on bytes already read; file names the source in errors.
+// Parse is Load on bytes already read; file names the source in errors. Every problem of the file is
+// reported in one pass, each at its own line and column: a value that cannot be read is left out (its
+// default stands in) so the checks after it still run, and problems that only follow from one already
+// reported are not repeated.
 func Parse(file string, data []byte) (*Scenario, Positions, error) {
-	pos := Positions{file: file, at: map[string][2]int{}}
+	s, pos, problems := parse(file, data)
+	if len(problems) > 0 {
+		return nil, pos, &Error{File: file, Problems: problems}
+	}
+	return s, pos, nil
+}
+
+// Extra is a check beyond the format that a caller adds to a load (the lab checks the configurations
+// it would build from the scenario): it returns problems by YAML path, like Validate.
+type Extra func(s *Scenario, pos Positions) []FieldError
+
+// LoadNamedChecked is LoadNamed with extra checks run in the same pass: every problem of the file, from
+// the format or from the extras, is in one *Error, sorted by position.
+func LoadNamedChecked(nameOrPath string, extras ...Extra) (*Scenario, Positions, error) {
+	file, data, err := readNamed(nameOrPath)
+	if err != nil {
+		return nil, Positions{}, err
+	}
+	s, pos, problems := parse(file, data, extras...)
+	if len(problems) > 0 {
+		return nil, pos, &Error{File: file, Problems: problems}
+	}
+	return s, pos, nil
+}
+
+func parse(file string, data []byte, extras ...Extra) (*Scenario, Positions, []Problem) {
+	pos := Positions{file: file, at: map[string][2]int{}, keys: map[string][2]int{}}
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
@@ -166,26 +236,26 @@ func Parse(file string, data []byte) (*Scenario, Positions, error) {
 		if err.Error() == "EOF" {
 			p.Msg = "the file is empty"
 		}
-		return nil, pos, &Error{File: file, Problems: []Problem{p}}
+		return nil, pos, []Problem{p}
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
-		return nil, pos, &Error{File: file, Problems: []Problem{{Line: extra.Line, Col: extra.Column, Msg: "a scenario file holds one YAML document"}}}
+		return nil, pos, []Problem{{Line: extra.Line, Col: extra.Column, Msg: "a scenario file holds one YAML document"}}
 	}
 	doc := &root
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
 		doc = doc.Content[0]
 	}
 	w := walker{pos: pos}
-	w.check(doc, reflect.TypeOf(Scenario{}), "")
-	if len(w.problems) > 0 {
-		return nil, pos, &Error{File: file, Problems: w.problems}
+	if !w.check(doc, reflect.TypeOf(Scenario{}), "") {
+		return nil, pos, w.problems
 	}
-	// Decode onto the default topology: fields the file leaves out keep their defaults, lists it gives
-	// replace the defaults whole.
-	s := Scenario{Topology: regions.DefaultTopology()}
+	// Decode onto the defaults: fields the file leaves out keep their defaults, a value the file gives —
+	// zero included — is the value (lists it gives replace the defaults whole). Values the walker refused
+	// were replaced by empty ones, so they keep their defaults too.
+	s := Default()
 	if err := doc.Decode(&s); err != nil {
-		return nil, pos, &Error{File: file, Problems: []Problem{{Line: doc.Line, Col: doc.Column, Msg: err.Error()}}}
+		return nil, pos, append(w.problems, Problem{Line: doc.Line, Col: doc.Column, Msg: err.Error()})
 	}
 	for i := range s.Timeline {
 		s.Timeline[i].Pos = pos.Of(fmt.Sprintf("timeline[%d]", i))
@@ -194,17 +264,28 @@ func Parse(file string, data []byte) (*Scenario, Positions, error) {
 		s.Assertions[i].Pos = pos.Of(fmt.Sprintf("assertions[%d]", i))
 	}
 	s.Source = append([]byte(nil), data...)
-	s.Defaults()
-	var problems []Problem
-	for _, fe := range s.Validate() {
+	s.Derive()
+	problems := w.problems
+	fieldErrs := s.Validate()
+	fieldErrs = append(fieldErrs, s.checkCatalogues(pos)...)
+	for _, x := range extras {
+		fieldErrs = append(fieldErrs, x(&s, pos)...)
+	}
+	for _, fe := range fieldErrs {
+		if w.refused(fe.Path) {
+			continue // follows from a value already reported
+		}
 		lc := pos.lineCol(fe.Path)
+		if fe.AtKey {
+			lc = pos.keyLineCol(fe.Path)
+		}
 		problems = append(problems, Problem{Line: lc[0], Col: lc[1], Path: fe.Path, Msg: fe.Msg})
 	}
 	if len(problems) > 0 {
 		sort.SliceStable(problems, func(i, j int) bool {
 			return problems[i].Line < problems[j].Line || problems[i].Line == problems[j].Line && problems[i].Col < problems[j].Col
 		})
-		return nil, pos, &Error{File: file, Problems: problems}
+		return nil, pos, problems
 	}
 	return &s, pos, nil
 }
@@ -224,9 +305,12 @@ func (p Positions) lineCol(path string) [2]int {
 
 // walker checks a YAML tree against a Go type before decoding, so each unknown field, wrong type and bad
 // scalar is reported at its own line and column (yaml.v3's own errors carry lines only, and stop early).
+// What it refuses it takes out of the tree (an unknown key with its value) or empties (a bad value), so
+// the rest decodes and is checked in the same pass.
 type walker struct {
 	pos      Positions
 	problems []Problem
+	bad      []string // paths refused
 }
 
 var (
@@ -235,8 +319,19 @@ var (
 	textType        = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()
 )
 
-func (w *walker) bad(n *yaml.Node, path, format string, args ...any) {
+func (w *walker) report(n *yaml.Node, path, format string, args ...any) {
 	w.problems = append(w.problems, Problem{Line: n.Line, Col: n.Column, Path: path, Msg: fmt.Sprintf(format, args...)})
+	w.bad = append(w.bad, path)
+}
+
+// refused reports whether path, or a path enclosing it, was refused by the walker.
+func (w *walker) refused(path string) bool {
+	for _, b := range w.bad {
+		if path == b || strings.HasPrefix(path, b) && (path[len(b)] == '.' || path[len(b)] == '[') {
+			return true
+		}
+	}
+	return false
 }
 
 func join(path, key string) string {
@@ -258,96 +353,141 @@ func kindName(n *yaml.Node) string {
 	return "something else"
 }
 
+var yamlErrLine = regexp.MustCompile(`^line \d+: (.*)$`)
+
 func cleanYAMLErr(err error) string {
 	msg := err.Error()
 	msg = strings.TrimPrefix(msg, "yaml: unmarshal errors:\n  ")
-	if m := regexp.MustCompile(`^line \d+: (.*)$`).FindStringSubmatch(msg); m != nil {
+	if m := yamlErrLine.FindStringSubmatch(msg); m != nil {
 		msg = m[1]
 	}
 	return msg
 }
 
-func (w *walker) check(n *yaml.Node, t reflect.Type, path string) {
+// empty replaces a refused value by an empty one, which decodes to the default.
+func empty(n *yaml.Node) {
+	*n = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: n.Line, Column: n.Column}
+}
+
+// check checks n against t at path and reports whether n can be decoded; the caller empties or removes a
+// node that cannot.
+func (w *walker) check(n *yaml.Node, t reflect.Type, path string) bool {
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
 	w.pos.at[path] = [2]int{n.Line, n.Column}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
-		return // an empty value keeps the default
+		return true // an empty value keeps the default
 	}
 	pt := reflect.PointerTo(t)
 	if t == durationType || pt.Implements(unmarshalerType) || pt.Implements(textType) {
-		if err := n.Decode(reflect.New(t).Interface()); err != nil {
-			w.bad(n, path, "%s", cleanYAMLErr(err))
-		}
 		if pt.Implements(unmarshalerType) {
 			w.recordPositions(n, path)
 		}
-		return
+		if err := n.Decode(reflect.New(t).Interface()); err != nil {
+			var pe *PathError
+			if errors.As(err, &pe) {
+				at := path
+				if pe.Key != "" {
+					at = join(path, pe.Key)
+				}
+				lc := w.pos.lineCol(at)
+				if pe.AtKey {
+					lc = w.pos.keyLineCol(at)
+				}
+				w.problems = append(w.problems, Problem{Line: lc[0], Col: lc[1], Path: at, Msg: pe.Msg})
+				w.bad = append(w.bad, path)
+				return false
+			}
+			w.report(n, path, "%s", cleanYAMLErr(err))
+			return false
+		}
+		return true
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
-		w.check(n, t.Elem(), path)
+		return w.check(n, t.Elem(), path)
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
-			w.bad(n, path, "expected a mapping, got %s", kindName(n))
-			return
+			w.report(n, path, "expected a mapping, got %s", kindName(n))
+			return false
 		}
 		fields, inline := structFields(t)
 		seen := map[string]bool{}
+		var kept []*yaml.Node
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
+			p := join(path, k.Value)
+			w.pos.keys[p] = [2]int{k.Line, k.Column}
 			if seen[k.Value] {
-				w.bad(k, join(path, k.Value), "key %q appears twice", k.Value)
+				w.report(k, p, "key %q appears twice", k.Value)
 				continue
 			}
 			seen[k.Value] = true
-			if f, ok := fields[k.Value]; ok {
-				w.check(v, f.Type, join(path, k.Value))
+			ft, ok := fields[k.Value]
+			switch {
+			case ok:
+				if !w.check(v, ft.Type, p) {
+					empty(v)
+				}
+			case inline != nil:
+				if !w.check(v, inline.Type.Elem(), p) {
+					empty(v)
+				}
+			default:
+				names := sortedKeys(fields)
+				w.report(k, p, "unknown field %q (known: %s%s)", k.Value, strings.Join(names, ", "), suggest.DidYouMean(k.Value, names))
 				continue
 			}
-			if inline != nil {
-				w.check(v, inline.Type.Elem(), join(path, k.Value))
-				continue
-			}
-			w.bad(k, join(path, k.Value), "unknown field %q (known: %s)", k.Value, strings.Join(sortedKeys(fields), ", "))
+			kept = append(kept, k, v)
 		}
+		n.Content = kept
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			w.bad(n, path, "expected a list, got %s", kindName(n))
-			return
+			w.report(n, path, "expected a list, got %s", kindName(n))
+			return false
 		}
 		for i, item := range n.Content {
-			w.check(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
+			if !w.check(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i)) {
+				empty(item)
+			}
 		}
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
-			w.bad(n, path, "expected a mapping, got %s", kindName(n))
-			return
+			w.report(n, path, "expected a mapping, got %s", kindName(n))
+			return false
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			w.check(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value))
+			p := join(path, n.Content[i].Value)
+			w.pos.keys[p] = [2]int{n.Content[i].Line, n.Content[i].Column}
+			if !w.check(n.Content[i+1], t.Elem(), p) {
+				empty(n.Content[i+1])
+			}
 		}
 	case reflect.Interface:
 		w.recordPositions(n, path)
 	default:
 		if n.Kind != yaml.ScalarNode {
-			w.bad(n, path, "expected a %s value, got %s", t.Kind(), kindName(n))
-			return
+			w.report(n, path, "expected a %s value, got %s", t.Kind(), kindName(n))
+			return false
 		}
 		if err := n.Decode(reflect.New(t).Interface()); err != nil {
-			w.bad(n, path, "%s", cleanYAMLErr(err))
+			w.report(n, path, "%s", cleanYAMLErr(err))
+			return false
 		}
 	}
+	return true
 }
 
-// recordPositions remembers where every nested value of a free-form node is, for later checks.
+// recordPositions remembers where every nested key and value of a free-form node is, for later checks.
 func (w *walker) recordPositions(n *yaml.Node, path string) {
 	w.pos.at[path] = [2]int{n.Line, n.Column}
 	switch n.Kind {
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			w.recordPositions(n.Content[i+1], join(path, n.Content[i].Value))
+			p := join(path, n.Content[i].Value)
+			w.pos.keys[p] = [2]int{n.Content[i].Line, n.Content[i].Column}
+			w.recordPositions(n.Content[i+1], p)
 		}
 	case yaml.SequenceNode:
 		for i, c := range n.Content {

@@ -4,13 +4,17 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
+	"paylab/faults"
 	"paylab/regions"
+	"paylab/suggest"
 )
 
 // Scenario is one YAML file: the system, the load, the faults and what must hold.
@@ -40,15 +44,19 @@ type Accounts struct {
 }
 
 // LedgerSettings tune the ledger nodes beyond the topology's raft timeouts.
+//
+// The tuning fields are pointers: nil (left out) is the ledger's default, and any value written — 0
+// included — is that value, checked by the ledger's own configuration rules (issue 10: 0 used to read as
+// "unset").
 type LedgerSettings struct {
-	// SnapshotThreshold is how many raft entries trigger a snapshot (0: the ledger's default).
-	SnapshotThreshold uint64 `yaml:"snapshot_threshold"`
-	// SnapshotInterval is how often raft checks the threshold (0: the ledger's default, 30s — longer than
-	// most runs, so a small threshold alone takes no snapshot).
-	SnapshotInterval time.Duration `yaml:"snapshot_interval"`
-	// TrailingLogs is how many entries a snapshot leaves in the log (0: the ledger's default). A follower
-	// further behind than this catches up by InstallSnapshot.
-	TrailingLogs uint64 `yaml:"trailing_logs"`
+	// SnapshotThreshold is how many raft entries trigger a snapshot (nil: the ledger's default).
+	SnapshotThreshold *uint64 `yaml:"snapshot_threshold"`
+	// SnapshotInterval is how often raft checks the threshold (nil: the ledger's default, 30s — longer
+	// than most runs, so a small threshold alone takes no snapshot).
+	SnapshotInterval *time.Duration `yaml:"snapshot_interval"`
+	// TrailingLogs is how many entries a snapshot leaves in the log (nil: the ledger's default). A
+	// follower further behind than this catches up by InstallSnapshot.
+	TrailingLogs *uint64 `yaml:"trailing_logs"`
 	// StateSync fsyncs every state commit.
 	StateSync bool `yaml:"state_sync"`
 	// Broken turns on test-only ledger bugs, so a scenario can prove a checker catches them (with
@@ -82,11 +90,36 @@ type Workload struct {
 	Target string `yaml:"target"`
 }
 
-// Mix is the share of each operation; shares are normalised.
+// Mix is the share of each operation; shares are normalised. A mix the file writes replaces the default
+// (transfers only) whole: `{read: 1}` is reads only.
 type Mix struct {
 	Transfer  float64 `yaml:"transfer"`
 	Read      float64 `yaml:"read"`
 	StaleRead float64 `yaml:"stale_read"`
+}
+
+// UnmarshalYAML reads the shares the mapping names; the others are 0, whatever was there before.
+func (m *Mix) UnmarshalYAML(n *yaml.Node) error {
+	type plain Mix
+	var p plain
+	if err := decodeStrict(n, &p, "transfer", "read", "stale_read"); err != nil {
+		return err
+	}
+	*m = Mix(p)
+	return nil
+}
+
+// decodeStrict decodes a mapping into v, refusing keys outside known with a *PathError at the key.
+func decodeStrict(n *yaml.Node, v any, known ...string) error {
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("expected a mapping, got %s", kindName(n))
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i].Value; !slices.Contains(known, k) {
+			return &PathError{Key: k, AtKey: true, Msg: fmt.Sprintf("unknown field %q (known: %s%s)", k, strings.Join(known, ", "), suggest.DidYouMean(k, known))}
+		}
+	}
+	return n.Decode(v)
 }
 
 // HotAccounts skews account choice: Zipf exponent > 1, or 0 for uniform.
@@ -124,10 +157,21 @@ func (s Step) Name() string {
 func (s Step) IsHeal() bool { return s.Heal != "" }
 
 // AssertionSpec names one assertion and its parameters: `- conservation` or `- p99: {phase: steady, below: 50ms}`.
+// The parameters may hold `id:`, the name expect uses for this entry (default: the assertion's name), so
+// two entries of one assertion can expect different verdicts.
 type AssertionSpec struct {
 	Name   string
+	ID     string
 	Params map[string]any
 	Pos    string
+}
+
+// Key is the id expect names this entry by: its id, or its assertion's name.
+func (a AssertionSpec) Key() string {
+	if a.ID != "" {
+		return a.ID
+	}
+	return a.Name
 }
 
 // UnmarshalYAML accepts a bare name or a one-key mapping from the name to its parameters.
@@ -143,17 +187,30 @@ func (a *AssertionSpec) UnmarshalYAML(n *yaml.Node) error {
 		a.Name = n.Content[0].Value
 		if v := n.Content[1]; v.Kind != yaml.ScalarNode || v.Tag != "!!null" {
 			if v.Kind != yaml.MappingNode {
-				return fmt.Errorf("parameters of %s must be a mapping", a.Name)
+				return &PathError{Key: a.Name, Msg: fmt.Sprintf("parameters of %s must be a mapping", a.Name)}
 			}
-			return v.Decode(&a.Params)
+			if err := v.Decode(&a.Params); err != nil {
+				return err
+			}
+			if id, ok := a.Params["id"]; ok {
+				s, ok := id.(string)
+				if !ok || !idPattern.MatchString(s) {
+					return &PathError{Key: a.Name + ".id", Msg: fmt.Sprintf("id %v: want 1 to 64 letters, digits, '_', '-', '.' or ':'", id)}
+				}
+				a.ID = s
+				delete(a.Params, "id")
+			}
 		}
 		return nil
 	}
 	return fmt.Errorf("an assertion is a name or a one-key mapping {name: {parameters}}")
 }
 
-// Expect is the verdict the scenario must reach: pass (default), or fail with the assertions that must
-// fail (naive-mode scenarios prove the checkers bite).
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
+
+// Expect is the verdict the scenario must reach: pass (default), or fail with the ids of the assertions
+// that must fail (naive-mode scenarios prove the checkers bite). An id is an assertion's `id:`, or its
+// name when it has none and no other entry shares it.
 type Expect struct {
 	Verdict string   `yaml:"verdict"`
 	Failing []string `yaml:"failing"`
@@ -167,14 +224,8 @@ func (e *Expect) UnmarshalYAML(n *yaml.Node) error {
 	}
 	type plain Expect
 	var p plain
-	dec := n
-	if err := dec.Decode(&p); err != nil {
+	if err := decodeStrict(n, &p, "verdict", "failing"); err != nil {
 		return err
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if k := n.Content[i].Value; k != "verdict" && k != "failing" {
-			return fmt.Errorf("unknown field %q in expect (known: verdict, failing)", k)
-		}
 	}
 	*e = Expect(p)
 	return nil
@@ -295,43 +346,33 @@ const (
 	MaxConnections = 20_000
 )
 
-// Defaults fills what the file left out.
-func (s *Scenario) Defaults() {
-	if s.Warmup == 0 {
-		s.Warmup = 2 * time.Second
+// Default is a scenario holding every default a file may leave out; Parse decodes files onto it, so a
+// value a file writes — 0 included — is never mistaken for "unset" (issue 10). Code that builds a
+// scenario starts from it too, then calls Derive.
+func Default() Scenario {
+	return Scenario{
+		Topology: regions.DefaultTopology(),
+		Warmup:   2 * time.Second,
+		Drain:    2 * time.Second,
+		Accounts: Accounts{Count: 1000, Balance: 1_000_000},
+		Workload: Workload{
+			Mix:            Mix{Transfer: 1},
+			Amount:         AmountRange{Min: 1, Max: 100},
+			Timeout:        2 * time.Second,
+			MaxConnections: 1024,
+			Target:         "gateway",
+		},
+		Expect: Expect{Verdict: "pass"},
 	}
-	if s.Drain == 0 {
-		s.Drain = 2 * time.Second
-	}
-	if s.Accounts.Count == 0 {
-		s.Accounts.Count = 1000
-	}
-	if s.Accounts.Balance == 0 {
-		s.Accounts.Balance = 1_000_000
-	}
-	w := &s.Workload
-	if len(w.From) == 0 {
+}
+
+// Derive fills what depends on other fields: the client regions (every region of the topology when the
+// file names none) and the expected verdict (pass when empty).
+func (s *Scenario) Derive() {
+	if len(s.Workload.From) == 0 {
 		for _, r := range s.Topology.Regions {
-			w.From = append(w.From, r.Name)
+			s.Workload.From = append(s.Workload.From, r.Name)
 		}
-	}
-	if w.Mix == (Mix{}) {
-		w.Mix = Mix{Transfer: 1}
-	}
-	if w.Amount.Min == 0 {
-		w.Amount.Min = 1
-	}
-	if w.Amount.Max == 0 {
-		w.Amount.Max = 100
-	}
-	if w.Timeout == 0 {
-		w.Timeout = 2 * time.Second
-	}
-	if w.MaxConnections == 0 {
-		w.MaxConnections = 1024
-	}
-	if w.Target == "" {
-		w.Target = "gateway"
 	}
 	if s.Expect.Verdict == "" {
 		s.Expect.Verdict = "pass"
@@ -342,6 +383,8 @@ func (s *Scenario) Defaults() {
 type FieldError struct {
 	Path string
 	Msg  string
+	// AtKey points the error at the key naming Path (an unknown name) rather than at its value.
+	AtKey bool
 }
 
 func (e FieldError) Error() string { return e.Path + ": " + e.Msg }
@@ -352,7 +395,7 @@ var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
 func (s *Scenario) Validate() []FieldError {
 	var errs []FieldError
 	bad := func(path, format string, args ...any) {
-		errs = append(errs, FieldError{path, fmt.Sprintf(format, args...)})
+		errs = append(errs, FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
 	}
 	if !namePattern.MatchString(s.Name) {
 		bad("name", "%q must be lower-case letters, digits and '-', at most 64", s.Name)
@@ -384,21 +427,38 @@ func (s *Scenario) Validate() []FieldError {
 		// The checkers sum every balance in int64 minor units: the total must fit.
 		bad("accounts.balance", "%d × %d accounts exceeds 2^62 minor units in total", s.Accounts.Balance, s.Accounts.Count)
 	}
-	if d := s.Ledger.SnapshotInterval; d != 0 && (d < 5*time.Millisecond || d > time.Hour) {
-		bad("ledger.snapshot_interval", "%v, want 5ms to 1h", d)
+	if d := s.Ledger.SnapshotInterval; d != nil && (*d < 5*time.Millisecond || *d > time.Hour) {
+		bad("ledger.snapshot_interval", "%v, want 5ms to 1h", *d)
 	}
 	s.validateWorkload(bad)
 	s.validateTimeline(bad)
 	if len(s.Assertions) == 0 {
 		bad("assertions", "a scenario needs at least one assertion")
 	}
-	names := map[string]bool{}
+	s.validateIDs(bad)
+	return errs
+}
+
+// validateIDs checks the assertions' ids and the ids expect names: explicit ids are unique and do not
+// take another entry's name; expect names ids that exist and pick one entry each.
+func (s *Scenario) validateIDs(bad func(path, format string, args ...any)) {
+	count := map[string]int{} // key → entries answering to it
 	for i, a := range s.Assertions {
 		if a.Name == "" {
 			bad(fmt.Sprintf("assertions[%d]", i), "empty assertion name")
 		}
-		names[a.Name] = true
+		count[a.Key()]++
 	}
+	for i, a := range s.Assertions {
+		if a.ID != "" && count[a.ID] > 1 {
+			bad(fmt.Sprintf("assertions[%d].%s.id", i, a.Name), "id %q is used by %d entries (an entry without id: answers to its name); ids must be unique", a.ID, count[a.ID])
+		}
+	}
+	var keys []string
+	for k := range count {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
 	switch s.Expect.Verdict {
 	case "pass":
 		if len(s.Expect.Failing) > 0 {
@@ -406,17 +466,20 @@ func (s *Scenario) Validate() []FieldError {
 		}
 	case "fail":
 		if len(s.Expect.Failing) == 0 {
-			bad("expect.failing", "an expected failure must name the assertions that must fail")
+			bad("expect.failing", "an expected failure must name the ids of the assertions that must fail")
 		}
 		for i, f := range s.Expect.Failing {
-			if !names[f] {
-				bad(fmt.Sprintf("expect.failing[%d]", i), "%q is not one of the scenario's assertions", f)
+			switch count[f] {
+			case 0:
+				bad(fmt.Sprintf("expect.failing[%d]", i), "%q is not the id of one of the scenario's assertions (ids: %s%s)", f, strings.Join(keys, ", "), suggest.DidYouMean(f, keys))
+			case 1:
+			default:
+				bad(fmt.Sprintf("expect.failing[%d]", i), "%d assertions answer to %q; give each an id: and name the one that must fail", count[f], f)
 			}
 		}
 	default:
 		bad("expect.verdict", "%q, want pass or fail", s.Expect.Verdict)
 	}
-	return errs
 }
 
 func (s *Scenario) validateWorkload(bad func(path, format string, args ...any)) {
@@ -471,7 +534,8 @@ func (s *Scenario) validateTimeline(bad func(path, format string, args ...any)) 
 	if len(s.Timeline) > MaxSteps {
 		bad("timeline", "%d steps, at most %d", len(s.Timeline), MaxSteps)
 	}
-	active := map[string]int{} // fault|target → index of the step that injected it
+	active := map[string]int{}     // fault|target → index of the step that injected it
+	unknown := map[string]string{} // target → an unknown fault injected on it, reported by checkCatalogues
 	var prev time.Duration
 	for i, st := range s.Timeline {
 		p := fmt.Sprintf("timeline[%d]", i)
@@ -491,9 +555,21 @@ func (s *Scenario) validateTimeline(bad func(path, format string, args ...any)) 
 		}
 		prev = st.At
 		key := st.Name() + "|" + st.Target
+		if _, known := faults.Lookup(st.Name()); !known {
+			// checkCatalogues reports the unknown name, with a suggestion; a heal of what it meant is no
+			// second mistake.
+			if !st.IsHeal() {
+				unknown[st.Target] = st.Fault
+			}
+			continue
+		}
 		if st.IsHeal() {
 			if _, ok := active[key]; !ok {
-				bad(p+".heal", "heals %s on %q, which no earlier step injected", st.Heal, st.Target)
+				if u, ok := unknown[st.Target]; ok && suggest.Distance(u, st.Heal) <= max(1, len(st.Heal)/3) {
+					delete(unknown, st.Target)
+				} else {
+					bad(p+".heal", "heals %s on %q, which no earlier step injected", st.Heal, st.Target)
+				}
 			}
 			delete(active, key)
 			if len(st.Params) > 0 {

@@ -42,5 +42,6 @@ func runAssertions(ctx context.Context, args []string, stdout, stderr io.Writer)
 			fmt.Fprintf(stdout, "%-22s %s (%v%s): %s\n", "", p.Name, p.Kind, req, p.Doc)
 		}
 	}
+	fmt.Fprintln(stdout, "\nEvery assertion also takes id: NAME, what expect.failing calls the entry (default: the assertion's name),\nso two entries of one assertion can expect different verdicts. Phases are checked against the timeline.")
 	return nil
 }

@@ -91,9 +91,10 @@ func flagScenario(n, z int) *scenarios.Scenario {
 		}
 		topo.Regions = append(topo.Regions, r)
 	}
-	s := &scenarios.Scenario{Name: "lab-up", Topology: topo, Seed: 1}
-	s.Defaults()
-	return s
+	s := scenarios.Default()
+	s.Name, s.Topology, s.Seed = "lab-up", topo, 1
+	s.Derive()
+	return &s
 }
 
 func printAddresses(w io.Writer, l *lab.Lab) {

@@ -1,6 +1,7 @@
 // Command paylab runs the payment-system chaos lab: scenarios, benchmarks and single nodes.
 //
-// Usage errors exit with code 2, failed assertions with 1, success with 0.
+// Exit codes: 0 pass, 1 an assertion failed (the verdict is not what the scenario expects), 2 bad input
+// or setup failure (usage errors included), 3 unknown (a checker could not decide, nothing failed).
 package main
 
 import (
@@ -16,8 +17,12 @@ import (
 	"syscall"
 )
 
-// exitUsage is the exit code for bad input or a setup failure.
-const exitUsage = 2
+// Exit codes.
+const (
+	exitFailed  = 1 // an assertion failed
+	exitUsage   = 2 // bad input or a setup failure
+	exitUnknown = 3 // the run could not decide
+)
 
 // errUsage marks an error caused by how the command was called; main prints it and exits 2.
 var errUsage = errors.New("usage")
@@ -89,7 +94,12 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := cmd.run(ctx, args[1:], stdout, stderr)
+	return exitCode(args[0], cmd.run(ctx, args[1:], stdout, stderr), stderr)
+}
+
+// exitCode prints err (if any) for the named command and returns the process's exit code.
+func exitCode(name string, err error, stderr io.Writer) int {
+	args := []string{name}
 	switch {
 	case err == nil:
 		return 0
@@ -100,7 +110,10 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	case errors.Is(err, errFailed):
 		fmt.Fprintf(stderr, "paylab %s: %s\n", args[0], strings.TrimPrefix(err.Error(), errFailed.Error()+": "))
-		return 1
+		return exitFailed
+	case errors.Is(err, errUnknown):
+		fmt.Fprintf(stderr, "paylab %s: %s\n", args[0], strings.TrimPrefix(err.Error(), errUnknown.Error()+": "))
+		return exitUnknown
 	default:
 		fmt.Fprintf(stderr, "paylab %s: %v\n", args[0], err)
 		return exitUsage
@@ -112,3 +125,6 @@ var errHelp = errors.New("help requested")
 
 // errFailed marks a run whose assertions failed (exit code 1).
 var errFailed = errors.New("failed")
+
+// errUnknown marks a run that could not decide: an assertion was unknown and none failed (exit code 3).
+var errUnknown = errors.New("unknown")

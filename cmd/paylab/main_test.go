@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"paylab/results"
 )
 
 func TestExitCodes(t *testing.T) {
@@ -26,6 +28,7 @@ func TestExitCodes(t *testing.T) {
 	badParam := write("bp.yaml", base+"timeline:\n  - {at: 1s, fault: latency, target: r1/a, latency: -5ms}\nassertions: [conservation]\n")
 	unknownAssertion := write("ua.yaml", base+"assertions: [conservation, money_is_happy]\n")
 	badAssertionParam := write("bap.yaml", base+"assertions:\n  - p99: {below: fast}\n")
+	zeroThreshold := write("zt.yaml", base+"ledger: {snapshot_threshold: 0}\nassertions: [conservation]\n")
 	cases := []struct {
 		name   string
 		args   []string
@@ -49,11 +52,12 @@ func TestExitCodes(t *testing.T) {
 		{"report of a directory that is no run", []string{"report", dir}, 2, "summary.json"},
 		{"report without a directory", []string{"report"}, 2, "at least one run directory"},
 		{"unknown fault", []string{"validate", unknownFault}, 2, unknownFault + ":8:21: timeline[0].fault: unknown fault \"meteor\""},
-		{"bad fault parameter", []string{"validate", badParam}, 2, badParam + ":8:5: timeline[0]: latency"},
-		{"unknown assertion", []string{"validate", unknownAssertion}, 2, unknownAssertion + ":7:28: assertions: unknown assertion"},
-		{"bad assertion parameter", []string{"validate", badAssertionParam}, 2, badAssertionParam + ":8:5: assertions: p99: below"},
-		{"run refuses an invalid file before starting anything", []string{"run", "--out", dir, badParam}, 2, badParam + ":8:5:"},
-		{"flags may follow the scenario", []string{"run", badParam, "--out", dir}, 2, badParam + ":8:5:"},
+		{"bad fault parameter", []string{"validate", badParam}, 2, badParam + ":8:53: timeline[0].latency: latency: parameter latency: -5ms is negative"},
+		{"unknown assertion", []string{"validate", unknownAssertion}, 2, unknownAssertion + ":7:28: assertions[1].money_is_happy: unknown assertion"},
+		{"bad assertion parameter", []string{"validate", badAssertionParam}, 2, badAssertionParam + ":8:18: assertions[0].p99.below: p99: below"},
+		{"a ledger setting the ledger refuses", []string{"validate", zeroThreshold}, 2, zeroThreshold + ":7:9: ledger: the ledger refuses these settings: ledger config: SnapshotThreshold must be at least 1"},
+		{"run refuses an invalid file before starting anything", []string{"run", "--out", dir, badParam}, 2, badParam + ":8:53:"},
+		{"flags may follow the scenario", []string{"run", badParam, "--out", dir}, 2, badParam + ":8:53:"},
 		{"a bad flag after the scenario is still a usage error", []string{"run", badParam, "--frobnicate"}, 2, "flag provided but not defined"},
 		{"sweep of an unknown key", []string{"sweep", "smoke", "--set", "colour=red"}, 2, "cannot sweep \"colour\""},
 		{"sweep without --set", []string{"sweep", "smoke"}, 2, "at least one --set"},
@@ -113,5 +117,118 @@ func TestScenarioGuideExampleIsValid(t *testing.T) {
 	var out, errb bytes.Buffer
 	if code := realMain([]string{"validate", path}, &out, &errb); code != 0 {
 		t.Fatalf("the guide's example does not validate: %s", errb.String())
+	}
+}
+
+// TestValidateReportsEveryProblemInOnePass: a file with six mistakes of different kinds — an unknown field,
+// a gateway mode the lab cannot run, a misspelled fault, a misspelled fault parameter, a phase the timeline
+// does not have and a bad assertion value — gets all six reported by one validate, each at the line:col of
+// the offending key or value, with "did you mean" for the misspelled names, and no follow-on complaint
+// (the heal of the misspelled fault is not "a heal of nothing").
+func TestValidateReportsEveryProblemInOnePass(t *testing.T) {
+	body := `name: five
+duration: 10s
+colour: blue
+topology:
+  regions: [{name: r1, zones: [a, b, c]}]
+  ledger: {nodes: [r1/a, r1/b, r1/c], election_timeout: 200ms, heartbeat_timeout: 50ms}
+  gateways: {lock: naive}
+workload: {rate: 100/s}
+timeline:
+  - {at: 1s, fault: zone-dwn, target: r1/a}
+  - {at: 5s, heal: zone-down, target: r1/a}
+  - {at: 6s, fault: latency, target: r1, latency: 40ms, jitterr: 5ms}
+  - {at: 8s, heal: latency, target: r1}
+assertions:
+  - conservation
+  - p99: {phase: "during:nothing", below: 50ms}
+  - error_rate: {phase: steady, below: lots}
+`
+	path := filepath.Join(t.TempDir(), "five.yaml")
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := realMain([]string{"validate", path}, &out, &errb); code != 2 {
+		t.Fatalf("exit %d, want 2: %s", code, errb.String())
+	}
+	want := []string{
+		path + `:3:1: colour: unknown field "colour"`,
+		path + `:7:20: topology.gateways.lock: "naive" is not implemented yet`,
+		path + `:10:21: timeline[0].fault: unknown fault "zone-dwn"`,
+		`did you mean zone-down?`,
+		path + `:12:57: timeline[2].jitterr: latency: unknown parameter "jitterr"`,
+		`did you mean jitter?`,
+		path + `:16:18: assertions[1].p99.phase: p99: phase "during:nothing" is not a phase of this scenario's timeline`,
+		path + `:17:40: assertions[2].error_rate.below: error_rate: below: "lots" is not a percentage`,
+	}
+	got := errb.String()
+	for _, w := range want {
+		if !strings.Contains(got, w) {
+			t.Errorf("validate output lacks %q", w)
+		}
+	}
+	if n := strings.Count(got, path+":"); n != 6 {
+		t.Errorf("%d problems reported, want exactly 6:\n%s", n, got)
+	}
+	if strings.Contains(got, "no earlier step injected") {
+		t.Errorf("the heal of the misspelled fault is reported as a second mistake:\n%s", got)
+	}
+	if t.Failed() {
+		t.Logf("validate said:\n%s", got)
+	}
+}
+
+// TestRunExitCodeFollowsTheVerdict: pass 0, fail 1, unknown 3.
+func TestRunExitCodeFollowsTheVerdict(t *testing.T) {
+	for _, tc := range []struct {
+		v    results.Verdict
+		code int
+	}{{results.Pass, 0}, {results.Fail, 1}, {results.Undecided, 3}} {
+		var errb bytes.Buffer
+		code := exitCode("run", verdictErr(tc.v, "runs/x"), &errb)
+		if code != tc.code {
+			t.Errorf("verdict %s: exit %d, want %d (%s)", tc.v, code, tc.code, errb.String())
+		}
+	}
+}
+
+// TestRunEndsWithItsReplayLine: a run's last line is the command that replays it (scenario, seed, the
+// overridden duration) with the paylab commit, and summary.json and junit.xml carry the same.
+func TestRunEndsWithItsReplayLine(t *testing.T) {
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	code := realMain([]string{"run", "smoke", "--seed", "11", "--duration", "1s", "--out", dir}, &out, &errb)
+	if code != 0 && code != 1 && code != 3 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	last := lines[len(lines)-1]
+	const want = "replay: paylab run smoke --seed 11 --duration 1s   (paylab commit "
+	if !strings.HasPrefix(last, want) {
+		t.Fatalf("last line %q, want it to start with %q", last, want)
+	}
+	matches, _ := filepath.Glob(filepath.Join(dir, "*-smoke"))
+	if len(matches) != 1 {
+		t.Fatalf("run directories %v", matches)
+	}
+	f, err := os.Open(filepath.Join(matches[0], results.SummaryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	run, err := results.ReadSummary(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Replay != "paylab run smoke --seed 11 --duration 1s" || run.Seed != 11 {
+		t.Errorf("summary.json: replay %q seed %d", run.Replay, run.Seed)
+	}
+	junit, err := os.ReadFile(filepath.Join(matches[0], results.JUnitFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(junit), `<property name="replay" value="paylab run smoke --seed 11 --duration 1s"></property>`) {
+		t.Errorf("junit.xml lacks the replay property:\n%s", junit)
 	}
 }

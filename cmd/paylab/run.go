@@ -24,7 +24,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (every node shares this process) to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile (allocations of the whole run) to this file")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: paylab run [flags] <scenario.yaml | library name>\n\nBuilds the scenario's system on this machine, drives its load, injects its faults, checks its assertions\nand writes runs/<time>-<name>/ (summary.json, report.html, junit.xml, …).\nExit code: 0 when the verdict is what the scenario expects, 1 when not, 2 on bad input or setup failure.\n\nFlags:")
+		fmt.Fprintln(stderr, "Usage: paylab run [flags] <scenario.yaml | library name>\n\nBuilds the scenario's system on this machine, drives its load, injects its faults, checks its assertions\nand writes runs/<time>-<name>/ (summary.json, report.html, junit.xml, …). The last line is the command\nthat replays the run (same seed) and the paylab commit.\nExit code: 0 pass (the verdict the scenario expects), 1 an assertion failed, 2 bad input or setup\nfailure, 3 unknown (a checker could not decide and none failed).\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	if err := parseArgs(fs, args, stderr); err != nil {
@@ -34,11 +34,13 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fs.Usage()
 		return fmt.Errorf("%w: run takes one scenario", errUsage)
 	}
-	s, pos, err := scenarios.LoadNamed(fs.Arg(0))
+	s, pos, _, err := lab.Load(fs.Arg(0))
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	if *seed != 0 {
+	seedSet := false
+	fs.Visit(func(f *flag.Flag) { seedSet = seedSet || f.Name == "seed" })
+	if seedSet {
 		s.Seed = *seed
 	}
 	if *duration != 0 {
@@ -47,7 +49,8 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return fmt.Errorf("%w: with --duration %v: %v", errUsage, *duration, errs[0])
 		}
 	}
-	opts := lab.RunOptions{RunsDir: *runsDir, Out: stdout, KeepNodeData: *keep, ToxiproxyURL: os.Getenv("TOXIPROXY_URL"), Live: isTerminal(stdout), Profile: *profile}
+	replay := lab.ReplayCommand(fs.Arg(0), s.Seed, *duration)
+	opts := lab.RunOptions{RunsDir: *runsDir, Out: stdout, KeepNodeData: *keep, ToxiproxyURL: os.Getenv("TOXIPROXY_URL"), Live: isTerminal(stdout), Profile: *profile, Replay: replay}
 	if *raftLog != "" {
 		f, err := os.OpenFile(*raftLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 		if err != nil {
@@ -71,13 +74,25 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			f.Close()
 		}
 	}
+	// Every run ends with its replay line, also one that failed to set up.
 	if err != nil {
+		fmt.Fprintln(stdout, (&results.Run{Replay: replay, Commit: lab.Commit()}).ReplayLine())
 		return err
 	}
-	if res.Run.Verdict != results.Pass {
-		return fmt.Errorf("%w: verdict %s (%s)", errFailed, res.Run.Verdict, res.Dir)
+	fmt.Fprintln(stdout, res.Run.ReplayLine())
+	return verdictErr(res.Run.Verdict, res.Dir)
+}
+
+// verdictErr maps a run's verdict to the error that gives its exit code: nil (0) for pass, errFailed (1)
+// for fail, errUnknown (3) for unknown.
+func verdictErr(v results.Verdict, dir string) error {
+	switch v {
+	case results.Pass:
+		return nil
+	case results.Undecided:
+		return fmt.Errorf("%w: verdict %s: a checker could not decide and none failed (%s)", errUnknown, v, dir)
 	}
-	return nil
+	return fmt.Errorf("%w: verdict %s (%s)", errFailed, v, dir)
 }
 
 func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -94,10 +109,7 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	var bad int
 	for _, name := range fs.Args() {
-		s, pos, err := scenarios.LoadNamed(name)
-		if err == nil {
-			_, err = lab.Prepare(s, pos)
-		}
+		s, _, _, err := lab.Load(name)
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			bad++

@@ -124,7 +124,7 @@ func runSweep(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	// Check every combination before running any.
 	build := func(c []string, r int) (*scenarios.Scenario, scenarios.Positions, error) {
-		s, pos, err := scenarios.LoadNamed(fs.Arg(0))
+		s, pos, _, err := lab.Load(fs.Arg(0))
 		if err != nil {
 			return nil, pos, err
 		}
@@ -134,7 +134,7 @@ func runSweep(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 		}
 		s.Seed += uint64(r)
-		if errs := s.Validate(); len(errs) > 0 {
+		if errs := append(s.Validate(), lab.Check(s, pos)...); len(errs) > 0 {
 			return nil, pos, fmt.Errorf("with %s: %v", describeCombo(axes, c), errs[0])
 		}
 		if _, err := lab.Prepare(s, pos); err != nil {

@@ -349,9 +349,14 @@ func (n *Node) awaitReady() {
 // translateRaftErr maps raft's errors onto the ledger's sentinels, keeping the original in the chain.
 func translateRaftErr(err error) error {
 	switch {
-	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrNotVoter), errors.Is(err, raft.ErrEnqueueTimeout):
-		return fmt.Errorf("%w (%v)", ErrNotLeader, err)
-	case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+	// Refused before the entry was appended, so certainly not applied: ErrNotLeader (retry elsewhere).
+	// raft's leader loop answers ErrLeadershipTransferInProgress to a new apply while it hands leadership
+	// over, without dispatching the entry (raft.go, leaderLoop: "case newLog := <-r.applyCh").
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrNotVoter), errors.Is(err, raft.ErrEnqueueTimeout),
+		errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		return fmt.Errorf("%w (%w)", ErrNotLeader, err)
+	// Appended, then leadership was lost before commit was known: it may yet commit.
+	case errors.Is(err, raft.ErrLeadershipLost):
 		return fmt.Errorf("%w: %w", errOutcomeUnknown, err)
 	case errors.Is(err, raft.ErrRaftShutdown):
 		return fmt.Errorf("%w: %w", ErrClosed, err)
