@@ -87,6 +87,9 @@ type Broken struct {
 	// AckBeforeCommit answers single transfers "committed" as soon as they are queued, before raft commits
 	// them; a crash then loses acknowledged transfers.
 	AckBeforeCommit bool `yaml:"ack_before_commit"`
+	// CommitOtherAmount commits (and journals) one minor unit more than each transfer asked for: the client
+	// is told "committed" for a body the ledger did not apply.
+	CommitOtherAmount bool `yaml:"commit_other_amount"`
 }
 
 // DefaultConfig returns a configuration tuned for failover inside a lab: heartbeat and lease 75 ms, election

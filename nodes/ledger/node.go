@@ -86,7 +86,7 @@ func Start(cfg Config) (n *Node, err error) {
 	n.logger = logger
 	n.met = newMetrics(n)
 
-	n.fsm, n.open, err = OpenFSM(filepath.Join(cfg.Dir, "state.db"), FSMOptions{Sync: cfg.StateSync, SkipDedupe: cfg.Broken.SkipDedupe, OnApply: n.met.observeApply})
+	n.fsm, n.open, err = OpenFSM(filepath.Join(cfg.Dir, "state.db"), FSMOptions{Sync: cfg.StateSync, SkipDedupe: cfg.Broken.SkipDedupe, CommitOtherAmount: cfg.Broken.CommitOtherAmount, OnApply: n.met.observeApply})
 	if err != nil {
 		return nil, err
 	}
