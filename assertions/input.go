@@ -71,6 +71,8 @@ type view struct {
 	byPayment map[*Replica]map[string][]Transfer
 	// writePayments are the payment keys of each replica's blind writes, built on first use.
 	writePayments map[*Replica]map[string]bool
+	// keyed says, per replica, whether any journal entry serves another payment key than its id.
+	keyed map[*Replica]bool
 	// judged are the stretches the running timing checker based its verdict on (see judging).
 	judged []span
 }

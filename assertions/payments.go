@@ -39,6 +39,27 @@ func (v *view) paymentEntries(r *Replica) map[string][]Transfer {
 	return idx
 }
 
+// keyedJournal reports whether some entry of the replica serves a payment key other than its own
+// id (a scan without allocation, kept on the view), so checkers that look payments up by id need
+// the payment index only when it can differ.
+func (v *view) keyedJournal(r *Replica) bool {
+	if k, ok := v.keyed[r]; ok {
+		return k
+	}
+	k := false
+	for _, t := range r.Transfers {
+		if t.Payment != "" && t.Payment != t.ID {
+			k = true
+			break
+		}
+	}
+	if v.keyed == nil {
+		v.keyed = map[*Replica]bool{}
+	}
+	v.keyed[r] = k
+	return k
+}
+
 // blindWritten reports whether the replica journalled blind writes for payment key k (the naive
 // lock mode applies a payment that way, with no transfer entry).
 func (v *view) blindWritten(r *Replica, k string) bool {

@@ -156,7 +156,8 @@ func (l *Lab) startLedger(ctx context.Context) error {
 			cfg.TrailingLogs = t
 		}
 		cfg.StateSync = l.s.Ledger.StateSync
-		cfg.Broken = ledger.Broken{SkipDedupe: l.s.Ledger.Broken.SkipDedupe, AckBeforeCommit: l.s.Ledger.Broken.AckBeforeCommit}
+		cfg.Broken = ledger.Broken{SkipDedupe: l.s.Ledger.Broken.SkipDedupe, AckBeforeCommit: l.s.Ledger.Broken.AckBeforeCommit,
+			CommitOtherAmount: l.s.Ledger.Broken.CommitOtherAmount}
 		cfg.LogOutput = l.opts.RaftLog
 		placed := n.ID
 		cfg.OnSnapshotInstalled = func(index uint64) {
