@@ -267,7 +267,11 @@ func decodeCommandNames(b []byte, names *nameCache) (command, error) {
 				ID: d.str("transfer id"), From: d.name("from"), To: d.name("to"), Amount: d.varint("amount"),
 			})
 			if keyed {
-				c.transfers[len(c.transfers)-1].Payment = d.optStr("payment")
+				// A payment key equal to the id is the id's own: kept empty, as the encoder writes it.
+				t := &c.transfers[len(c.transfers)-1]
+				if p := d.optStr("payment"); p != t.ID {
+					t.Payment = p
+				}
 			}
 		}
 		c.kind = kindTransfers // one apply path: Payment empty means the transfer id
