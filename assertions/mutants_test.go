@@ -12,7 +12,9 @@ import (
 // must pass the assertion and the mutant must not, with evidence naming what broke (issue 10,
 // "Mutants: every checker proven to bite"). These are the mutants of the read, recovery and
 // failover checkers; the ledger's own switches (skip dedupe, ack before commit) are proven by
-// the shipped scenarios broken-dedupe and broken-ack.
+// the shipped scenarios broken-dedupe and broken-ack, and the payment mutants (new ledger id on
+// retry, another amount, acknowledge rejected but commit, lost update through a blind write) by
+// TestPaymentMutantsAreCaught on a real ledger and gateway.
 func TestMutantsAreCaught(t *testing.T) {
 	t1 := transfer(1, 0, 1, 100, results.OK, 0, 10)
 	t2 := transfer(2, 0, 2, 50, results.OK, 40, 50)
