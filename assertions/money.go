@@ -191,7 +191,11 @@ func checkNoDoubleDeduct(v *view) results.AssertionResult {
 	lu.into(lost, len(replicas))
 	jr.into(journal, len(replicas))
 	gap := v.historyGap()
-	if gap == "" {
+	orphanGap := gap
+	if n := v.opaqueOps(); orphanGap == "" && n > 0 {
+		orphanGap = fmt.Sprintf("the history holds %d batch or generic operations whose transfers it does not itemize", n)
+	}
+	if orphanGap == "" {
 		orph.into(orphans, len(replicas))
 	}
 
@@ -226,14 +230,14 @@ func checkNoDoubleDeduct(v *view) results.AssertionResult {
 		Limit:    "one entry per key; one committed entry per payment key, with the body the history asked for; no blind write over an unread balance; balance = opening + committed journal",
 		Evidence: evidenceOf(charged, repeated, body, orphans, lost, journal, twice),
 	}
-	if gap != "" && len(orph.order) > 0 {
+	if orphanGap != "" && len(orph.order) > 0 {
 		// An entry the history does not know may be a payment the history did not keep.
 		unknownOrphans := &violations{what: "committed entries the history does not show (it may not have kept their payments)"}
 		orph.into(unknownOrphans, len(replicas))
 		res.Evidence = append(res.Evidence, unknownOrphans.lines()...)
 		if res.Verdict == results.Pass {
 			res.Verdict = results.Undecided
-			res.Error = fmt.Sprintf("%d committed entries could not be held against the history: %s", unknownOrphans.count, gap)
+			res.Error = fmt.Sprintf("%d committed entries could not be held against the history: %s", unknownOrphans.count, orphanGap)
 		}
 	}
 	if faceValue > 0 {

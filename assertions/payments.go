@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"paylab/results"
 )
 
 // The history knows payments by the client's payment key (the idempotency key the client sent, from
@@ -37,6 +39,18 @@ func (v *view) paymentEntries(r *Replica) map[string][]Transfer {
 	}
 	v.byPayment[r] = idx
 	return idx
+}
+
+// opaqueOps counts the history's operations that may have moved money without naming one payment
+// (batches, generic plug-in operations): an entry the history does not show may be one of theirs.
+func (v *view) opaqueOps() int {
+	n := 0
+	for i := range v.ops {
+		if t := v.ops[i].Type; t == results.OpBatch || t == results.OpGeneric {
+			n++
+		}
+	}
+	return n
 }
 
 // keyedJournal reports whether some entry of the replica serves a payment key other than its own

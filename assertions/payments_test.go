@@ -106,6 +106,11 @@ func TestOrphans(t *testing.T) {
 		"2 committed entries could not be held against the history: the history dropped 5 operations",
 		"committed entries the history does not show (it may not have kept their payments): 2", tid(50), tid(51))
 
+	// Nor when the history holds batches it does not itemize: the entries may be theirs.
+	batch := tx{key: 60, from: 2, to: 3, amount: 10, kind: results.OK, sent: ms(30), typ: results.OpBatch}
+	expect(t, mustNew(t, "no_double_deduct", nil).Check(input(history(t, ask, batch), r)), results.Undecided,
+		"the history holds 1 batch or generic operations", tid(50))
+
 	// An empty history (every operation dropped) cannot vouch for any entry either.
 	empty := ledger("ledger:a")
 	entry(&empty, tid(50), tid(50), 2, 3, 10, assertions.StatusCommitted, 20)
