@@ -59,7 +59,7 @@ func checkNoLostAck(v *view) results.AssertionResult {
 				if len(right) > 0 || len(wrongBody) > 0 || v.blindWritten(r, id) {
 					continue // a naive-mode payment is applied by blind writes, not a transfer
 				}
-				entries := v.paymentEntries(r)[id]
+				entries := v.entriesFor(r, id)
 				if len(entries) == 0 {
 					missing = append(missing, nodeName(r)+" (absent)")
 				} else {
@@ -104,7 +104,7 @@ func checkNoLostAck(v *view) results.AssertionResult {
 			switch {
 			case len(v.committedFor(r, id)) > 0:
 				unknownCommitted++
-			case len(v.paymentEntries(r)[id]) == 0:
+			case len(v.entriesFor(r, id)) == 0:
 				unknownAbsent++
 			default:
 				unknownRejected++

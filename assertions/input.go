@@ -67,12 +67,10 @@ type view struct {
 	accountID func(uint32) string
 	transfer  func(uint64) string
 	byID      map[string]*submissions // transfers of the history by id, built on first use
-	// byPayment indexes each replica's journal by payment key, built on first use (see paymentEntries).
+	// byPayment indexes each replica's entries that serve another payment key than their id (see otherKeys).
 	byPayment map[*Replica]map[string][]Transfer
 	// writePayments are the payment keys of each replica's blind writes, built on first use.
 	writePayments map[*Replica]map[string]bool
-	// keyed says, per replica, whether any journal entry serves another payment key than its id.
-	keyed map[*Replica]bool
 	// judged are the stretches the running timing checker based its verdict on (see judging).
 	judged []span
 }

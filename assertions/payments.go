@@ -14,33 +14,6 @@ import (
 // ledger id, so the two coincide; a gateway that reissues a retry under a new ledger id makes two
 // entries for one payment, which only an index by payment key can show.
 
-// paymentEntries returns the replica's journal grouped by payment key, each group in index order
-// (built once per replica and kept on the view).
-func (v *view) paymentEntries(r *Replica) map[string][]Transfer {
-	if idx, ok := v.byPayment[r]; ok {
-		return idx
-	}
-	idx := make(map[string][]Transfer, len(r.Transfers))
-	for _, t := range r.Transfers {
-		k := t.PaymentKey()
-		idx[k] = append(idx[k], t)
-	}
-	for _, t := range r.Repeated {
-		k := t.PaymentKey()
-		idx[k] = append(idx[k], t)
-	}
-	for _, ts := range idx {
-		if len(ts) > 1 {
-			sort.Slice(ts, func(i, j int) bool { return ts[i].Index < ts[j].Index })
-		}
-	}
-	if v.byPayment == nil {
-		v.byPayment = map[*Replica]map[string][]Transfer{}
-	}
-	v.byPayment[r] = idx
-	return idx
-}
-
 // opaqueOps counts the history's operations that may have moved money without naming one payment
 // (batches, generic plug-in operations): an entry the history does not show may be one of theirs.
 func (v *view) opaqueOps() int {
@@ -51,27 +24,6 @@ func (v *view) opaqueOps() int {
 		}
 	}
 	return n
-}
-
-// keyedJournal reports whether some entry of the replica serves a payment key other than its own
-// id (a scan without allocation, kept on the view), so checkers that look payments up by id need
-// the payment index only when it can differ.
-func (v *view) keyedJournal(r *Replica) bool {
-	if k, ok := v.keyed[r]; ok {
-		return k
-	}
-	k := false
-	for _, t := range r.Transfers {
-		if t.Payment != "" && t.Payment != t.ID {
-			k = true
-			break
-		}
-	}
-	if v.keyed == nil {
-		v.keyed = map[*Replica]bool{}
-	}
-	v.keyed[r] = k
-	return k
 }
 
 // blindWritten reports whether the replica journalled blind writes for payment key k (the naive
@@ -91,10 +43,48 @@ func (v *view) blindWritten(r *Replica, k string) bool {
 	return set[k]
 }
 
+// otherKeys indexes, by payment key, the replica's entries that the journal's own map cannot find
+// by that key: entries serving another payment key than their id, and repeated records of an id.
+// A healthy journal has none, so the index costs one pass and no allocation per transfer at a
+// million transfers (built once per replica and kept on the view).
+func (v *view) otherKeys(r *Replica) map[string][]Transfer {
+	if idx, ok := v.byPayment[r]; ok {
+		return idx
+	}
+	idx := map[string][]Transfer{}
+	for _, t := range r.Transfers {
+		if t.Payment != "" && t.Payment != t.ID {
+			idx[t.Payment] = append(idx[t.Payment], t)
+		}
+	}
+	for _, t := range r.Repeated {
+		k := t.PaymentKey()
+		idx[k] = append(idx[k], t)
+	}
+	if v.byPayment == nil {
+		v.byPayment = map[*Replica]map[string][]Transfer{}
+	}
+	v.byPayment[r] = idx
+	return idx
+}
+
+// entriesFor returns the replica's entries that served payment key k, in index order.
+func (v *view) entriesFor(r *Replica, k string) []Transfer {
+	var out []Transfer
+	if t, ok := r.Transfers[k]; ok && t.PaymentKey() == k {
+		out = append(out, t)
+	}
+	out = append(out, v.otherKeys(r)[k]...)
+	if len(out) > 1 {
+		sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
+	}
+	return out
+}
+
 // committedFor returns the committed entries of the replica that served payment key k.
 func (v *view) committedFor(r *Replica, k string) []Transfer {
 	var out []Transfer
-	for _, t := range v.paymentEntries(r)[k] {
+	for _, t := range v.entriesFor(r, k) {
 		if t.Committed() {
 			out = append(out, t)
 		}
