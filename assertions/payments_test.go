@@ -116,6 +116,21 @@ func TestOrphans(t *testing.T) {
 	entry(&empty, tid(50), tid(50), 2, 3, 10, assertions.StatusCommitted, 20)
 	entry(&empty, tid(51), tid(51), 3, 2, 7, assertions.StatusCommitted, 21)
 	expect(t, mustNew(t, "no_double_deduct", nil).Check(input(results.NewHistory(epoch, 16), empty)), results.Undecided, tid(50), tid(51))
+	// Issue 10's case: an empty history plus two unrequested commits passed no_lost_ack and
+	// linearizable. No checker of the run may pass it now.
+	var checkers []assertions.Checker
+	for _, name := range []string{"no_double_deduct", "no_lost_ack", "linearizable"} {
+		checkers = append(checkers, mustNew(t, name, nil))
+	}
+	got, verdict := assertions.CheckAll(input(results.NewHistory(epoch, 16), empty), checkers)
+	for _, res := range got {
+		if res.Verdict == results.Pass {
+			t.Errorf("%s passed an empty history with two orphans: %s", res.Name, res.Observed)
+		}
+	}
+	if verdict != results.Undecided {
+		t.Errorf("run verdict %s, want unknown", verdict)
+	}
 }
 
 func TestLostUpdateThroughABlindWriteWhenTheHistoryDroppedThePayments(t *testing.T) {
