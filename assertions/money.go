@@ -78,7 +78,7 @@ func checkNoDoubleDeduct(v *view) results.AssertionResult {
 	twice := &violations{what: "duplicate submissions that touch an account off its journal (likely applied twice)"}
 	rep, ch, bd, orph, lu, jr := newByNode(), newByNode(), newByNode(), newByNode(), newByNode(), newByNode()
 	faceValue, unverified := 0, 0
-	orphansOver := 0 // orphans past maxOrphanFindings on one replica, counted only
+	orphansOver := 0                  // orphans past maxOrphanFindings on one replica, counted only
 	offAccounts := map[string]int64{} // account → diff, first replica that shows it
 	for _, r := range replicas {
 		node := nodeName(r)
