@@ -7,10 +7,12 @@ import (
 	"paylab/results"
 )
 
-// checkNoLostAck holds the history against the replicas, transfer by transfer id:
-//   - acknowledged committed (an OK outcome) → committed on every live replica;
+// checkNoLostAck holds the history against the replicas, payment by payment key (the ledger
+// entries found are those that served the key, whatever their ledger transfer id):
+//   - acknowledged committed (an OK outcome) → committed on every live replica, with the body
+//     (from, to, amount) the client was acknowledged;
 //   - acknowledged rejected, or failed every time (a definite "did not happen") → committed on
-//     no replica;
+//     no replica, under no ledger id;
 //   - acknowledged both ways → a contradiction in itself;
 //   - unknown only → either way; how they resolved is reported.
 func checkNoLostAck(v *view) results.AssertionResult {
@@ -32,6 +34,7 @@ func checkNoLostAck(v *view) results.AssertionResult {
 	lost := &violations{what: "acknowledged committed, not committed on a live replica"}
 	phantom := &violations{what: "acknowledged rejected or definitely failed, yet committed"}
 	both := &violations{what: "acknowledged both committed and rejected"}
+	wrong := &violations{what: "acknowledged committed, but committed with another body"}
 	var acked, rejected, failed, unknownCommitted, unknownRejected, unknownAbsent int
 	hist := v.transfers()
 	for _, id := range sortedIDs(hist) {
@@ -41,15 +44,33 @@ func checkNoLostAck(v *view) results.AssertionResult {
 			both.add(fmt.Sprintf("%s: committed by %s, rejected (%s) by %s", id, opText(s.firstOK), s.reason, opText(s.firstRej)), 1)
 		case s.kinds[results.OK] > 0:
 			acked++
-			var missing []string
+			var missing, other []string
 			for _, r := range live {
-				t, ok := r.Transfers[id]
-				switch {
-				case !ok:
+				committed := v.committedFor(r, id)
+				var right, wrongBody []Transfer
+				for _, t := range committed {
+					if s.sameBody(t) {
+						right = append(right, t)
+					} else {
+						wrongBody = append(wrongBody, t)
+					}
+				}
+				if len(wrongBody) > 0 {
+					other = append(other, fmt.Sprintf("%s: %s", nodeName(r), entriesText(wrongBody)))
+				}
+				if len(right) > 0 || len(wrongBody) > 0 || v.blindWritten(r, id) {
+					continue // a naive-mode payment is applied by blind writes, not a transfer
+				}
+				entries := v.entriesFor(r, id)
+				if len(entries) == 0 {
 					missing = append(missing, nodeName(r)+" (absent)")
-				case !t.Committed():
+				} else {
+					t := entries[0]
 					missing = append(missing, fmt.Sprintf("%s (%s %s)", nodeName(r), t.Status, t.Reason))
 				}
+			}
+			if len(other) > 0 {
+				wrong.add(fmt.Sprintf("%s acknowledged %s by %s; committed %s", id, s.body(), opText(s.firstOK), strings.Join(capList(other, 3), "; ")), float64(len(other)))
 			}
 			if len(missing) > 0 {
 				lost.add(fmt.Sprintf("%s (%s→%s %d) acknowledged by %s; missing on %s",
@@ -65,8 +86,8 @@ func checkNoLostAck(v *view) results.AssertionResult {
 			}
 			var on []string
 			for _, r := range replicas {
-				if t, ok := r.Transfers[id]; ok && t.Committed() {
-					on = append(on, fmt.Sprintf("%s (index %d)", nodeName(r), t.Index))
+				if committed := v.committedFor(r, id); len(committed) > 0 {
+					on = append(on, fmt.Sprintf("%s as %s", nodeName(r), entriesText(committed)))
 				}
 			}
 			if len(on) > 0 {
@@ -82,23 +103,22 @@ func checkNoLostAck(v *view) results.AssertionResult {
 			if r == nil {
 				continue
 			}
-			t, ok := r.Transfers[id]
 			switch {
-			case !ok:
-				unknownAbsent++
-			case t.Committed():
+			case len(v.committedFor(r, id)) > 0:
 				unknownCommitted++
+			case len(v.entriesFor(r, id)) == 0:
+				unknownAbsent++
 			default:
 				unknownRejected++
 			}
 		}
 	}
 	res := results.AssertionResult{
-		Verdict: verdictOf(lost.count + phantom.count + both.count),
-		Observed: fmt.Sprintf("%d of %d acknowledged commits missing, %d of %d rejected or failed committed, %d contradictory acks; unknown outcomes: %d committed, %d rejected, %d absent",
-			lost.count, acked, phantom.count, rejected+failed, both.count, unknownCommitted, unknownRejected, unknownAbsent),
-		Limit:    fmt.Sprintf("every acknowledged commit on all %d live replicas; no rejected or failed transfer committed", len(live)),
-		Evidence: evidenceOf(lost, both, phantom),
+		Verdict: verdictOf(lost.count + wrong.count + phantom.count + both.count),
+		Observed: fmt.Sprintf("%d of %d acknowledged commits missing, %d committed with another body, %d of %d rejected or failed committed, %d contradictory acks; unknown outcomes: %d committed, %d rejected, %d absent",
+			lost.count, acked, wrong.count, phantom.count, rejected+failed, both.count, unknownCommitted, unknownRejected, unknownAbsent),
+		Limit:    fmt.Sprintf("every acknowledged commit on all %d live replicas with the acknowledged body; no rejected or failed payment committed under any ledger id", len(live)),
+		Evidence: evidenceOf(lost, wrong, both, phantom),
 	}
 	if v.dropped > 0 {
 		res.Evidence = append(res.Evidence, fmt.Sprintf("note: the history dropped %d operations; they were not checked", v.dropped))

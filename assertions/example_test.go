@@ -62,9 +62,9 @@ func ExampleCheckAll() {
 	}
 	fmt.Println("run:", verdict)
 	// Output:
-	// no_double_deduct: pass (0 keys with more than one entry, 0 balances off their journal over 1 replicas)
+	// no_double_deduct: pass (0 keys with more than one entry, 0 payments charged more than once, 0 wrong bodies, 0 orphans, 0 lost updates, 0 balances off their journal over 1 replicas)
 	// conservation: pass (sum ledger:us-east/a 2000)
-	// no_lost_ack: pass (0 of 1 acknowledged commits missing, 0 of 0 rejected or failed committed, 0 contradictory acks; unknown outcomes: 0 committed, 0 rejected, 0 absent)
+	// no_lost_ack: pass (0 of 1 acknowledged commits missing, 0 committed with another body, 0 of 0 rejected or failed committed, 0 contradictory acks; unknown outcomes: 0 committed, 0 rejected, 0 absent)
 	// replicas_converge: pass (1 distinct states among 1 live replicas of 1 expected)
 	// run: pass
 }

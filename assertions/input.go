@@ -74,6 +74,10 @@ type view struct {
 	byID      map[string]*submissions // transfers of the history by id, built on first use
 	// missing are the expected nodes (Input.Nodes) with no replica in the input, in Nodes order.
 	missing []string
+	// byPayment indexes each replica's entries that serve another payment key than their id (see otherKeys).
+	byPayment map[*Replica]map[string][]Transfer
+	// writePayments are the payment keys of each replica's blind writes, built on first use.
+	writePayments map[*Replica]map[string]bool
 	// judged are the stretches the running timing checker based its verdict on (see judging).
 	judged []span
 }

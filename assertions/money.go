@@ -50,12 +50,19 @@ func sortedAccounts(m map[string]Account) []string {
 	return ids
 }
 
-// checkNoDoubleDeduct audits each replica's journal: one entry per idempotency key, and every
-// balance equal to its opening balance plus the committed transfers and the intended effect of
-// each blind-write payment. A payment's intended effect comes from the history (the transfer
-// with that id: debit from, credit to, once); a payment the history does not know is taken at
-// face value (its writes' own deltas), which cannot reveal a lost update: conservation still
-// sees the money it created.
+// checkNoDoubleDeduct audits each replica's journal against the history:
+//   - at most one ledger entry per transfer id, and at most one committed entry per payment key
+//     across all ledger ids (a retry reissued under a new ledger id is two entries for one key);
+//   - every committed entry matches the history payment of its key with the same from/to/amount (a
+//     different body fails); a committed entry no history payment asked for is an orphan, which
+//     fails when the history is whole and makes the verdict unknown when it is not (the payment may
+//     simply be unrecorded);
+//   - no blind write overwrote a balance its writer had not read (a lost update: the version it
+//     read is not the one it overwrote), visible from the journal alone;
+//   - every balance equals its opening balance plus the committed transfers and the intended
+//     effect of each blind-write payment. A payment's intended effect comes from the history; a
+//     payment the history does not know is taken at face value (its writes' own deltas), which
+//     hides a lost update only when its writes did not say what they read.
 func checkNoDoubleDeduct(v *view) results.AssertionResult {
 	replicas, unreadable := v.readable()
 	hist := map[string]*submissions{}
@@ -63,15 +70,72 @@ func checkNoDoubleDeduct(v *view) results.AssertionResult {
 		hist = v.transfers()
 	}
 	repeated := &violations{what: "idempotency keys with more than one ledger entry"}
+	charged := &violations{what: "payment keys with more than one committed ledger entry (charged more than once)"}
+	body := &violations{what: "committed entries whose body differs from the payment the history asked for"}
+	orphans := &violations{what: "committed entries no history payment asked for (orphans)"}
+	lost := &violations{what: "blind writes over a balance the writer had not read (lost updates)"}
 	journal := &violations{what: "balances that differ from opening balance + committed journal"}
 	twice := &violations{what: "duplicate submissions that touch an account off its journal (likely applied twice)"}
-	rep, jr := newByNode(), newByNode()
-	faceValue := 0
+	rep, ch, bd, orph, lu, jr := newByNode(), newByNode(), newByNode(), newByNode(), newByNode(), newByNode()
+	faceValue, unverified := 0, 0
+	orphansOver := 0                  // orphans past maxOrphanFindings on one replica, counted only
 	offAccounts := map[string]int64{} // account → diff, first replica that shows it
 	for _, r := range replicas {
 		node := nodeName(r)
 		for _, t := range r.Repeated {
 			rep.add(fmt.Sprintf("%s: another %s entry at index %d (%s→%s %d)", t.ID, t.Status, t.Index, t.From, t.To, t.Amount), node, 1)
+		}
+		// Only keys with an entry the journal's map does not hold under that key can have two.
+		other := v.otherKeys(r)
+		keys := make([]string, 0, len(other))
+		for k := range other {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if committed := v.committedFor(r, k); len(committed) > 1 {
+				text := fmt.Sprintf("payment %s: %d committed entries: %s", k, len(committed), entriesText(committed))
+				if s, ok := hist[k]; ok {
+					text += fmt.Sprintf("; the history asked for %s once (%d submissions)", s.body(), s.count())
+				}
+				ch.add(text, node, float64(len(committed)))
+			}
+		}
+		// Every committed entry against its history payment; findings sorted by id so evidence is
+		// stable (the journal is a map, and sorting only the findings keeps a clean run cheap).
+		type finding struct {
+			id, text string
+			score    float64
+			orphan   bool
+		}
+		var found []finding
+		orphansFound, over := 0, 0
+		for id, t := range r.Transfers {
+			if !t.Committed() {
+				continue
+			}
+			k := t.PaymentKey()
+			s, ok := hist[k]
+			switch {
+			case ok && !s.sameBody(t):
+				found = append(found, finding{id: id, score: math.Abs(float64(t.Amount - s.amount)),
+					text: fmt.Sprintf("%s committed %s→%s %d at index %d; payment %s asked for %s (%s)", t.ID, t.From, t.To, t.Amount, t.Index, k, s.body(), opText(s.first))})
+			case !ok && orphansFound >= maxOrphanFindings:
+				over++ // counted, not listed: a run without its history has nothing but orphans
+			case !ok:
+				orphansFound++
+				found = append(found, finding{id: id, score: float64(t.Amount), orphan: true,
+					text: fmt.Sprintf("%s: committed, no history payment %s", entryText(t), k)})
+			}
+		}
+		orphansOver = max(orphansOver, over) // replicas usually agree: the most any one shows
+		sort.Slice(found, func(i, j int) bool { return found[i].id < found[j].id })
+		for _, f := range found {
+			if f.orphan {
+				orph.add(f.text, node, f.score)
+			} else {
+				bd.add(f.text, node, f.score)
+			}
 		}
 		expected := map[string]int64{}
 		for id, a := range r.Accounts {
@@ -85,8 +149,9 @@ func checkNoDoubleDeduct(v *view) results.AssertionResult {
 		}
 		// Blind writes, grouped by payment in journal order.
 		type payment struct {
-			writes []Write
-			seen   map[string]int
+			writes    []Write
+			seen      map[string]int
+			unchecked bool // some write did not say what it read
 		}
 		payments := map[string]*payment{}
 		var order []string
@@ -99,8 +164,14 @@ func checkNoDoubleDeduct(v *view) results.AssertionResult {
 			}
 			p.writes = append(p.writes, w)
 			p.seen[w.Account]++
+			if !w.Checked() {
+				p.unchecked = true
+			}
 			if p.seen[w.Account] == 2 {
 				rep.add(fmt.Sprintf("payment %s: a second blind write to %s at index %d", w.Payment, w.Account, w.Index), node, 1)
+			}
+			if w.Stale() {
+				lu.add(staleWriteText(w), node, math.Abs(float64(w.Old-readBalance(w))))
 			}
 		}
 		for _, id := range order {
@@ -114,6 +185,9 @@ func checkNoDoubleDeduct(v *view) results.AssertionResult {
 				continue
 			}
 			faceValue++
+			if p.unchecked {
+				unverified++
+			}
 			for _, w := range p.writes {
 				expected[w.Account] += w.New - w.Old
 			}
@@ -139,7 +213,19 @@ func checkNoDoubleDeduct(v *view) results.AssertionResult {
 		}
 	}
 	rep.into(repeated, len(replicas))
+	ch.into(charged, len(replicas))
+	bd.into(body, len(replicas))
+	lu.into(lost, len(replicas))
 	jr.into(journal, len(replicas))
+	gap := v.historyGap()
+	orphanGap := gap
+	if n := v.opaqueOps(); orphanGap == "" && n > 0 {
+		orphanGap = fmt.Sprintf("the history holds %d batch or generic operations whose transfers it does not itemize", n)
+	}
+	if orphanGap == "" {
+		orph.into(orphans, len(replicas))
+		orphans.count += orphansOver
+	}
 
 	// An acknowledged key submitted more than once that touches an account off its journal
 	// is the likeliest culprit: name it, so the evidence points at transfer ids.
@@ -164,23 +250,57 @@ func checkNoDoubleDeduct(v *view) results.AssertionResult {
 		}
 	}
 
+	bad := repeated.count + charged.count + body.count + orphans.count + lost.count + journal.count
 	res := results.AssertionResult{
-		Verdict: verdictOf(repeated.count + journal.count),
-		Observed: fmt.Sprintf("%d keys with more than one entry, %d balances off their journal over %d replicas",
-			repeated.count, journal.count, len(replicas)),
-		Limit:    "one entry per key; balance = opening + committed journal",
-		Evidence: evidenceOf(repeated, journal, twice),
+		Verdict: verdictOf(bad),
+		Observed: fmt.Sprintf("%d keys with more than one entry, %d payments charged more than once, %d wrong bodies, %d orphans, %d lost updates, %d balances off their journal over %d replicas",
+			repeated.count, charged.count, body.count, orphans.count, lost.count, journal.count, len(replicas)),
+		Limit:    "one entry per key; one committed entry per payment key, with the body the history asked for; no blind write over an unread balance; balance = opening + committed journal",
+		Evidence: evidenceOf(charged, repeated, body, orphans, lost, journal, twice),
+	}
+	if orphanGap != "" && len(orph.order) > 0 {
+		// An entry the history does not know may be a payment the history did not keep.
+		unknownOrphans := &violations{what: "committed entries the history does not show (it may not have kept their payments)"}
+		orph.into(unknownOrphans, len(replicas))
+		unknownOrphans.count += orphansOver
+		res.Evidence = append(res.Evidence, unknownOrphans.lines()...)
+		if res.Verdict == results.Pass {
+			res.Verdict = results.Undecided
+			res.Error = fmt.Sprintf("%d committed entries could not be held against the history: %s", unknownOrphans.count, orphanGap)
+		}
 	}
 	if faceValue > 0 {
-		res.Evidence = append(res.Evidence, fmt.Sprintf("note: %d blind-write payments not in the history were taken at face value", faceValue))
-		if why := v.historyGap(); why != "" && res.Verdict == results.Pass {
-			// A lost update through a blind write hides in new−old: only the history's payment
-			// can show it, and this one may be among what the history lacks.
+		res.Evidence = append(res.Evidence, fmt.Sprintf("note: %d blind-write payments not in the history were taken at face value (%d of them with writes that did not say what they read)", faceValue, unverified))
+		if unverified > 0 && gap != "" && res.Verdict == results.Pass {
+			// A lost update through a blind write that did not record what it read hides in
+			// new−old: only the history's payment can show it, and this one may be among what
+			// the history lacks.
 			res.Verdict = results.Undecided
-			res.Error = fmt.Sprintf("%d blind-write payments could not be held against the history: %s", faceValue, why)
+			res.Error = fmt.Sprintf("%d blind-write payments could not be held against the history: %s", unverified, gap)
 		}
 	}
 	return partialReplicas(res, unreadable)
+}
+
+// maxOrphanFindings bounds the orphans described one by one per replica; more are only counted.
+const maxOrphanFindings = 1000
+
+// readBalance is the balance a write's writer read (its Old when it did not say).
+func readBalance(w Write) int64 {
+	if w.ReadBalance != nil {
+		return *w.ReadBalance
+	}
+	return w.Old
+}
+
+// staleWriteText names a lost update for evidence.
+func staleWriteText(w Write) string {
+	text := fmt.Sprintf("payment %s: blind write of %s to %d at index %d", w.Payment, w.Account, w.New, w.Index)
+	if w.ReadVersion != nil && w.OldVersion != nil {
+		return text + fmt.Sprintf(" read version %d (balance %d) but overwrote version %d (balance %d): %d changes it never saw were lost",
+			*w.ReadVersion, readBalance(w), *w.OldVersion, w.Old, int64(*w.OldVersion)-int64(*w.ReadVersion))
+	}
+	return text + fmt.Sprintf(" read balance %d but overwrote %d (%+d lost)", readBalance(w), w.Old, w.Old-readBalance(w))
 }
 
 // partialReplicas turns a pass into unknown when some replicas could not be read: what was

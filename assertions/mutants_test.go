@@ -15,7 +15,9 @@ import (
 // "Mutants: every checker proven to bite"). These are the mutants of the read, recovery and
 // failover checkers; the ledger's own switches are proven by nodes/ledger's
 // TestLedgerMutantsAreCaught (export omits a transfer, drop on restore, replay twice) and by the
-// shipped scenarios broken-dedupe and broken-ack. Every mutant must have its row in
+// shipped scenarios broken-dedupe, broken-ack and broken-amount; the payment mutants (new ledger
+// id on retry, another amount, acknowledge rejected but commit, lost update through a blind write)
+// by TestPaymentMutantsAreCaught on a real ledger and gateway. Every mutant must have its row in
 // docs/CHECKERS.md.
 func TestMutantsAreCaught(t *testing.T) {
 	catalogue, err := os.ReadFile("../docs/CHECKERS.md")

@@ -563,6 +563,8 @@ func readBounds(v *view, rep *Replica, keys []historyKey, journal []keyedEntry) 
 			idx, found = journal[j].idx, true
 		} else if t, in := rep.Transfers[v.transfer(k.key)]; in { // an id not of the form prefix+hex
 			idx, found = t.Index, true
+		} else if es := v.entriesFor(rep, v.transfer(k.key)); len(es) > 0 { // served under another ledger id
+			idx, found = es[0].Index, true
 		}
 		if !found {
 			if k.ok {

@@ -56,29 +56,61 @@ type Account struct {
 	Initial int64  `json:"initial"`
 }
 
-// Transfer is one decided transfer of a replica's journal.
+// Transfer is one decided transfer of a replica's journal. ID is the ledger's transfer id; Payment is
+// the client's payment key the entry served, empty when it is the transfer id itself (see PaymentKey).
 type Transfer struct {
-	ID     string `json:"id"`
-	From   string `json:"from"`
-	To     string `json:"to"`
-	Amount int64  `json:"amount"`
-	Status string `json:"status"`
-	Reason string `json:"reason,omitempty"`
-	Index  uint64 `json:"index"`
+	ID      string `json:"id"`
+	From    string `json:"from"`
+	To      string `json:"to"`
+	Amount  int64  `json:"amount"`
+	Status  string `json:"status"`
+	Reason  string `json:"reason,omitempty"`
+	Index   uint64 `json:"index"`
+	Payment string `json:"payment,omitempty"`
+}
+
+// PaymentKey is the payment key the entry served: Payment, or the transfer id when Payment is empty.
+func (t Transfer) PaymentKey() string {
+	if t.Payment == "" {
+		return t.ID
+	}
+	return t.Payment
 }
 
 // Committed reports whether the transfer moved money.
 func (t Transfer) Committed() bool { return t.Status == StatusCommitted }
 
-// Write is one blind balance write (PUT /v1/accounts/{id}/balance) of a replica's journal.
+// Write is one blind balance write (PUT /v1/accounts/{id}/balance) of a replica's journal. Old and
+// OldVersion are the account's balance and version just before the write; ReadBalance and ReadVersion
+// what the writer said it read before computing New (nil when it did not say, or the journal predates
+// them). A write that read another version than the one it overwrote is a lost update.
 type Write struct {
-	Payment string `json:"payment"`
-	Account string `json:"account"`
-	Old     int64  `json:"old_balance"`
-	New     int64  `json:"new_balance"`
-	Fence   uint64 `json:"fence,omitempty"`
-	Index   uint64 `json:"index"`
+	Payment     string  `json:"payment"`
+	Account     string  `json:"account"`
+	Old         int64   `json:"old_balance"`
+	New         int64   `json:"new_balance"`
+	Fence       uint64  `json:"fence,omitempty"`
+	Index       uint64  `json:"index"`
+	OldVersion  *uint64 `json:"old_version,omitempty"`
+	ReadBalance *int64  `json:"read_balance,omitempty"`
+	ReadVersion *uint64 `json:"read_version,omitempty"`
 }
+
+// Stale reports whether the write overwrote a balance its writer had not read: the version it read is
+// not the version it overwrote (or, without versions, the balance it read is not the one it overwrote).
+// A write that did not say what it read is never stale by this test.
+func (w Write) Stale() bool {
+	switch {
+	case w.ReadVersion != nil && w.OldVersion != nil:
+		return *w.ReadVersion != *w.OldVersion
+	case w.ReadBalance != nil:
+		return *w.ReadBalance != w.Old
+	}
+	return false
+}
+
+// Checked reports whether the write said what it read, so Stale can judge it.
+func (w Write) Checked() bool { return w.ReadBalance != nil || w.ReadVersion != nil }
 
 // exportRecord mirrors one line of the ledger's GET /v1/export stream.
 type exportRecord struct {

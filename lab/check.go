@@ -30,7 +30,8 @@ func applyLedgerSettings(cfg *ledger.Config, s *scenarios.Scenario) {
 		cfg.TrailingLogs = *t
 	}
 	cfg.StateSync = s.Ledger.StateSync
-	cfg.Broken = ledger.Broken{SkipDedupe: s.Ledger.Broken.SkipDedupe, AckBeforeCommit: s.Ledger.Broken.AckBeforeCommit}
+	cfg.Broken = ledger.Broken{SkipDedupe: s.Ledger.Broken.SkipDedupe, AckBeforeCommit: s.Ledger.Broken.AckBeforeCommit,
+		CommitOtherAmount: s.Ledger.Broken.CommitOtherAmount}
 }
 
 // Check applies the rules of the parts the lab would build from s — the ledger's and the gateways'

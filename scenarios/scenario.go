@@ -70,6 +70,8 @@ type BrokenLedger struct {
 	SkipDedupe bool `yaml:"skip_dedupe"`
 	// AckBeforeCommit acknowledges transfers before raft commits them.
 	AckBeforeCommit bool `yaml:"ack_before_commit"`
+	// CommitOtherAmount commits (and journals) one minor unit more than each transfer asked for.
+	CommitOtherAmount bool `yaml:"commit_other_amount"`
 }
 
 // Workload is the load offered during the scenario (open model).

@@ -114,7 +114,26 @@ type Config struct {
 	// Logger receives what the gateway cannot answer a caller with (cache errors, server errors); nil
 	// discards it.
 	Logger *slog.Logger
+
+	// Broken holds test-only switches that make the gateway wrong on purpose, so tests can prove the
+	// checkers catch real payment bugs. Never set them outside a test.
+	Broken Broken
 }
+
+// Broken switches make a gateway wrong on purpose (test-only).
+type Broken struct {
+	// NewLedgerIDOnRetry sends a payment the gateway has forwarded before — a client's retry — to the
+	// ledger under a new transfer id (a fresh ULID), keeping the client's id as the payment key: the
+	// ledger's dedupe by transfer id cannot see the retry, so a payment whose first attempt committed is
+	// charged twice. The gateway remembers at most MaxBrokenRetryIDs payment ids.
+	NewLedgerIDOnRetry bool
+	// AckRejectedButCommit answers "rejected (insufficient_funds)" for transfers the ledger committed.
+	AckRejectedButCommit bool
+}
+
+// MaxBrokenRetryIDs bounds the payment ids Broken.NewLedgerIDOnRetry remembers; later ids are forwarded
+// unchanged.
+const MaxBrokenRetryIDs = 1 << 16
 
 // MinKeyBytes is the shortest signing key Validate accepts.
 const MinKeyBytes = 16

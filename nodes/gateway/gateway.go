@@ -33,6 +33,9 @@ type Gateway struct {
 	met      *metrics
 	inFlight chan struct{} // a slot per payment request being served
 
+	seenMu sync.Mutex          // guards seen
+	seen   map[string]struct{} // payment ids forwarded, kept only under Broken.NewLedgerIDOnRetry
+
 	// ctx lives as long as the gateway; health probes run under it so Close stops them.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -139,6 +142,23 @@ func (g *Gateway) Addr() string { return g.ln.Addr().String() }
 
 // URL is the API's base URL ("http://127.0.1.2:41234").
 func (g *Gateway) URL() string { return "http://" + g.Addr() }
+
+// forwardedBefore records id as forwarded and reports whether it had been before (Broken.NewLedgerIDOnRetry
+// only; at most MaxBrokenRetryIDs ids are remembered).
+func (g *Gateway) forwardedBefore(id string) bool {
+	g.seenMu.Lock()
+	defer g.seenMu.Unlock()
+	if _, ok := g.seen[id]; ok {
+		return true
+	}
+	if g.seen == nil {
+		g.seen = map[string]struct{}{}
+	}
+	if len(g.seen) < MaxBrokenRetryIDs {
+		g.seen[id] = struct{}{}
+	}
+	return false
+}
 
 // ID is the gateway's id from its config.
 func (g *Gateway) ID() string { return g.cfg.ID }

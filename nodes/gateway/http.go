@@ -228,7 +228,13 @@ func (g *Gateway) handleTransfer(w http.ResponseWriter, r *http.Request, body []
 		ledger.WriteJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: "lock_unavailable", Detail: fmt.Sprintf("lock account %s: %v", t.From, err)})
 		return
 	}
-	res := g.batcher.transfer(ctx, t)
+	sent := t
+	if g.cfg.Broken.NewLedgerIDOnRetry && g.forwardedBefore(t.ID) {
+		// Test-only: a retry goes to the ledger as a new transfer serving the same payment.
+		sent.ID, sent.Payment = g.ledger.NewID(), t.ID
+	}
+	res := g.batcher.transfer(ctx, sent)
+	res.ID = t.ID
 	lease.Release(context.WithoutCancel(ctx))
 	ticket.Done(time.Now(), ledgerVerdict(ctx, res.Outcome, res.Err))
 	g.met.ledgerCall(res.Outcome)
@@ -243,6 +249,10 @@ func (g *Gateway) handleTransfer(w http.ResponseWriter, r *http.Request, body []
 		}
 		if err := g.idem.Put(ctx, t, res.TransferResult); err != nil {
 			g.log.Warn("idempotency cache put failed", "transfer", t.ID, "err", err)
+		}
+		if g.cfg.Broken.AckRejectedButCommit && res.Status == ledger.StatusCommitted {
+			// Test-only: tell the client its committed payment was rejected.
+			res.Status, res.Reason = ledger.StatusRejected, ledger.ReasonInsufficientFunds
 		}
 		ledger.WriteJSON(w, http.StatusOK, res.TransferResult)
 	case res.Outcome == client.Unknown:

@@ -11,8 +11,13 @@ import (
 //	version(1) kind(1) payload
 //	create accounts: count(uvarint) { id(str) balance(varint) }*
 //	transfers:       count(uvarint) { id(str) from(str) to(str) amount(varint) }*
-//	balance write:   account(str) balance(varint) payment(str) fence(uvarint)
-//	str = len(uvarint, ≤ 64) bytes
+//	keyed transfers: count(uvarint) { id(str) from(str) to(str) amount(varint) payment(opt) }*
+//	balance write:   account(str) balance(varint) payment(str) fence(uvarint) [1 readBalance(varint) readVersion(uvarint)]
+//	str = len(uvarint, 1..64) bytes; opt = len(uvarint, 0..64) bytes, 0 meaning "the transfer id"
+//
+// A batch whose transfers all serve their own id as payment key (what a healthy gateway sends) is encoded as
+// plain transfers, byte for byte as before payment keys existed; only a batch with another payment key uses
+// the keyed form. The read part of a balance write is present only when the writer said what it read.
 //
 // The decoder bounds every length and count, so a corrupt or hostile entry yields an error, never a panic
 // or an oversized allocation.
@@ -25,6 +30,7 @@ const (
 	kindCreateAccounts commandKind = 1
 	kindTransfers      commandKind = 2
 	kindBalanceWrite   commandKind = 3
+	kindTransfersKeyed commandKind = 4
 )
 
 // command is one decoded raft entry; exactly one of the slices or write is set, by kind.
@@ -42,20 +48,39 @@ func appendStr(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
+// ownPayment reports whether t serves its own id as payment key (Payment empty or equal to the id).
+func ownPayment(t *Transfer) bool { return t.Payment == "" || t.Payment == t.ID }
+
 // encodeTransfers encodes a batch of transfers as one raft entry.
 func encodeTransfers(ts []Transfer) []byte {
+	kind := kindTransfers
 	n := 3 + binary.MaxVarintLen64
 	for i := range ts {
 		n += 3 + len(ts[i].ID) + len(ts[i].From) + len(ts[i].To) + binary.MaxVarintLen64
+		if !ownPayment(&ts[i]) {
+			kind = kindTransfersKeyed
+		}
+	}
+	if kind == kindTransfersKeyed {
+		for i := range ts {
+			n += 1 + len(ts[i].Payment)
+		}
 	}
 	b := make([]byte, 0, n)
-	b = append(b, codecVersion, byte(kindTransfers))
+	b = append(b, codecVersion, byte(kind))
 	b = binary.AppendUvarint(b, uint64(len(ts)))
 	for i := range ts {
 		b = appendStr(b, ts[i].ID)
 		b = appendStr(b, ts[i].From)
 		b = appendStr(b, ts[i].To)
 		b = binary.AppendVarint(b, ts[i].Amount)
+		if kind == kindTransfersKeyed {
+			if ownPayment(&ts[i]) {
+				b = append(b, 0)
+			} else {
+				b = appendStr(b, ts[i].Payment)
+			}
+		}
 	}
 	return b
 }
@@ -80,6 +105,11 @@ func encodeBalanceWrite(w BalanceWrite) []byte {
 	b = binary.AppendVarint(b, w.Balance)
 	b = appendStr(b, w.Payment)
 	b = binary.AppendUvarint(b, w.Fence)
+	if w.HasRead {
+		b = append(b, 1)
+		b = binary.AppendVarint(b, w.ReadBalance)
+		b = binary.AppendUvarint(b, w.ReadVersion)
+	}
 	return b
 }
 
@@ -182,6 +212,15 @@ func (d *decoder) bytes(what string) []byte {
 	return b
 }
 
+// optStr reads an optional id: a zero length is the empty string (no allocation).
+func (d *decoder) optStr(what string) string {
+	if d.err == nil && len(d.b) > 0 && d.b[0] == 0 {
+		d.b = d.b[1:]
+		return ""
+	}
+	return d.str(what)
+}
+
 func (d *decoder) count(what string, minItemSize int) int {
 	n := d.uvarint(what, " count")
 	if d.err != nil {
@@ -215,16 +254,39 @@ func decodeCommandNames(b []byte, names *nameCache) (command, error) {
 		for i := 0; i < n && d.err == nil; i++ {
 			c.accounts = append(c.accounts, Account{ID: d.str("account id"), Balance: d.varint("balance")})
 		}
-	case kindTransfers:
-		n := d.count("transfer", 7)
+	case kindTransfers, kindTransfersKeyed:
+		keyed := c.kind == kindTransfersKeyed
+		minSize := 7
+		if keyed {
+			minSize = 8
+		}
+		n := d.count("transfer", minSize)
 		c.transfers = make([]Transfer, 0, n)
 		for i := 0; i < n && d.err == nil; i++ {
 			c.transfers = append(c.transfers, Transfer{
 				ID: d.str("transfer id"), From: d.name("from"), To: d.name("to"), Amount: d.varint("amount"),
 			})
+			if keyed {
+				// A payment key equal to the id is the id's own: kept empty, as the encoder writes it.
+				t := &c.transfers[len(c.transfers)-1]
+				if p := d.optStr("payment"); p != t.ID {
+					t.Payment = p
+				}
+			}
 		}
+		c.kind = kindTransfers // one apply path: Payment empty means the transfer id
 	case kindBalanceWrite:
 		c.write = BalanceWrite{Account: d.str("account"), Balance: d.varint("balance"), Payment: d.str("payment"), Fence: d.uvarint("fence", "")}
+		if d.err == nil && len(d.b) > 0 {
+			if d.b[0] != 1 {
+				d.fail("bad read marker %d", d.b[0])
+			} else {
+				d.b = d.b[1:]
+				c.write.HasRead = true
+				c.write.ReadBalance = d.varint("read balance")
+				c.write.ReadVersion = d.uvarint("read version", "")
+			}
+		}
 	default:
 		return c, fmt.Errorf("%w: unknown command kind %d", errCodec, b[1])
 	}

@@ -96,6 +96,9 @@ type Broken struct {
 	// ReplayTwice applies a batch of transfers again, without its idempotency check, when raft hands the
 	// state machine entries it already applied (a replay after a restart): a batch applied twice on replay.
 	ReplayTwice bool `yaml:"replay_twice"`
+	// CommitOtherAmount commits (and journals) one minor unit more than each transfer asked for: the client
+	// is told "committed" for a body the ledger did not apply.
+	CommitOtherAmount bool `yaml:"commit_other_amount"`
 }
 
 // DefaultConfig returns a configuration tuned for failover inside a lab: heartbeat and lease 75 ms, election

@@ -44,7 +44,8 @@ type ExportHeader struct {
 	StateHash    string `json:"state_hash"`
 }
 
-// ExportTransfer is a decided transfer with its result.
+// ExportTransfer is a decided transfer with its result. Its Transfer carries the payment key it served
+// ("payment"), omitted when that is the transfer id itself.
 type ExportTransfer struct {
 	Transfer
 	Status Status `json:"status"`
@@ -52,14 +53,20 @@ type ExportTransfer struct {
 	Index  uint64 `json:"index"`
 }
 
-// ExportWrite is one journalled blind balance write.
+// ExportWrite is one journalled blind balance write. OldVersion is the account's version just before the
+// write (absent in records journalled before versions were kept); ReadBalance and ReadVersion are what the
+// writer said it read (absent when it did not say). A write whose ReadVersion is not OldVersion overwrote a
+// balance it had not seen: a lost update.
 type ExportWrite struct {
-	Payment string `json:"payment"`
-	Account string `json:"account"`
-	Old     int64  `json:"old_balance"`
-	New     int64  `json:"new_balance"`
-	Fence   uint64 `json:"fence,omitempty"`
-	Index   uint64 `json:"index"`
+	Payment     string  `json:"payment"`
+	Account     string  `json:"account"`
+	Old         int64   `json:"old_balance"`
+	New         int64   `json:"new_balance"`
+	Fence       uint64  `json:"fence,omitempty"`
+	Index       uint64  `json:"index"`
+	OldVersion  *uint64 `json:"old_version,omitempty"`
+	ReadBalance *int64  `json:"read_balance,omitempty"`
+	ReadVersion *uint64 `json:"read_version,omitempty"`
 }
 
 // Export writes the replica's whole state as JSON lines — a header, then every account, transfer and
@@ -118,15 +125,27 @@ func (f *FSM) Export(w io.Writer, node string) error {
 			return err
 		}
 		return tx.Bucket(bucketWrites).ForEach(func(k, v []byte) error {
-			if len(k) < 8 || len(v) < 1 || len(v) != 1+int(v[0])+24 {
+			if len(k) < 8 || len(v) < 1 {
 				return fmt.Errorf("write record %x is corrupt", k)
 			}
 			o := 1 + int(v[0])
+			if n := len(v) - o; n != 24 && n != 32 && n != 48 {
+				return fmt.Errorf("write record %x is corrupt", k)
+			}
 			tr.Writes++
-			return enc.Encode(ExportRecord{Type: "write", Write: &ExportWrite{
+			ew := &ExportWrite{
 				Payment: string(k[8:]), Account: string(v[1:o]), Index: binary.BigEndian.Uint64(k),
 				Old: int64(binary.BigEndian.Uint64(v[o:])), New: int64(binary.BigEndian.Uint64(v[o+8:])), Fence: binary.BigEndian.Uint64(v[o+16:]),
-			}})
+			}
+			if len(v) >= o+32 {
+				ov := binary.BigEndian.Uint64(v[o+24:])
+				ew.OldVersion = &ov
+			}
+			if len(v) == o+48 {
+				rb, rv := int64(binary.BigEndian.Uint64(v[o+32:])), binary.BigEndian.Uint64(v[o+40:])
+				ew.ReadBalance, ew.ReadVersion = &rb, &rv
+			}
+			return enc.Encode(ExportRecord{Type: "write", Write: ew})
 		})
 	})
 	if err != nil {

@@ -47,6 +47,9 @@ type FSMOptions struct {
 	// again (a replay of entries at or below the stored applied index) is applied again, without its
 	// idempotency check, instead of skipped.
 	ReplayTwice bool
+	// CommitOtherAmount is the test-only switch Broken.CommitOtherAmount: a committed transfer moves (and
+	// journals) one minor unit more than was asked.
+	CommitOtherAmount bool
 	// OnApply, when set, is called after every committed batch with the number of raft entries and of
 	// transfers it held. It runs on raft's FSM goroutine and must be quick.
 	OnApply func(entries, transfers int)
@@ -278,7 +281,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	applied := f.applied.Load()
 	last := applied
 	transfers := 0
-	st := applyState{skipDedupe: f.opts.SkipDedupe}
+	st := applyState{skipDedupe: f.opts.SkipDedupe, otherAmount: f.opts.CommitOtherAmount}
 	err := f.db.Update(func(tx *bolt.Tx) error {
 		st.init(tx)
 		for i, l := range logs {
@@ -349,6 +352,7 @@ type applyState struct {
 	arenaNext               int // size of the next arena chunk; chunks grow from 4 KiB to 64 KiB
 	err                     error
 	skipDedupe              bool
+	otherAmount             bool
 
 	committed, rejected, duplicates, conflicts uint64
 }
@@ -431,9 +435,15 @@ func (s *applyState) getAccount(id string) (accountRecord, bool) {
 // and do not keep it. Keys that are stored go through put, which copies them into the arena.
 func keyBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
-// transferRecord: status(1) reason(1) index(8) amount(8) len(from)(1) from len(to)(1) to.
+// transferRecord: status(1) reason(1) index(8) amount(8) len(from)(1) from len(to)(1) to
+// [len(payment)(1) payment]. The payment key is stored only when it is not the transfer id, so the record of
+// a healthy transfer is what it was before payment keys existed.
 func (s *applyState) putTransfer(t *Transfer, r TransferResult) {
-	v := s.alloc(20 + len(t.From) + len(t.To))
+	n := 20 + len(t.From) + len(t.To)
+	if !ownPayment(t) {
+		n += 1 + len(t.Payment)
+	}
+	v := s.alloc(n)
 	if r.Status == StatusCommitted {
 		v[0] = 1
 	}
@@ -444,6 +454,10 @@ func (s *applyState) putTransfer(t *Transfer, r TransferResult) {
 	copy(v[19:], t.From)
 	v[19+len(t.From)] = byte(len(t.To))
 	copy(v[20+len(t.From):], t.To)
+	if o := 20 + len(t.From) + len(t.To); o < n {
+		v[o] = byte(len(t.Payment))
+		copy(v[o+1:], t.Payment)
+	}
 	s.put(s.transfers, t.ID, v)
 }
 
@@ -462,11 +476,20 @@ func decodeTransferRecord(id string, v []byte) (storedTransfer, bool) {
 		return storedTransfer{}, false
 	}
 	nt := int(v[19+nf])
-	if len(v) != 20+nf+nt {
+	end := 20 + nf + nt
+	if len(v) < end {
 		return storedTransfer{}, false
 	}
+	var payment string
+	if len(v) > end {
+		np := int(v[end])
+		if np == 0 || len(v) != end+1+np {
+			return storedTransfer{}, false
+		}
+		payment = string(v[end+1:])
+	}
 	st := storedTransfer{
-		t: Transfer{ID: id, From: string(v[19 : 19+nf]), To: string(v[20+nf:]), Amount: int64(binary.BigEndian.Uint64(v[10:]))},
+		t: Transfer{ID: id, From: string(v[19 : 19+nf]), To: string(v[20+nf : end]), Amount: int64(binary.BigEndian.Uint64(v[10:])), Payment: payment},
 		r: TransferResult{ID: id, Status: StatusRejected, Reason: reasonString(v[1]), Index: binary.BigEndian.Uint64(v[2:])},
 	}
 	if v[0] == 1 {
@@ -493,7 +516,7 @@ func (s *applyState) applyTransfer(index uint64, t *Transfer) TransferResult {
 			s.err = fmt.Errorf("transfer record %q is corrupt", t.ID)
 			return TransferResult{}
 		}
-		if prev.t.From != t.From || prev.t.To != t.To || prev.t.Amount != t.Amount {
+		if prev.t.From != t.From || prev.t.To != t.To || prev.t.Amount != t.Amount || prev.t.PaymentKey() != t.PaymentKey() {
 			s.conflicts++
 			return TransferResult{ID: t.ID, Status: StatusRejected, Reason: ReasonIDConflict, Index: prev.r.Index, Conflict: true}
 		}
@@ -514,11 +537,21 @@ func (s *applyState) applyTransfer(index uint64, t *Transfer) TransferResult {
 		r.Reason = ReasonInsufficientFunds
 	case to.balance > MaxBalance-t.Amount:
 		r.Reason = ReasonOverflow
+	case s.otherAmount && (from.balance < t.Amount+1 || to.balance > MaxBalance-t.Amount-1):
+		r.Reason = ReasonInsufficientFunds
 	default:
+		amount := t.Amount
+		if s.otherAmount {
+			// Test-only (Broken.CommitOtherAmount): move, and journal, one unit more than was asked.
+			amount++
+			other := *t
+			other.Amount = amount
+			t = &other
+		}
 		r.Status = StatusCommitted
-		from.balance -= t.Amount
+		from.balance -= amount
 		from.version++
-		to.balance += t.Amount
+		to.balance += amount
 		to.version++
 		s.putAccount(t.From, from)
 		s.putAccount(t.To, to)
@@ -549,7 +582,10 @@ func (s *applyState) createAccounts(as []Account) []AccountResult {
 	return out
 }
 
-// writeRecord: account len(1) account old(8) new(8) fence(8).
+// writeRecord: account len(1) account old(8) new(8) fence(8) oldVersion(8) [readBalance(8) readVersion(8)].
+// oldVersion is the account's version just before the write; the read part, present when the writer said
+// what it read, lets a checker see a stale overwrite (read version ≠ old version) from the journal alone.
+// Records written before versions were kept end after fence.
 func (s *applyState) writeBalance(index uint64, w BalanceWrite) BalanceWriteResult {
 	r := BalanceWriteResult{Account: w.Account, Index: index}
 	acc, ok := s.getAccount(w.Account)
@@ -562,6 +598,7 @@ func (s *applyState) writeBalance(index uint64, w BalanceWrite) BalanceWriteResu
 		return r
 	}
 	r.Old = acc.balance
+	oldVersion := acc.version
 	if w.Fence != 0 {
 		var highest uint64
 		if v := s.fences.Get([]byte(w.Account)); len(v) == 8 {
@@ -576,13 +613,22 @@ func (s *applyState) writeBalance(index uint64, w BalanceWrite) BalanceWriteResu
 	acc.balance = w.Balance
 	acc.version++
 	s.putAccount(w.Account, acc)
-	v := s.alloc(1 + len(w.Account) + 24)
+	n := 1 + len(w.Account) + 32
+	if w.HasRead {
+		n += 16
+	}
+	v := s.alloc(n)
 	v[0] = byte(len(w.Account))
 	copy(v[1:], w.Account)
 	o := 1 + len(w.Account)
 	binary.BigEndian.PutUint64(v[o:], uint64(r.Old))
 	binary.BigEndian.PutUint64(v[o+8:], uint64(w.Balance))
 	binary.BigEndian.PutUint64(v[o+16:], w.Fence)
+	binary.BigEndian.PutUint64(v[o+24:], oldVersion)
+	if w.HasRead {
+		binary.BigEndian.PutUint64(v[o+32:], uint64(w.ReadBalance))
+		binary.BigEndian.PutUint64(v[o+40:], w.ReadVersion)
+	}
 	key := string(binary.BigEndian.AppendUint64(nil, index)) + w.Payment
 	s.put(s.writes, key, v)
 	r.Applied, r.New = true, w.Balance

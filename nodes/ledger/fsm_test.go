@@ -70,10 +70,10 @@ func TestTransferNeverDrivesBalanceNegative(t *testing.T) {
 	h := newHarness(t)
 	h.accounts(Account{"a", 100}, Account{"b", 0})
 	res := h.transfers(
-		Transfer{"t1", "a", "b", 60},
-		Transfer{"t2", "a", "b", 60}, // only 40 left: rejected whole, not partial
-		Transfer{"t3", "a", "b", 40},
-		Transfer{"t4", "a", "b", 1},
+		Transfer{ID: "t1", From: "a", To: "b", Amount: 60},
+		Transfer{ID: "t2", From: "a", To: "b", Amount: 60}, // only 40 left: rejected whole, not partial
+		Transfer{ID: "t3", From: "a", To: "b", Amount: 40},
+		Transfer{ID: "t4", From: "a", To: "b", Amount: 1},
 	)
 	want := []struct {
 		status Status
@@ -92,7 +92,7 @@ func TestTransferNeverDrivesBalanceNegative(t *testing.T) {
 func TestTransferRejectsUnknownAccountsAndOverflow(t *testing.T) {
 	h := newHarness(t)
 	h.accounts(Account{"a", 100}, Account{"rich", MaxBalance})
-	res := h.transfers(Transfer{"t1", "a", "nobody", 10}, Transfer{"t2", "nobody", "a", 10}, Transfer{"t3", "a", "rich", 10})
+	res := h.transfers(Transfer{ID: "t1", From: "a", To: "nobody", Amount: 10}, Transfer{ID: "t2", From: "nobody", To: "a", Amount: 10}, Transfer{ID: "t3", From: "a", To: "rich", Amount: 10})
 	for i, want := range []string{ReasonUnknownAccount, ReasonUnknownAccount, ReasonOverflow} {
 		if res[i].Status != StatusRejected || res[i].Reason != want {
 			t.Errorf("transfer %d: got %s/%s, want rejected/%s", i+1, res[i].Status, res[i].Reason, want)
@@ -106,13 +106,13 @@ func TestTransferRejectsUnknownAccountsAndOverflow(t *testing.T) {
 func TestIdempotency(t *testing.T) {
 	h := newHarness(t)
 	h.accounts(Account{"a", 1000}, Account{"b", 0})
-	first := h.transfers(Transfer{"t1", "a", "b", 100})[0]
+	first := h.transfers(Transfer{ID: "t1", From: "a", To: "b", Amount: 100})[0]
 	if first.Status != StatusCommitted || first.Duplicate {
 		t.Fatalf("first: %+v", first)
 	}
 
 	t.Run("same id and body returns the original result, marked duplicate", func(t *testing.T) {
-		again := h.transfers(Transfer{"t1", "a", "b", 100})[0]
+		again := h.transfers(Transfer{ID: "t1", From: "a", To: "b", Amount: 100})[0]
 		if !again.Duplicate || again.Status != StatusCommitted || again.Index != first.Index {
 			t.Fatalf("again: %+v, want duplicate of %+v", again, first)
 		}
@@ -121,7 +121,7 @@ func TestIdempotency(t *testing.T) {
 		}
 	})
 	t.Run("same id with a different body is a conflict and applies nothing", func(t *testing.T) {
-		c := h.transfers(Transfer{"t1", "a", "b", 999})[0]
+		c := h.transfers(Transfer{ID: "t1", From: "a", To: "b", Amount: 999})[0]
 		if !c.Conflict || c.Reason != ReasonIDConflict {
 			t.Fatalf("conflict: %+v", c)
 		}
@@ -130,7 +130,7 @@ func TestIdempotency(t *testing.T) {
 		}
 	})
 	t.Run("same id twice inside one batch applies once", func(t *testing.T) {
-		res := h.transfers(Transfer{"t2", "a", "b", 50}, Transfer{"t2", "a", "b", 50}, Transfer{"t2", "a", "b", 70})
+		res := h.transfers(Transfer{ID: "t2", From: "a", To: "b", Amount: 50}, Transfer{ID: "t2", From: "a", To: "b", Amount: 50}, Transfer{ID: "t2", From: "a", To: "b", Amount: 70})
 		if res[0].Status != StatusCommitted || res[0].Duplicate {
 			t.Fatalf("first in batch: %+v", res[0])
 		}
@@ -145,13 +145,13 @@ func TestIdempotency(t *testing.T) {
 		}
 	})
 	t.Run("a rejected id stays rejected even when funds arrive later", func(t *testing.T) {
-		r := h.transfers(Transfer{"t3", "b", "a", 10_000})[0]
+		r := h.transfers(Transfer{ID: "t3", From: "b", To: "a", Amount: 10_000})[0]
 		if r.Reason != ReasonInsufficientFunds {
 			t.Fatalf("%+v", r)
 		}
 		h.accounts(Account{"whale", 1_000_000})
-		h.transfers(Transfer{"fund", "whale", "b", 100_000})
-		again := h.transfers(Transfer{"t3", "b", "a", 10_000})[0]
+		h.transfers(Transfer{ID: "fund", From: "whale", To: "b", Amount: 100_000})
+		again := h.transfers(Transfer{ID: "t3", From: "b", To: "a", Amount: 10_000})[0]
 		if again.Status != StatusRejected || !again.Duplicate {
 			t.Fatalf("retry after funding: %+v", again)
 		}
@@ -161,9 +161,9 @@ func TestIdempotency(t *testing.T) {
 func TestReplaySkipsAppliedEntries(t *testing.T) {
 	h := newHarness(t)
 	h.accounts(Account{"a", 100}, Account{"b", 0})
-	h.transfers(Transfer{"t1", "a", "b", 100})
-	rejected := h.transfers(Transfer{"t2", "a", "b", 50})[0]
-	h.transfers(Transfer{"refill", "b", "a", 100})
+	h.transfers(Transfer{ID: "t1", From: "a", To: "b", Amount: 100})
+	rejected := h.transfers(Transfer{ID: "t2", From: "a", To: "b", Amount: 50})[0]
+	h.transfers(Transfer{ID: "refill", From: "b", To: "a", Amount: 100})
 	if rejected.Reason != ReasonInsufficientFunds {
 		t.Fatalf("setup: %+v", rejected)
 	}
@@ -311,18 +311,18 @@ func TestConservationProperty(t *testing.T) {
 func TestBalanceWriteFencing(t *testing.T) {
 	h := newHarness(t)
 	h.accounts(Account{"a", 100})
-	out := h.apply(encodeBalanceWrite(BalanceWrite{"a", 70, "p1", 5}))
+	out := h.apply(encodeBalanceWrite(BalanceWrite{Account: "a", Balance: 70, Payment: "p1", Fence: 5}))
 	if r := out[0].(BalanceWriteResult); !r.Applied || r.Old != 100 || r.New != 70 {
 		t.Fatalf("first write: %+v", r)
 	}
-	out = h.apply(encodeBalanceWrite(BalanceWrite{"a", 10, "p2", 4}))
+	out = h.apply(encodeBalanceWrite(BalanceWrite{Account: "a", Balance: 10, Payment: "p2", Fence: 4}))
 	if r := out[0].(BalanceWriteResult); r.Applied || r.Reason != "stale_fence" {
 		t.Fatalf("stale fence accepted: %+v", r)
 	}
 	if h.balance("a") != 70 {
 		t.Fatalf("balance %d after a stale write, want 70", h.balance("a"))
 	}
-	out = h.apply(encodeBalanceWrite(BalanceWrite{"a", 60, "p3", 0}))
+	out = h.apply(encodeBalanceWrite(BalanceWrite{Account: "a", Balance: 60, Payment: "p3", Fence: 0}))
 	if r := out[0].(BalanceWriteResult); !r.Applied {
 		t.Fatalf("unfenced write refused: %+v", r)
 	}
@@ -331,12 +331,12 @@ func TestBalanceWriteFencing(t *testing.T) {
 func TestSnapshotRestoreReplacesState(t *testing.T) {
 	src := newHarness(t)
 	src.accounts(Account{"a", 100}, Account{"b", 0})
-	src.transfers(Transfer{"t1", "a", "b", 30})
+	src.transfers(Transfer{ID: "t1", From: "a", To: "b", Amount: 30})
 	snap, err := src.fsm.Snapshot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	src.transfers(Transfer{"t2", "a", "b", 30}) // after the snapshot: not in it
+	src.transfers(Transfer{ID: "t2", From: "a", To: "b", Amount: 30}) // after the snapshot: not in it
 	var buf bytes.Buffer
 	sink := &memSink{Buffer: &buf}
 	if err := snap.Persist(sink); err != nil {
@@ -391,7 +391,7 @@ func TestOpenRebuildsUnusableStateFile(t *testing.T) {
 }
 
 func TestCodecRoundTrip(t *testing.T) {
-	ts := []Transfer{{"01J0000000000000000000000", "acc-1", "acc-2", 1}, {"x", "a", "b", MaxAmount}}
+	ts := []Transfer{{ID: "01J0000000000000000000000", From: "acc-1", To: "acc-2", Amount: 1}, {ID: "x", From: "a", To: "b", Amount: MaxAmount}}
 	c, err := decodeCommand(encodeTransfers(ts))
 	if err != nil || c.kind != kindTransfers || len(c.transfers) != 2 || c.transfers[1] != ts[1] {
 		t.Fatalf("transfers: %+v %v", c, err)
@@ -400,7 +400,7 @@ func TestCodecRoundTrip(t *testing.T) {
 	if c, err = decodeCommand(encodeAccounts(as)); err != nil || c.accounts[1] != as[1] {
 		t.Fatalf("accounts: %+v %v", c, err)
 	}
-	w := BalanceWrite{"a", 5, "p", 9}
+	w := BalanceWrite{Account: "a", Balance: 5, Payment: "p", Fence: 9}
 	if c, err = decodeCommand(encodeBalanceWrite(w)); err != nil || c.write != w {
 		t.Fatalf("write: %+v %v", c, err)
 	}
@@ -412,9 +412,10 @@ func TestCodecRoundTrip(t *testing.T) {
 }
 
 func FuzzDecodeCommand(f *testing.F) {
-	f.Add(encodeTransfers([]Transfer{{"t", "a", "b", 5}}))
+	f.Add(encodeTransfers([]Transfer{{ID: "t", From: "a", To: "b", Amount: 5}}))
+	f.Add(encodeTransfers([]Transfer{{ID: "t", From: "a", To: "b", Amount: 5, Payment: "p"}}))
 	f.Add(encodeAccounts([]Account{{"a", 5}}))
-	f.Add(encodeBalanceWrite(BalanceWrite{"a", 1, "p", 2}))
+	f.Add(encodeBalanceWrite(BalanceWrite{Account: "a", Balance: 1, Payment: "p", Fence: 2}))
 	f.Add([]byte{1, 2, 0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := decodeCommand(b)
@@ -471,8 +472,8 @@ func FuzzDecodeTransferJSON(f *testing.F) {
 func TestExportListsEveryRecord(t *testing.T) {
 	h := newHarness(t)
 	h.accounts(Account{"a", 100}, Account{"b", 0})
-	h.transfers(Transfer{"t1", "a", "b", 30}, Transfer{"t2", "a", "b", 300})
-	h.apply(encodeBalanceWrite(BalanceWrite{"a", 90, "p1", 0}))
+	h.transfers(Transfer{ID: "t1", From: "a", To: "b", Amount: 30}, Transfer{ID: "t2", From: "a", To: "b", Amount: 300})
+	h.apply(encodeBalanceWrite(BalanceWrite{Account: "a", Balance: 90, Payment: "p1", Fence: 0}))
 	var buf bytes.Buffer
 	if err := h.fsm.Export(&buf, "n1"); err != nil {
 		t.Fatal(err)
@@ -517,9 +518,103 @@ func TestBrokenSkipDedupeAppliesTwice(t *testing.T) {
 	defer f.Close(false)
 	h := &fsmHarness{t: t, fsm: f}
 	h.accounts(Account{"a", 100}, Account{"b", 0})
-	h.transfers(Transfer{"t1", "a", "b", 10})
-	h.transfers(Transfer{"t1", "a", "b", 10})
+	h.transfers(Transfer{ID: "t1", From: "a", To: "b", Amount: 10})
+	h.transfers(Transfer{ID: "t1", From: "a", To: "b", Amount: 10})
 	if h.balance("a") != 80 {
 		t.Fatalf("with the switch on, a resubmission must apply again (a = %d, want 80)", h.balance("a"))
+	}
+}
+
+func TestPaymentKeyIsJournalledAndExported(t *testing.T) {
+	// A healthy batch (payment = id, or none) encodes byte for byte as before payment keys.
+	plain := []Transfer{{ID: "t1", From: "a", To: "b", Amount: 5}}
+	same := []Transfer{{ID: "t1", From: "a", To: "b", Amount: 5, Payment: "t1"}}
+	if !bytes.Equal(encodeTransfers(plain), encodeTransfers(same)) || encodeTransfers(plain)[1] != byte(kindTransfers) {
+		t.Fatal("a transfer serving its own id changed the raft encoding")
+	}
+	keyed := []Transfer{{ID: "t1", From: "a", To: "b", Amount: 5}, {ID: "01JNEW", From: "a", To: "b", Amount: 5, Payment: "t1"}}
+	c, err := decodeCommand(encodeTransfers(keyed))
+	if err != nil || c.kind != kindTransfers || c.transfers[0] != keyed[0] || c.transfers[1] != keyed[1] {
+		t.Fatalf("keyed transfers do not survive the raft encoding: %+v %v", c, err)
+	}
+
+	h := newHarness(t)
+	h.accounts(Account{"a", 100}, Account{"b", 0})
+	res := h.transfers(keyed...)
+	if res[0].Status != StatusCommitted || res[1].Status != StatusCommitted {
+		t.Fatalf("results %+v", res)
+	}
+	for _, want := range keyed {
+		got, _, err := h.fsm.LookupTransfer(want.ID)
+		if err != nil || got != want {
+			t.Fatalf("journal holds %+v (%v), want %+v", got, err, want)
+		}
+	}
+	// The same ledger id serving another payment is a conflict, not a duplicate.
+	if r := h.transfers(Transfer{ID: "01JNEW", From: "a", To: "b", Amount: 5, Payment: "t9"}); !r[0].Conflict {
+		t.Fatalf("a reused id with another payment key: %+v", r[0])
+	}
+	if r := h.transfers(keyed[1]); !r[0].Duplicate {
+		t.Fatalf("a resubmission with the same payment key: %+v", r[0])
+	}
+	var buf bytes.Buffer
+	if err := h.fsm.Export(&buf, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(buf.Bytes(), []byte(`"id":"01JNEW","from":"a","to":"b","amount":5,"payment":"t1"`)) ||
+		bytes.Contains(buf.Bytes(), []byte(`"id":"t1","from":"a","to":"b","amount":5,"payment"`)) {
+		t.Fatalf("export does not carry the payment key (only when it is not the id):\n%s", buf.Bytes())
+	}
+}
+
+func TestBalanceWriteJournalsWhatTheWriterRead(t *testing.T) {
+	w := BalanceWrite{Account: "a", Balance: 90, Payment: "p1", HasRead: true, ReadBalance: 100, ReadVersion: 3}
+	if c, err := decodeCommand(encodeBalanceWrite(w)); err != nil || c.write != w {
+		t.Fatalf("write with a read: %+v %v", c, err)
+	}
+	h := newHarness(t)
+	h.accounts(Account{"a", 100}, Account{"b", 0})
+	h.apply(encodeBalanceWrite(BalanceWrite{Account: "a", Balance: 90, Payment: "p1", HasRead: true, ReadBalance: 100, ReadVersion: 0}))
+	h.apply(encodeBalanceWrite(BalanceWrite{Account: "a", Balance: 80, Payment: "p2", HasRead: true, ReadBalance: 100, ReadVersion: 0})) // stale
+	h.apply(encodeBalanceWrite(BalanceWrite{Account: "b", Balance: 7, Payment: "p3"}))
+	var buf bytes.Buffer
+	if err := h.fsm.Export(&buf, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	var writes []ExportWrite
+	dec := json.NewDecoder(&buf)
+	for dec.More() {
+		var r ExportRecord
+		if err := dec.Decode(&r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Type == "write" {
+			writes = append(writes, *r.Write)
+		}
+	}
+	if len(writes) != 3 {
+		t.Fatalf("%d writes exported, want 3", len(writes))
+	}
+	p2, p3 := writes[1], writes[2]
+	if p2.Payment != "p2" || p2.Old != 90 || p2.OldVersion == nil || *p2.OldVersion != 1 || p2.ReadVersion == nil || *p2.ReadVersion != 0 || *p2.ReadBalance != 100 {
+		t.Fatalf("the stale write is exported as %+v: the journal must show it read version 0 and overwrote version 1", p2)
+	}
+	if p3.ReadBalance != nil || p3.ReadVersion != nil || p3.OldVersion == nil || *p3.OldVersion != 0 {
+		t.Fatalf("a write that did not say what it read is exported as %+v", p3)
+	}
+}
+
+func TestBrokenCommitOtherAmountJournalsWhatItMoved(t *testing.T) {
+	f, _, err := OpenFSM(filepath.Join(t.TempDir(), "state.db"), FSMOptions{CommitOtherAmount: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close(false)
+	h := &fsmHarness{t: t, fsm: f}
+	h.accounts(Account{"a", 100}, Account{"b", 0})
+	h.transfers(Transfer{ID: "t1", From: "a", To: "b", Amount: 10})
+	got, _, err := f.LookupTransfer("t1")
+	if err != nil || got.Amount != 11 || h.balance("a") != 89 {
+		t.Fatalf("with the switch on, t1 must move and journal 11: %+v %v, a = %d", got, err, h.balance("a"))
 	}
 }

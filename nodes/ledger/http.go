@@ -237,11 +237,14 @@ func (n *Node) handleGetAccount(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusOK, a)
 }
 
-// balanceWriteBody is the body of PUT /v1/accounts/{id}/balance.
+// balanceWriteBody is the body of PUT /v1/accounts/{id}/balance. read_balance and read_version, given
+// together or not at all, are what the writer read before computing balance; the journal keeps them.
 type balanceWriteBody struct {
-	Balance *int64 `json:"balance"`
-	Payment string `json:"payment"`
-	Fence   uint64 `json:"fence,omitempty"`
+	Balance     *int64  `json:"balance"`
+	Payment     string  `json:"payment"`
+	Fence       uint64  `json:"fence,omitempty"`
+	ReadBalance *int64  `json:"read_balance,omitempty"`
+	ReadVersion *uint64 `json:"read_version,omitempty"`
 }
 
 func (n *Node) handleWriteBalance(w http.ResponseWriter, r *http.Request) {
@@ -254,7 +257,15 @@ func (n *Node) handleWriteBalance(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, fmt.Errorf("%w: balance is required", ErrInvalid))
 		return
 	}
-	res, err := n.WriteBalance(r.Context(), BalanceWrite{Account: r.PathValue("id"), Balance: *b.Balance, Payment: b.Payment, Fence: b.Fence})
+	if (b.ReadBalance == nil) != (b.ReadVersion == nil) {
+		n.writeError(w, fmt.Errorf("%w: read_balance and read_version go together", ErrInvalid))
+		return
+	}
+	bw := BalanceWrite{Account: r.PathValue("id"), Balance: *b.Balance, Payment: b.Payment, Fence: b.Fence}
+	if b.ReadBalance != nil {
+		bw.HasRead, bw.ReadBalance, bw.ReadVersion = true, *b.ReadBalance, *b.ReadVersion
+	}
+	res, err := n.WriteBalance(r.Context(), bw)
 	if err != nil {
 		n.writeError(w, err)
 		return

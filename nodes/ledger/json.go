@@ -51,7 +51,7 @@ func appendMarshal(dst []byte, v any) []byte {
 
 // AppendTransferJSON appends t as JSON, byte for byte what encoding/json produces.
 func AppendTransferJSON(dst []byte, t Transfer) []byte {
-	if !plainJSONString(t.ID) || !plainJSONString(t.From) || !plainJSONString(t.To) {
+	if !plainJSONString(t.ID) || !plainJSONString(t.From) || !plainJSONString(t.To) || !plainJSONString(t.Payment) {
 		return appendMarshal(dst, t)
 	}
 	dst = appendJSONField(append(dst, '{'), false, "id")
@@ -62,6 +62,10 @@ func AppendTransferJSON(dst []byte, t Transfer) []byte {
 	dst = appendJSONString(dst, t.To)
 	dst = appendJSONField(dst, true, "amount")
 	dst = strconv.AppendInt(dst, t.Amount, 10)
+	if t.Payment != "" {
+		dst = appendJSONField(dst, true, "payment")
+		dst = appendJSONString(dst, t.Payment)
+	}
 	return append(dst, '}')
 }
 
@@ -265,6 +269,9 @@ func decodeTransferFast(b []byte) (t Transfer, ok bool) {
 				return false
 			}
 			t.Amount = n
+		case "payment":
+			bit = 16
+			t.Payment = string(v.raw)
 		default:
 			return false
 		}

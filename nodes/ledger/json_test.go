@@ -12,6 +12,8 @@ func TestJSONEncodersWriteWhatEncodingJSONWrites(t *testing.T) {
 		{},
 		{ID: "x<y>&z", From: "é", To: "\"q\"\\", Amount: -7},
 		{ID: "01J9ZQ", From: "acc-1", To: "acc.2_x", Amount: MaxAmount},
+		{ID: "01J9ZR", From: "acc-1", To: "acc-2", Amount: 5, Payment: "t-1"},
+		{ID: "01J9ZS", From: "acc-1", To: "acc-2", Amount: 5, Payment: "p<&>"},
 	}
 	for _, tr := range transfers {
 		want, _ := json.Marshal(tr)
@@ -120,6 +122,9 @@ func must(b []byte, err error) []byte {
 func TestJSONDecodersAgreeWithEncodingJSON(t *testing.T) {
 	for _, s := range []string{
 		`{"id":"t-1","from":"a","to":"b","amount":100}`,
+		`{"id":"t-2","from":"a","to":"b","amount":100,"payment":"t-1"}`,
+		`{"payment":"t-1","id":"t-2","from":"a","to":"b","amount":100,"payment":"t-3"}`,
+		`{"id":"t-2","from":"a","to":"b","amount":100,"payment":7}`,
 		` { "amount" : -0 , "to":"b","from":"a", "id":"t-1" } ` + "\n",
 		`{"id":"t-1","id":"t-2","from":"a","to":"b","amount":1}`,
 		`{"ID":"t-1","from":"a","to":"b","amount":1}`,

@@ -26,7 +26,7 @@ func mutantRun(t *testing.T, build func(t *testing.T, healthy *fsmHarness) *FSM)
 	t.Helper()
 	healthy := newHarness(t)
 	healthy.accounts(Account{"acc-0", 1000}, Account{"acc-1", 1000})
-	ts := []Transfer{{"t1", "acc-0", "acc-1", 100}, {"t2", "acc-1", "acc-0", 30}, {"t3", "acc-0", "acc-1", 7}}
+	ts := []Transfer{{ID: "t1", From: "acc-0", To: "acc-1", Amount: 100}, {ID: "t2", From: "acc-1", To: "acc-0", Amount: 30}, {ID: "t3", From: "acc-0", To: "acc-1", Amount: 7}}
 	for _, tr := range ts {
 		healthy.transfers(tr)
 	}

@@ -49,12 +49,26 @@ func ValidID(s string) bool {
 	return true
 }
 
-// Transfer moves Amount minor units from one account to another. ID is the idempotency key.
+// Transfer moves Amount minor units from one account to another. ID is the ledger's idempotency key.
+//
+// Payment is the client's payment key the transfer serves (the id the client sent to a gateway); empty means
+// the transfer id itself, which is what a healthy gateway and the ledger client send. It is journalled with
+// the transfer (and exported), so a checker can see two ledger entries that serve one payment — a retry
+// reissued under a new ledger id — which the dedupe by transfer id cannot.
 type Transfer struct {
-	ID     string `json:"id"`
-	From   string `json:"from"`
-	To     string `json:"to"`
-	Amount int64  `json:"amount"`
+	ID      string `json:"id"`
+	From    string `json:"from"`
+	To      string `json:"to"`
+	Amount  int64  `json:"amount"`
+	Payment string `json:"payment,omitempty"`
+}
+
+// PaymentKey is the payment key the transfer serves: Payment, or the transfer id when Payment is empty.
+func (t *Transfer) PaymentKey() string {
+	if t.Payment == "" {
+		return t.ID
+	}
+	return t.Payment
 }
 
 // Validate checks a transfer against the API rules; the error wraps ErrInvalid and names the field.
@@ -70,6 +84,8 @@ func (t Transfer) Validate() error {
 		return fmt.Errorf("%w: from and to are the same account %q", ErrInvalid, t.From)
 	case t.Amount <= 0 || t.Amount > MaxAmount:
 		return fmt.Errorf("%w: amount %d must be in 1..%d", ErrInvalid, t.Amount, int64(MaxAmount))
+	case t.Payment != "" && !ValidID(t.Payment):
+		return fmt.Errorf("%w: payment %q must match [A-Za-z0-9_.-]{1,64}", ErrInvalid, t.Payment)
 	}
 	return nil
 }
@@ -94,11 +110,18 @@ func (a Account) Validate() error {
 // BalanceWrite is a blind absolute write of an account balance, journalled under a payment id. Only the
 // gateway's naive lock mode uses it, to reproduce the read-check-write bug; Fence, when non-zero, must not be
 // lower than the highest fence seen for the account.
+//
+// When HasRead is set, ReadBalance and ReadVersion are the balance and version the writer read before it
+// computed Balance. The write is applied all the same (it is blind), but the journal keeps them next to the
+// version the account really had, so a stale overwrite — a lost update — is visible from the journal alone.
 type BalanceWrite struct {
-	Account string `json:"account"`
-	Balance int64  `json:"balance"`
-	Payment string `json:"payment"`
-	Fence   uint64 `json:"fence,omitempty"`
+	Account     string `json:"account"`
+	Balance     int64  `json:"balance"`
+	Payment     string `json:"payment"`
+	Fence       uint64 `json:"fence,omitempty"`
+	HasRead     bool   `json:"-"`
+	ReadBalance int64  `json:"read_balance,omitempty"`
+	ReadVersion uint64 `json:"read_version,omitempty"`
 }
 
 // Validate checks a balance write against the API rules; the error wraps ErrInvalid.
@@ -110,6 +133,8 @@ func (w BalanceWrite) Validate() error {
 		return fmt.Errorf("%w: payment %q must match [A-Za-z0-9_.-]{1,64}", ErrInvalid, w.Payment)
 	case w.Balance < 0 || w.Balance > MaxBalance:
 		return fmt.Errorf("%w: balance %d must be in 0..%d", ErrInvalid, w.Balance, int64(MaxBalance))
+	case w.HasRead && (w.ReadBalance < 0 || w.ReadBalance > MaxBalance):
+		return fmt.Errorf("%w: read balance %d must be in 0..%d", ErrInvalid, w.ReadBalance, int64(MaxBalance))
 	}
 	return nil
 }
