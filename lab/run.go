@@ -55,12 +55,17 @@ func ReplayCommand(scenario string, seed uint64, duration time.Duration) string 
 	return cmd
 }
 
+// buildCommit is set at link time by the Makefile (-ldflags "-X paylab/lab.buildCommit=…") for builds Go
+// does not stamp itself: `go run` (make scenario) and GOFLAGS=-buildvcs=false.
+var buildCommit string
+
 // Commit is the paylab commit this binary was built from: the vcs.revision Go stamps into binaries built
-// inside a repository, with "-dirty" when the tree had changes; "" when there is no stamp (go run, go test).
+// inside a repository, with "-dirty" when the tree had changes; else the commit the Makefile linked in;
+// "" when there is neither (go test, a bare go run).
 func Commit() string {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
-		return ""
+		return buildCommit
 	}
 	var rev, dirty string
 	for _, kv := range bi.Settings {
@@ -72,7 +77,7 @@ func Commit() string {
 		}
 	}
 	if rev == "" {
-		return ""
+		return buildCommit
 	}
 	return rev + dirty
 }
