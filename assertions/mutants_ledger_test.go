@@ -202,6 +202,13 @@ func TestPaymentMutantsAreCaught(t *testing.T) {
 			drive: func(l *mutantLab, _ bool) { l.pay(1, 0, 1, 100) },
 			check: "no_lost_ack",
 			says:  []string{"acknowledged rejected or definitely failed, yet committed: 1", tid(1) + " (acc-0→acc-1 100) rejected (insufficient_funds)", "committed on n1 as " + tid(1)}},
+		{name: "allow a negative balance", ledger: payledger.Broken{AllowNegative: true},
+			drive: func(l *mutantLab, _ bool) {
+				l.pay(1, 0, 1, opening/2)
+				l.pay(2, 0, 1, opening) // more than is left: rejected (insufficient funds) unless broken
+			},
+			check: "no_negative_balance",
+			says:  []string{acc(0) + ": balance " + fmt.Sprint(opening/2-opening)}},
 		{name: "lost update through the blind write",
 			drive: func(l *mutantLab, mutant bool) {
 				// Payments 7 and 8, acc-2→acc-3 10 each, by read-check-write. Clean: one after

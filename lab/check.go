@@ -31,7 +31,7 @@ func applyLedgerSettings(cfg *ledger.Config, s *scenarios.Scenario) {
 	}
 	cfg.StateSync = s.Ledger.StateSync
 	cfg.Broken = ledger.Broken{SkipDedupe: s.Ledger.Broken.SkipDedupe, AckBeforeCommit: s.Ledger.Broken.AckBeforeCommit,
-		CommitOtherAmount: s.Ledger.Broken.CommitOtherAmount}
+		CommitOtherAmount: s.Ledger.Broken.CommitOtherAmount, AllowNegative: s.Ledger.Broken.AllowNegative}
 }
 
 // Check applies the rules of the parts the lab would build from s — the ledger's and the gateways'

@@ -72,6 +72,8 @@ type BrokenLedger struct {
 	AckBeforeCommit bool `yaml:"ack_before_commit"`
 	// CommitOtherAmount commits (and journals) one minor unit more than each transfer asked for.
 	CommitOtherAmount bool `yaml:"commit_other_amount"`
+	// AllowNegative skips the insufficient-funds check (overdrafts commit).
+	AllowNegative bool `yaml:"allow_negative"`
 }
 
 // Workload is the load offered during the scenario (open model).

@@ -99,6 +99,9 @@ type Broken struct {
 	// CommitOtherAmount commits (and journals) one minor unit more than each transfer asked for: the client
 	// is told "committed" for a body the ledger did not apply.
 	CommitOtherAmount bool `yaml:"commit_other_amount"`
+	// AllowNegative skips the insufficient-funds check: a transfer larger than the payer's balance commits
+	// and leaves it below zero (an overdraft).
+	AllowNegative bool `yaml:"allow_negative"`
 }
 
 // DefaultConfig returns a configuration tuned for failover inside a lab: heartbeat and lease 75 ms, election

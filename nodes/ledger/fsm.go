@@ -50,6 +50,8 @@ type FSMOptions struct {
 	// CommitOtherAmount is the test-only switch Broken.CommitOtherAmount: a committed transfer moves (and
 	// journals) one minor unit more than was asked.
 	CommitOtherAmount bool
+	// AllowNegative is the test-only switch Broken.AllowNegative: the insufficient-funds check is skipped.
+	AllowNegative bool
 	// OnApply, when set, is called after every committed batch with the number of raft entries and of
 	// transfers it held. It runs on raft's FSM goroutine and must be quick.
 	OnApply func(entries, transfers int)
@@ -281,7 +283,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	applied := f.applied.Load()
 	last := applied
 	transfers := 0
-	st := applyState{skipDedupe: f.opts.SkipDedupe, otherAmount: f.opts.CommitOtherAmount}
+	st := applyState{skipDedupe: f.opts.SkipDedupe, otherAmount: f.opts.CommitOtherAmount, allowNegative: f.opts.AllowNegative}
 	err := f.db.Update(func(tx *bolt.Tx) error {
 		st.init(tx)
 		for i, l := range logs {
@@ -353,6 +355,7 @@ type applyState struct {
 	err                     error
 	skipDedupe              bool
 	otherAmount             bool
+	allowNegative           bool
 
 	committed, rejected, duplicates, conflicts uint64
 }
@@ -533,7 +536,7 @@ func (s *applyState) applyTransfer(index uint64, t *Transfer) TransferResult {
 		r.Reason = ReasonInvalid
 	case !okFrom || !okTo:
 		r.Reason = ReasonUnknownAccount
-	case from.balance < t.Amount:
+	case from.balance < t.Amount && !s.allowNegative:
 		r.Reason = ReasonInsufficientFunds
 	case to.balance > MaxBalance-t.Amount:
 		r.Reason = ReasonOverflow

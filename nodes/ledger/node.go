@@ -88,7 +88,8 @@ func Start(cfg Config) (n *Node, err error) {
 
 	n.fsm, n.open, err = OpenFSM(filepath.Join(cfg.Dir, "state.db"), FSMOptions{Sync: cfg.StateSync, SkipDedupe: cfg.Broken.SkipDedupe,
 		DropOnRestore: cfg.Broken.DropOnRestore, ExportOmitsTransfer: cfg.Broken.ExportOmitsTransfer,
-		ReplayTwice: cfg.Broken.ReplayTwice, CommitOtherAmount: cfg.Broken.CommitOtherAmount, OnApply: n.met.observeApply})
+		ReplayTwice: cfg.Broken.ReplayTwice, CommitOtherAmount: cfg.Broken.CommitOtherAmount,
+		AllowNegative: cfg.Broken.AllowNegative, OnApply: n.met.observeApply})
 	if err != nil {
 		return nil, err
 	}
