@@ -144,13 +144,21 @@ func DefaultTopology() Topology {
 
 var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
 
+// FieldError is one problem Topology.Validate found: the offending field by its YAML path (e.g.
+// "ledger.nodes[1]") and what is wrong with it.
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
 // Validate checks every field and the fields against each other; the error
-// names each offending field by its YAML path (e.g. "ledger.nodes[1]") and
-// joins all problems found.
+// joins (errors.Join) one *FieldError per problem found.
 func (t Topology) Validate() error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+		errs = append(errs, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
 	switch {
 	case len(t.Regions) == 0:

@@ -6,6 +6,7 @@ import (
 	"encoding"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -228,12 +229,14 @@ func parse(file string, data []byte, extras ...Extra) (*Scenario, Positions, []P
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
+		// yaml.v3 reports syntax errors as text ("yaml: line N: …") with no typed position, so the line is
+		// read from its message; everything paylab reports itself carries its position.
 		p := Problem{Line: 1, Col: 1, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
 		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 			fmt.Sscan(m[1], &p.Line)
 			p.Msg = m[2]
 		}
-		if err.Error() == "EOF" {
+		if errors.Is(err, io.EOF) {
 			p.Msg = "the file is empty"
 		}
 		return nil, pos, []Problem{p}

@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"regexp"
@@ -414,12 +415,16 @@ func (s *Scenario) Validate() []FieldError {
 		bad("drain", "%v, want 0 to 1m", s.Drain)
 	}
 	if err := s.Topology.Validate(); err != nil {
-		for _, line := range strings.Split(err.Error(), "\n") {
-			path, msg, ok := strings.Cut(line, ": ")
-			if !ok {
-				path, msg = "", line
+		errs := []error{err}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			errs = j.Unwrap()
+		}
+		for _, e := range errs {
+			if fe, ok := errors.AsType[*regions.FieldError](e); ok {
+				bad("topology."+fe.Field, "%s", fe.Msg)
+			} else {
+				bad("topology", "%s", e.Error())
 			}
-			bad(strings.TrimSuffix("topology."+path, "."), "%s", msg)
 		}
 	}
 	if s.Accounts.Count < 2 || s.Accounts.Count > MaxAccounts {

@@ -73,7 +73,7 @@ type OpenReport struct {
 // FSM is the ledger's raft state machine, stored in one bbolt file. It implements raft.BatchingFSM.
 //
 // Apply and ApplyBatch are deterministic: the same entries in the same order produce the same state on every
-// replica. They are called from raft's single FSM goroutine; reads (Account, StateHash, …) may run
+// replica. They are called from raft's single FSM goroutine; reads (Account, Summary, Export, …) may run
 // concurrently with them from any goroutine.
 type FSM struct {
 	path string

@@ -45,7 +45,7 @@ func (n *Node) Handler() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.met.reg, promhttp.HandlerOpts{}))
 	MountPprof(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		WriteJSON(w, http.StatusNotFound, ErrorBody{Error: "not_found", Detail: r.Method + " " + r.URL.Path + " is not part of the API"})
+		WriteJSON(w, http.StatusNotFound, ErrorBody{Error: ErrorNotFound, Detail: r.Method + " " + r.URL.Path + " is not part of the API"})
 	})
 	return mux
 }
@@ -116,26 +116,26 @@ func (n *Node) writeError(w http.ResponseWriter, err error) {
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		WriteJSON(w, http.StatusRequestEntityTooLarge, ErrorBody{Error: "body_too_large", Detail: fmt.Sprintf("bodies are limited to %d bytes", MaxBodyBytes)})
+		WriteJSON(w, http.StatusRequestEntityTooLarge, ErrorBody{Error: ErrorBodyTooLarge, Detail: fmt.Sprintf("bodies are limited to %d bytes", MaxBodyBytes)})
 	case errors.Is(err, ErrInvalid):
-		WriteJSON(w, http.StatusBadRequest, ErrorBody{Error: "invalid_request", Detail: err.Error()})
+		WriteJSON(w, http.StatusBadRequest, ErrorBody{Error: ErrorInvalidRequest, Detail: err.Error()})
 	case errors.Is(err, ErrNotFound):
-		WriteJSON(w, http.StatusNotFound, ErrorBody{Error: "not_found", Detail: err.Error()})
+		WriteJSON(w, http.StatusNotFound, ErrorBody{Error: ErrorNotFound, Detail: err.Error()})
 	case errors.Is(err, ErrExists):
-		WriteJSON(w, http.StatusConflict, ErrorBody{Error: "exists", Detail: err.Error()})
+		WriteJSON(w, http.StatusConflict, ErrorBody{Error: ErrorExists, Detail: err.Error()})
 	case errors.Is(err, ErrConflict):
-		WriteJSON(w, http.StatusConflict, ErrorBody{Error: "conflict", Detail: err.Error()})
+		WriteJSON(w, http.StatusConflict, ErrorBody{Error: ErrorConflict, Detail: err.Error()})
 	case errors.Is(err, ErrNotLeader):
-		WriteJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: "not_leader", Leader: n.LeaderID()})
+		WriteJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: ErrorNotLeader, Leader: n.LeaderID()})
 	case IsOutcomeUnknown(err), errors.Is(err, context.Canceled):
-		WriteJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: "outcome_unknown", Detail: err.Error(), Leader: n.LeaderID()})
+		WriteJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: ErrorOutcomeUnknown, Detail: err.Error(), Leader: n.LeaderID()})
 	case errors.Is(err, ErrOverloaded):
 		w.Header().Set("Retry-After", "1")
-		WriteJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: "overloaded", Detail: err.Error()})
+		WriteJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: ErrorOverloaded, Detail: err.Error()})
 	case errors.Is(err, ErrClosed):
-		WriteJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: "shutting_down"})
+		WriteJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: ErrorShuttingDown})
 	default:
-		WriteJSON(w, http.StatusInternalServerError, ErrorBody{Error: "internal", Detail: err.Error()})
+		WriteJSON(w, http.StatusInternalServerError, ErrorBody{Error: ErrorInternal, Detail: err.Error()})
 	}
 }
 
@@ -276,7 +276,7 @@ func (n *Node) handleWriteBalance(w http.ResponseWriter, r *http.Request) {
 	case ReasonUnknownAccount:
 		n.writeError(w, fmt.Errorf("account %s: %w", res.Account, ErrNotFound))
 	case "stale_fence":
-		WriteJSON(w, http.StatusConflict, ErrorBody{Error: "stale_fence", Detail: fmt.Sprintf("fence %d is below the highest seen for %s", b.Fence, res.Account)})
+		WriteJSON(w, http.StatusConflict, ErrorBody{Error: ErrorStaleFence, Detail: fmt.Sprintf("fence %d is below the highest seen for %s", b.Fence, res.Account)})
 	default:
 		WriteJSON(w, http.StatusBadRequest, ErrorBody{Error: res.Reason})
 	}

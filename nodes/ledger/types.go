@@ -217,3 +217,31 @@ type AccountState struct {
 	Version uint64 `json:"version"`
 	Initial int64  `json:"initial"`
 }
+
+// Error codes of the ledger's HTTP API: the "error" field of an ErrorBody. Clients branch on these codes, never
+// on the detail text.
+const (
+	// ErrorNotLeader (503): this node is not the leader; nothing was applied; "leader" names the one it knows.
+	ErrorNotLeader = "not_leader"
+	// ErrorOutcomeUnknown (503): leadership was lost after the entry was appended, or the commit timed out:
+	// the transfer may have applied; a retry with the same id settles it.
+	ErrorOutcomeUnknown = "outcome_unknown"
+	// ErrorOverloaded (503): the group-commit queue is full; nothing was applied.
+	ErrorOverloaded = "overloaded"
+	// ErrorShuttingDown (503): the node is closing; nothing was applied.
+	ErrorShuttingDown = "shutting_down"
+	// ErrorInvalidRequest (400): the request is malformed; nothing was applied.
+	ErrorInvalidRequest = "invalid_request"
+	// ErrorBodyTooLarge (413): the request body exceeds the limit; nothing was applied.
+	ErrorBodyTooLarge = "body_too_large"
+	// ErrorNotFound (404): no such account or transfer.
+	ErrorNotFound = "not_found"
+	// ErrorExists (409): the account already exists.
+	ErrorExists = "exists"
+	// ErrorConflict (409): the id was used before with another body.
+	ErrorConflict = "conflict"
+	// ErrorStaleFence (409): a blind write carried a fencing token older than one already seen.
+	ErrorStaleFence = "stale_fence"
+	// ErrorInternal (500): the node failed; see the detail.
+	ErrorInternal = "internal"
+)

@@ -386,13 +386,13 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte, dec
 			a.err = apiErr
 			// 504 (a gateway's "outcome unknown") and the ledger's outcome_unknown may have applied; 502 and
 			// 503 answers (not_leader, unavailable, overloaded) were refused before anything was applied.
-			if (apiErr.Reason == "outcome_unknown" || code == http.StatusGatewayTimeout) && method != http.MethodGet {
+			if (apiErr.Reason == ledger.ErrorOutcomeUnknown || code == http.StatusGatewayTimeout) && method != http.MethodGet {
 				maybeApplied = true
 			}
 			if _, known := c.cfg.Nodes[apiErr.Leader]; known && apiErr.Leader != node {
 				next = apiErr.Leader
 			}
-			if apiErr.Reason == "overloaded" { // the right node, too busy: back off and ask it again
+			if apiErr.Reason == ledger.ErrorOverloaded { // the right node, too busy: back off and ask it again
 				sleepCtx(ctx, backoff)
 				backoff = min(2*backoff, 8*c.cfg.Backoff)
 				next = node
