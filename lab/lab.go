@@ -40,6 +40,7 @@ type Lab struct {
 	t0   time.Time // events are recorded as offsets from it (set by SetEpoch)
 
 	mu      sync.Mutex
+	closing bool // Close has begun: a restart finishing now stops what it started
 	ledgers []*ledgerNode
 	events  []results.Event
 	notes   []string
@@ -59,6 +60,7 @@ type Lab struct {
 	watchDone chan struct{}
 	closeOnce sync.Once
 	closeErr  error
+	bg        sync.WaitGroup // short-lived goroutines recording events on behalf of raft's callbacks
 }
 
 // ledgerNode is one ledger replica and what is needed to restart it.
@@ -67,6 +69,9 @@ type ledgerNode struct {
 	name string // raft/ledger id: "us-east-a"
 	cfg  ledger.Config
 	node *ledger.Node // nil while down
+	// starting: a restart is under way outside the lab's lock (ledger.Start replays the log and can take a
+	// while; holding l.mu across it stalled the progress line, the leader watcher and event recording).
+	starting bool
 }
 
 // maxEvents bounds the events a lab keeps.
@@ -143,12 +148,13 @@ func (l *Lab) startLedger(ctx context.Context) error {
 		cfg.LogOutput = l.opts.RaftLog
 		placed := n.ID
 		cfg.OnSnapshotInstalled = func(index uint64) {
-			// On raft's FSM goroutine: never wait for l.mu here (RestartNode holds it while a node starts).
+			// On raft's FSM goroutine, which must not wait for the lab's lock: the event is recorded by a
+			// goroutine the lab owns (Close waits for it).
 			now := time.Now()
-			go func() {
+			l.bg.Go(func() {
 				l.Record(results.Event{At: l.Since(now), Kind: results.EventNote, Name: "snapshot-installed", Target: string(placed),
 					Detail: fmt.Sprintf("caught up from the leader's snapshot at index %d", index)})
-			}()
+			})
 		}
 		node, err := ledger.Start(cfg)
 		if err != nil {
@@ -357,29 +363,52 @@ func (l *Lab) crashLedger(id regions.NodeID) error {
 	return node.Crash()
 }
 
+// restartLedger starts a crashed ledger node again. The lab's lock is held only to claim the node (starting)
+// and to install it, not across ledger.Start.
 func (l *Lab) restartLedger(id regions.NodeID) error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	n, err := l.ledger(id)
+	switch {
+	case err != nil:
+	case l.closing:
+		err = fmt.Errorf("restart %s: the lab is closing", id)
+	case n.node != nil || n.starting:
+		err = fmt.Errorf("restart %s: %w", id, errAlreadyUp)
+	default:
+		n.starting = true
+	}
+	cfg := n.cfg
+	l.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	if n.node != nil {
-		return fmt.Errorf("restart %s: %w", id, errAlreadyUp)
+	node, err := l.startLedgerAgain(id, cfg)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n.starting = false
+	if err != nil {
+		return err
 	}
+	if l.closing {
+		return errors.Join(fmt.Errorf("restart %s: the lab closed meanwhile", id), node.Close())
+	}
+	n.node = node
+	return nil
+}
+
+// startLedgerAgain listens on the node's raft address again and starts it from its own files.
+func (l *Lab) startLedgerAgain(id regions.NodeID, cfg ledger.Config) (*ledger.Node, error) {
 	layer, err := l.nw.ListenRaft(id)
 	if err != nil {
-		return fmt.Errorf("restart %s: %w", id, err)
+		return nil, fmt.Errorf("restart %s: %w", id, err)
 	}
-	cfg := n.cfg
 	cfg.StreamLayer = layer
 	node, err := ledger.Start(cfg)
 	if err != nil {
 		layer.Close()
-		return fmt.Errorf("restart %s: %w", id, err)
+		return nil, fmt.Errorf("restart %s: %w", id, err)
 	}
-	n.node = node
-	return nil
+	return node, nil
 }
 
 func (l *Lab) gateway(id regions.NodeID) (*gatewayNode, error) {
@@ -508,6 +537,9 @@ func (l *Lab) watchLeader() {
 // directory keeps the node files until the caller deletes them).
 func (l *Lab) Close() error {
 	l.closeOnce.Do(func() {
+		l.mu.Lock()
+		l.closing = true
+		l.mu.Unlock()
 		var errs []error
 		select {
 		case <-l.watchStop:
@@ -551,11 +583,14 @@ func (l *Lab) Close() error {
 			<-l.watchDone
 		}
 		for _, n := range nodes {
-			if n.node != nil {
-				if err := n.node.Close(); err != nil {
+			l.mu.Lock()
+			node := n.node
+			n.node = nil
+			l.mu.Unlock()
+			if node != nil {
+				if err := node.Close(); err != nil {
 					errs = append(errs, err)
 				}
-				n.node = nil
 			}
 		}
 		if l.nw != nil {
@@ -563,6 +598,7 @@ func (l *Lab) Close() error {
 				errs = append(errs, err)
 			}
 		}
+		l.bg.Wait()
 		l.closeErr = errors.Join(errs...)
 	})
 	return l.closeErr
