@@ -41,6 +41,9 @@ type Input struct {
 	Spans Spanner
 	// Events are the faults, leader changes and other marks of the run.
 	Events []results.Event
+	// RequestTimeout is the workload's request timeout: the margin before the first fault where the
+	// "steady" phase ends when the run recorded none (results.StandardPhases).
+	RequestTimeout time.Duration
 
 	// AccountID names account i of the history (default "acc-<i>", as lab/load names them).
 	AccountID func(i uint32) string

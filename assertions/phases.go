@@ -137,30 +137,10 @@ func (v *view) resolvePhase(sel string) ([]span, error) {
 		sel, strings.Join(capList(names, MaxEvidence), ", "))
 }
 
-// steady is a recorded "steady" phase, or else every stretch of the run outside all fault
-// windows, each judged on its own.
+// steady is the "steady" phase of results.StandardPhases (the lab's definition: the start to one request
+// timeout before the first fault, Input.RequestTimeout), for a run that recorded no "steady" phase.
 func (v *view) steady(faults []results.Event, end time.Duration) []span {
-	type iv struct{ from, to time.Duration }
-	var busy []iv
-	for _, f := range faults {
-		busy = append(busy, iv{f.At, v.faultEnd(f)})
-	}
-	sort.Slice(busy, func(i, j int) bool { return busy[i].from < busy[j].from })
-	var out []span
-	cur := time.Duration(0)
-	for _, b := range busy {
-		if b.from > cur {
-			out = append(out, span{name: fmt.Sprintf("steady %s–%s", at(cur), at(b.from)), from: cur, to: b.from})
-		}
-		cur = max(cur, b.to)
-	}
-	if end > cur {
-		out = append(out, span{name: fmt.Sprintf("steady %s–%s", at(cur), at(end)), from: cur, to: end})
-	}
-	if len(faults) == 0 && len(out) == 1 {
-		out[0].name = "steady"
-	}
-	return out
+	return []span{{name: results.PhaseSteady, from: 0, to: results.SteadyEnd(end, v.in.RequestTimeout, faults)}}
 }
 
 func faultNames(fs []results.Event) string {

@@ -171,18 +171,19 @@ func (p *Plan) check(ctx context.Context, l *Lab, in *checkInput, out io.Writer)
 		expected = append(expected, LedgerName(n.ID))
 	}
 	input := &assertions.Input{
-		Start:        in.t0,
-		Accounts:     assertions.Accounts{Count: l.s.Accounts.Count, Balance: l.s.Accounts.Balance},
-		History:      in.hist,
-		Replicas:     reps,
-		Nodes:        expected,
-		Total:        in.run.Total,
-		Windows:      in.run.Windows,
-		Phases:       in.phases,
-		PhaseFigures: in.run.Phases,
-		Spans:        in.rec,
-		Events:       l.Events(),
-		TransferID:   in.workload.TransferID,
+		Start:          in.t0,
+		Accounts:       assertions.Accounts{Count: l.s.Accounts.Count, Balance: l.s.Accounts.Balance},
+		History:        in.hist,
+		Replicas:       reps,
+		Nodes:          expected,
+		Total:          in.run.Total,
+		Windows:        in.run.Windows,
+		Phases:         in.phases,
+		PhaseFigures:   in.run.Phases,
+		Spans:          in.rec,
+		Events:         l.Events(),
+		TransferID:     in.workload.TransferID,
+		RequestTimeout: l.s.Workload.Timeout,
 	}
 	res, _ := assertions.CheckAll(input, p.checkers)
 	for i := range res {

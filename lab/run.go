@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -503,45 +502,9 @@ func loadFigures(rep *load.Report) *results.LoadFigures {
 	}
 }
 
-// phases names the spans assertions and the report use: "all"; "steady" (before the first fault);
-// for each fault, "during:<fault>" (inject → heal) and "after:<fault>" (heal → next inject or the end).
-// A fault injected twice gets "#2" on its second set of names.
+// phases are the run's phases in the vocabulary of results.StandardPhases, shared with the checkers.
 func phases(s *scenarios.Scenario, events []results.Event) []results.Phase {
-	out := []results.Phase{{Name: "all", Start: 0, End: s.Duration}}
-	var faults []results.Event
-	for _, e := range events {
-		if e.Kind == results.EventFault {
-			faults = append(faults, e)
-		}
-	}
-	sort.Slice(faults, func(i, j int) bool { return faults[i].At < faults[j].At })
-	// Steady ends a request timeout before the first fault, on a whole window: a request sent later may
-	// still be in flight when the fault strikes, and the recorder rounds a span's end up to a window.
-	steadyEnd := s.Duration
-	if len(faults) > 0 {
-		steadyEnd = max(0, faults[0].At-s.Workload.Timeout).Truncate(time.Second)
-	}
-	out = append(out, results.Phase{Name: "steady", Start: 0, End: steadyEnd})
-	seen := map[string]int{}
-	for i, f := range faults {
-		seen[f.Name]++
-		suffix := ""
-		if seen[f.Name] > 1 {
-			suffix = fmt.Sprintf("#%d", seen[f.Name])
-		}
-		until := f.Until
-		if until == 0 || until > s.Duration {
-			until = s.Duration
-		}
-		next := s.Duration
-		if i+1 < len(faults) {
-			next = max(faults[i+1].At, until)
-		}
-		out = append(out,
-			results.Phase{Name: "during:" + f.Name + suffix, Start: f.At, End: until},
-			results.Phase{Name: "after:" + f.Name + suffix, Start: until, End: next})
-	}
-	return out
+	return results.StandardPhases(s.Duration, s.Workload.Timeout, events)
 }
 
 func versions() map[string]string {
