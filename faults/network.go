@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"paylab/regions"
 )
@@ -15,7 +16,7 @@ import (
 type linkPlan struct {
 	toxics []regions.LinkToxic
 	links  []regions.LinkID // for a stall: the links to freeze
-	stall  bool             // regions.Network.Stall instead of Inject
+	stall  bool             // a stall: stallLatency on every link, both ways
 	close  bool             // close live connections through the links at once
 	detail string
 }
@@ -42,6 +43,11 @@ func (f *linkFault) Detail() string {
 	return f.detail
 }
 
+// stallLatency is the latency of a stall: long enough to outlast any run. A stall freezes links without
+// losing a byte, as a paused (SIGSTOP) process looks to its peers: connections stay open, data waits inside
+// the proxy, and on heal toxiproxy flushes everything held, in order, when the latency toxic is removed.
+const stallLatency = 24 * time.Hour
+
 // Inject decides the plan, keeps only links the network proxies (a lab
 // without gateways has no gateway links), and applies it in one
 // regions.Network call, which undoes itself if any step fails.
@@ -62,7 +68,11 @@ func (f *linkFault) Inject(ctx context.Context, env Env) error {
 		if len(links) == 0 {
 			return fmt.Errorf("inject %s on %q: %w", f.name, f.target, ErrNoLinks)
 		}
-		if rf, err = nw.Stall(ctx, links...); err == nil {
+		toxics := make([]regions.LinkToxic, len(links))
+		for i, l := range links {
+			toxics[i] = regions.LinkToxic{Link: l, Toxic: regions.LatencyToxic(regions.Both, stallLatency, 0)}
+		}
+		if rf, err = nw.Inject(ctx, regions.FaultSpec{Toxics: toxics}); err == nil {
 			p.detail = joinDetail(p.detail, fmt.Sprintf("%d links stalled", len(links)))
 		}
 	} else {

@@ -126,7 +126,7 @@ func TestNodeDownRefusesItsLinksAndTheEntryPointFollowsTheGateways(t *testing.T)
 	}
 
 	// A network fault healed while the gateway is down leaves its links refusing.
-	f, err := nw.Partition(ctx, LinkID{From: "client:us-east", To: gwA})
+	f, err := partition(ctx, nw, LinkID{From: "client:us-east", To: gwA})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,7 +40,14 @@ func ExampleNetwork() {
 	l, _ := nw.Link(regions.LinkID{From: "ledger:us-east/a", To: "ledger:us-east/b"})
 	fmt.Println(l.ID, "proxy", l.Proxy, "one-way", l.OneWay, "jitter", l.Jitter)
 
-	cut, err := nw.Partition(ctx, nw.LinksOf("ledger:us-east/a")...)
+	// A partition (package faults builds these from the scenario's vocabulary): every link of a node
+	// black-holed both ways, its live connections closed.
+	var spec regions.FaultSpec
+	for _, id := range nw.LinksOf("ledger:us-east/a") {
+		spec.Toxics = append(spec.Toxics, regions.LinkToxic{Link: id, Toxic: regions.TimeoutToxic(regions.Both, 0)})
+	}
+	spec.CloseConnections = true
+	cut, err := nw.Inject(ctx, spec)
 	if err != nil {
 		panic(err)
 	}

@@ -285,7 +285,7 @@ func TestAddedLatencyStacksAndHealRestoresIt(t *testing.T) {
 	c := dial(t, l.Listen)
 	before := toxicNames(t, nw, id)
 
-	f, err := nw.AddToxics(context.Background(), []Toxic{LatencyToxic(Forward, 40*time.Millisecond, 0)}, id)
+	f, err := addToxics(context.Background(), nw, []Toxic{LatencyToxic(Forward, 40*time.Millisecond, 0)}, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +339,7 @@ func TestPartitionClosesLiveConnectionsAndBlocksNewData(t *testing.T) {
 	}
 	before := toxicNames(t, nw, id)
 
-	f, err := nw.Partition(context.Background(), id)
+	f, err := partition(context.Background(), nw, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -421,7 +421,7 @@ func TestPartitionOneWayBlocksOneDirectionOnly(t *testing.T) {
 	}
 
 	for i, dir := range []Direction{Forward, Backward} {
-		f, err := nw.PartitionOneWay(context.Background(), dir, id)
+		f, err := partitionOneWay(context.Background(), nw, dir, id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -465,7 +465,7 @@ func TestCutDropsOnlyWhatOneNodeSends(t *testing.T) {
 	ba := connectLink(t, nw, LinkID{From: usB, To: usA}, ticker(gotA, sayA))
 	fromA, fromB := dial(t, ab.Listen), dial(t, ba.Listen)
 
-	f, err := nw.Cut(context.Background(), usA, usB)
+	f, err := cut(context.Background(), nw, usA, usB)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -501,12 +501,12 @@ func TestHealAllAndHealOnlyTheFaultsOwnToxics(t *testing.T) {
 	ctx := context.Background()
 	base := toxicNames(t, nw, ab)
 
-	slow, err := nw.AddToxics(ctx, []Toxic{LatencyToxic(Both, 5*time.Millisecond, time.Millisecond), BandwidthToxic(Forward, 100)}, ab)
+	slow, err := addToxics(ctx, nw, []Toxic{LatencyToxic(Both, 5*time.Millisecond, time.Millisecond), BandwidthToxic(Forward, 100)}, ab)
 	if err != nil {
 		t.Fatal(err)
 	}
 	withSlow := toxicNames(t, nw, ab)
-	cut, err := nw.Partition(ctx, ab)
+	cut, err := partition(ctx, nw, ab)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -516,7 +516,7 @@ func TestHealAllAndHealOnlyTheFaultsOwnToxics(t *testing.T) {
 	if got := toxicNames(t, nw, ab); !slices.Equal(got, withSlow) {
 		t.Errorf("after healing the partition: toxics %v, want the latency fault's still there: %v", got, withSlow)
 	}
-	if _, err := nw.AddToxics(ctx, []Toxic{SlicerToxic(Both, 64, 16, time.Millisecond), ResetPeerToxic(Backward, time.Hour)}, ab); err != nil {
+	if _, err := addToxics(ctx, nw, []Toxic{SlicerToxic(Both, 64, 16, time.Millisecond), ResetPeerToxic(Backward, time.Hour)}, ab); err != nil {
 		t.Fatal(err)
 	}
 	if err := nw.HealAll(ctx); err != nil {
@@ -535,7 +535,7 @@ func TestInjectOnUnknownLinkFailsAndAddsNothing(t *testing.T) {
 	ab := LinkID{From: usA, To: usB}
 	connectLink(t, nw, ab, echo)
 	base := toxicNames(t, nw, ab)
-	_, err := nw.Partition(context.Background(), ab, LinkID{From: usB, To: euA})
+	_, err := partition(context.Background(), nw, ab, LinkID{From: usB, To: euA})
 	if !errors.Is(err, ErrNotConnected) {
 		t.Fatalf("Partition with an unconnected link = %v, want ErrNotConnected", err)
 	}
@@ -628,7 +628,7 @@ func TestCloseRemovesProxiesFromExternalToxiproxyAndLeaksNoGoroutines(t *testing
 		if _, err := ping(c, patience); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := nw.Partition(context.Background(), l.ID); err != nil {
+		if _, err := partition(context.Background(), nw, l.ID); err != nil {
 			t.Fatal(err)
 		}
 		if err := nw.Close(); err != nil {
@@ -665,7 +665,7 @@ func TestStallHoldsDataAndHealDeliversIt(t *testing.T) {
 	if _, err := ping(c, patience); err != nil {
 		t.Fatal(err)
 	}
-	f, err := nw.Stall(context.Background(), id)
+	f, err := stall(context.Background(), nw, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -733,7 +733,7 @@ func TestToxicityZeroIsZero(t *testing.T) {
 		{BandwidthToxic(Forward, 100).WithToxicity(0.25), 0.25},
 		{BandwidthToxic(Forward, 100), 1},
 	} {
-		f, err := nw.AddToxics(ctx, []Toxic{tc.toxic}, ab)
+		f, err := addToxics(ctx, nw, []Toxic{tc.toxic}, ab)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -754,7 +754,7 @@ func TestToxicityZeroIsZero(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := nw.AddToxics(ctx, []Toxic{BandwidthToxic(Forward, 100).WithToxicity(1.5)}, ab); err == nil {
+	if _, err := addToxics(ctx, nw, []Toxic{BandwidthToxic(Forward, 100).WithToxicity(1.5)}, ab); err == nil {
 		t.Error("toxicity 1.5 was accepted")
 	}
 }

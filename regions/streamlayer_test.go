@@ -246,7 +246,7 @@ func TestRaftMinorityPartitionCannotCommitWhileMajorityCan(t *testing.T) {
 
 	// Isolate the leader: every link to and from it, both directions. Nothing it
 	// accepts from now on can commit, however long it tries.
-	isolated, err := nw.Partition(context.Background(), nw.LinksOf(old.id)...)
+	isolated, err := partition(context.Background(), nw, nw.LinksOf(old.id)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +327,7 @@ func TestRaftAsymmetricCutOfTheLeaderForcesAnElection(t *testing.T) {
 		if n == old {
 			continue
 		}
-		f, err := nw.Cut(context.Background(), old.id, n.id)
+		f, err := cut(context.Background(), nw, old.id, n.id)
 		if err != nil {
 			t.Fatal(err)
 		}
