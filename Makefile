@@ -46,8 +46,11 @@ bench-ledger: build
 bench-failover: build
 	$(BIN) bench failover --kills 20
 
-scenario:
-	$(GO) run -ldflags '$(LDFLAGS)' ./cmd/paylab run $(NAME)
+## scenario: build, then run one scenario. make reports a failed recipe as its own exit code 2 ("Error 3"
+## in its message is paylab's code: 1 an assertion failed, 2 bad input, 3 unknown); run bin/paylab directly
+## for the exact code.
+scenario: build
+	$(BIN) run $(NAME)
 
 ## scenarios: the regression suite — every shipped scenario must reach the verdict it expects (exit 0);
 ## each run leaves its junit.xml in runs/.

@@ -279,7 +279,19 @@ func (t *Timeline) HealAll(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Active returns the faults injected and not yet healed, in inject order.
+// Running returns the active faults as fault events with no end yet (Until 0): when each inject started,
+// its name and target, in inject order.
+func (t *Timeline) Running() []results.Event {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]results.Event, len(t.active))
+	for i, a := range t.active {
+		out[i] = results.Event{At: a.at, Kind: results.EventFault, Name: a.fault.Name(), Target: a.fault.Target()}
+	}
+	return out
+}
+
+// Active returns the faults injected and not healed yet, in inject order.
 func (t *Timeline) Active() []Fault {
 	t.mu.Lock()
 	defer t.mu.Unlock()

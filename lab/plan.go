@@ -129,22 +129,15 @@ func (p *Plan) healAll(ctx context.Context, l *Lab, out io.Writer) error {
 	return t.HealAll(ctx)
 }
 
-// activeSuffix is the progress line's note of the faults active now.
-func (p *Plan) activeSuffix() string {
+// running returns the faults injected and not healed yet as open fault events (Until 0).
+func (p *Plan) running() []results.Event {
 	p.mu.Lock()
 	t := p.timeline
 	p.mu.Unlock()
 	if t == nil {
-		return ""
+		return nil
 	}
-	var names []string
-	for _, f := range t.Active() {
-		names = append(names, strings.TrimSpace(f.Name()+" "+f.Target()))
-	}
-	if len(names) == 0 {
-		return ""
-	}
-	return "  fault: " + strings.Join(names, ", ")
+	return t.Running()
 }
 
 type checkInput struct {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -253,9 +254,10 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		defer wg.Done()
 		timelineErr <- r.plan.runTimeline(runCtx, r.l, r.opts.Out)
 	}()
+	printed := 0 // windows the progress lines have shown; owned by the progress goroutine until wg.Wait
 	go func() {
 		defer wg.Done()
-		r.progress(runCtx, rec, sampler, t0)
+		r.progress(runCtx, rec, sampler, t0, &printed)
 	}()
 	rep, loadErr := load.Run(runCtx, lcfg, op)
 	loadCPU := health.ProcessCPU() - cpu0
@@ -267,6 +269,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	}
 	cancelRun()
 	wg.Wait()
+	r.flushProgress(rec, sampler, &printed)
 	if r.opts.Live {
 		fmt.Fprintln(r.opts.Out)
 	}
@@ -430,8 +433,11 @@ func dueIn(p load.Pacer) func(from, to time.Duration) uint64 {
 	}
 }
 
-// progress prints one line a second while the load runs.
-func (r *runner) progress(ctx context.Context, rec *results.Recorder, sampler *health.Sampler, t0 time.Time) {
+// progress prints one line per one-second window of the load, once the window is complete: every request
+// due in it has had its full timeout to finish (a line printed earlier showed a window still filling, e.g.
+// 16 req/s for a second that ended with 2,000). Ticks the process missed are caught up; next is the first
+// window not printed yet (flushProgress prints the rest after the load).
+func (r *runner) progress(ctx context.Context, rec *results.Recorder, sampler *health.Sampler, t0 time.Time, next *int) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -440,36 +446,78 @@ func (r *runner) progress(ctx context.Context, rec *results.Recorder, sampler *h
 			return
 		case <-t.C:
 		}
-		el := time.Since(t0)
-		wins := rec.Windows()
-		// Requests count in the second they were due and are recorded when they finish, so the second that
-		// just ended is still filling; report the one before it, which is (nearly) complete.
-		idx := int(el/time.Second) - 2
-		if idx < 0 || idx >= len(wins) {
-			continue
-		}
+		complete := int((time.Since(t0) - r.l.s.Workload.Timeout) / time.Second)
+		r.printWindows(rec, sampler, next, complete)
+	}
+}
+
+// flushProgress prints the windows the live progress did not reach (the load is over, all are complete).
+func (r *runner) flushProgress(rec *results.Recorder, sampler *health.Sampler, next *int) {
+	r.printWindows(rec, sampler, next, len(rec.Windows()))
+}
+
+// printWindows prints windows *next up to (not including) upTo and advances *next. Each line describes
+// its own second: the leader at its end and the faults active in it come from the run's events, the lab's
+// health from the sampler's figures for that window.
+func (r *runner) printWindows(rec *results.Recorder, sampler *health.Sampler, next *int, upTo int) {
+	wins := rec.Windows()
+	upTo = min(upTo, len(wins), int(r.l.s.Duration/time.Second))
+	if *next >= upTo {
+		return
+	}
+	events := append(r.l.Events(), r.plan.running()...)
+	for ; *next < upTo; *next++ {
+		idx := *next
 		w := wins[idx]
-		leader, ok := r.l.LeaderNode()
-		if !ok {
-			leader = "none"
-		}
+		from, to := time.Duration(idx)*time.Second, time.Duration(idx+1)*time.Second
 		lab := ""
 		if h, ok := sampler.Window(idx); ok {
 			rule := results.DefaultSaturationRule()
 			rule.Judge(&h, w.Requests, w.Late)
-			lab = fmt.Sprintf("  lab cpu %.1f/%d lag %.1fms", h.Machine, h.Cores, ms(h.SchedLagP99))
+			lab = fmt.Sprintf("  lab cpu %.1f machine %.1f/%d lag %.1fms", h.CPU, h.Machine, h.Cores, ms(h.SchedLagP99))
 			if h.Saturated > 0 {
 				lab += " SATURATED"
 			}
 		}
-		line := fmt.Sprintf("  t=%3.0fs  [%ds–%ds] %6.0f req/s  ok %5.1f%%  unknown %d  failed %d  p99 %7.1fms  leader %s%s%s",
-			el.Seconds(), idx, idx+1, w.RequestRate, pct(w.OK+w.Rejected, w.Requests), w.Unknown, w.Failed, ms(w.Latency.P99), leader, lab, r.plan.activeSuffix())
+		line := fmt.Sprintf("  [%2ds–%2ds] %6.0f req/s  ok %5.1f%%  unknown %d  failed %d  p99 %7.1fms  leader %s%s%s",
+			idx, idx+1, w.RequestRate, pct(w.OK+w.Rejected, w.Requests), w.Unknown, w.Failed, ms(w.Latency.P99),
+			leaderAt(events, to), lab, faultsIn(events, from, to))
 		if r.opts.Live {
 			fmt.Fprintf(r.opts.Out, "\r\033[K%s", line)
 		} else {
 			fmt.Fprintln(r.opts.Out, line)
 		}
 	}
+}
+
+// leaderAt is the leader the last leader event at or before at names ("none" when it says none or there
+// is none), without the "ledger:" prefix.
+func leaderAt(events []results.Event, at time.Duration) string {
+	leader, when := "none", time.Duration(-1<<62)
+	for _, e := range events {
+		if e.Kind == results.EventLeader && e.At <= at && e.At >= when {
+			leader, when = e.Target, e.At
+		}
+	}
+	return strings.TrimPrefix(leader, "ledger:")
+}
+
+// faultsIn is "  fault: name target, …" for the fault events overlapping [from, to) (open ones, Until 0,
+// run to the end), or "".
+func faultsIn(events []results.Event, from, to time.Duration) string {
+	var names []string
+	for _, e := range events {
+		if e.Kind != results.EventFault || e.At >= to || (e.Until != 0 && e.Until <= from) {
+			continue
+		}
+		if n := strings.TrimSpace(e.Name + " " + e.Target); !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return "  fault: " + strings.Join(names, ", ")
 }
 
 func pct(n, of uint64) float64 {

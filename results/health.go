@@ -135,6 +135,9 @@ func HealthOver(windows []Figures, from, to time.Duration) *Health {
 	if out.Windows == 0 {
 		return nil
 	}
+	if more := out.Saturated - len(out.Reasons); more > 0 {
+		out.Reasons = append(out.Reasons, fmt.Sprintf("… and %d more saturated windows (timeseries.csv, column saturated_reasons)", more))
+	}
 	out.CPU = cpu / float64(out.Windows)
 	out.Machine = machine / float64(out.Windows)
 	return &out

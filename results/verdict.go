@@ -60,6 +60,9 @@ func WriteVerdict(w io.Writer, run *Run, dir string, width int) {
 		fmt.Fprintln(w)
 		writeWrapped(w, line, "", "  ", width)
 	}
+	if run.Load != nil && run.Load.Limited {
+		writeWrapped(w, "load generator: "+run.Load.LimitReason, "", "  ", width)
+	}
 	verdict := "verdict: " + strings.ToUpper(string(run.Verdict))
 	report := filepath.Join(dir, ReportFile)
 	if line := fmt.Sprintf("%s   (%s, report %s)", verdict, dir, report); textWidth(line) <= width {

@@ -101,7 +101,7 @@ func (rep *Report) judge() {
 	rep.Limited = true
 	what := fmt.Sprintf("%d of %d due requests missed, %d sent late (%.1f%%)", rep.Missed, rep.Due, rep.Late, 100*lateShare)
 	if rep.WaitedForWorker > 0 {
-		rep.LimitReason = fmt.Sprintf("generator limit: all %d workers were busy %d times (rate × latency exceeded MaxWorkers): %s; raise MaxWorkers or lower the rate",
+		rep.LimitReason = fmt.Sprintf("generator limit: all %d workers were busy %d times (rate × latency exceeded the concurrency bound): %s; raise the bound (a scenario's workload.max_connections, paylab load --max-workers) or lower the rate",
 			rep.MaxWorkers, rep.WaitedForWorker, what)
 		return
 	}
