@@ -192,9 +192,45 @@ func (l *Lab) startLedger(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("ledger: %w", err)
 	}
+	if il := topo.Ledger.InitialLeader; il != nil && leader != regions.LedgerID(*il) {
+		if leader, err = l.pinLeader(wctx, leader, regions.LedgerID(*il)); err != nil {
+			return fmt.Errorf("ledger: initial leader %s: %w", *il, err)
+		}
+	}
 	l.logf("ledger: %d nodes, leader %s (heartbeat %v, election %v)", len(l.ledgers), leader, l.ledgers[0].cfg.HeartbeatTimeout, l.ledgers[0].cfg.ElectionTimeout)
 	return nil
 }
+
+// pinLeader hands leadership from the current leader to want (raft's leadership transfer), retrying a
+// bounded number of times (a transfer can lose to a concurrent election), and returns the leader after.
+func (l *Lab) pinLeader(ctx context.Context, leader, want regions.NodeID) (regions.NodeID, error) {
+	var errs []error
+	for range pinLeaderAttempts {
+		l.mu.Lock()
+		from, _ := l.ledger(leader)
+		to, err := l.ledger(want)
+		l.mu.Unlock()
+		if err != nil {
+			return leader, err
+		}
+		if from != nil && from.node != nil && to.node != nil {
+			if err := from.node.TransferLeadership(to.cfg.ID, to.node.RaftAddr()); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		got, err := l.waitLeader(ctx)
+		if err != nil {
+			return leader, errors.Join(append(errs, err)...)
+		}
+		if leader = got; leader == want {
+			return leader, nil
+		}
+	}
+	return leader, fmt.Errorf("still led by %s after %d transfers: %w", leader, pinLeaderAttempts, errors.Join(errs...))
+}
+
+// pinLeaderAttempts bounds the leadership transfers pinLeader tries.
+const pinLeaderAttempts = 5
 
 // waitLeader waits until some live node is a ready leader and returns its placement.
 func (l *Lab) waitLeader(ctx context.Context) (regions.NodeID, error) {
@@ -245,6 +281,24 @@ func (l *Lab) LeaderNode() (regions.NodeID, bool) {
 		}
 	}
 	return "", false
+}
+
+// leaderTerm is the ready leader and its raft term, or "" and 0. The term is read outside the lab's lock.
+func (l *Lab) leaderTerm() (regions.NodeID, uint64) {
+	l.mu.Lock()
+	var id regions.NodeID
+	var node *ledger.Node
+	for _, n := range l.ledgers {
+		if n.node != nil && n.node.IsLeader() {
+			id, node = n.id, n.node
+			break
+		}
+	}
+	l.mu.Unlock()
+	if node == nil {
+		return "", 0
+	}
+	return id, node.Term()
 }
 
 func (l *Lab) ledger(id regions.NodeID) (*ledgerNode, error) {
@@ -515,20 +569,21 @@ func (l *Lab) watchLeader() {
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
 	var last regions.NodeID
+	var lastTerm uint64
 	for {
 		select {
 		case <-l.watchStop:
 			return
 		case <-t.C:
 		}
-		id, _ := l.LeaderNode()
-		if id != last {
-			name := "none"
+		id, term := l.leaderTerm()
+		if id != last || term != lastTerm {
+			name, detail := "none", ""
 			if id != "" {
-				name = string(id)
+				name, detail = string(id), fmt.Sprintf("term %d", term)
 			}
-			l.Record(results.Event{At: l.Since(time.Now()), Kind: results.EventLeader, Name: "leader", Target: name})
-			last = id
+			l.Record(results.Event{At: l.Since(time.Now()), Kind: results.EventLeader, Name: "leader", Target: name, Detail: detail})
+			last, lastTerm = id, term
 		}
 	}
 }

@@ -65,6 +65,9 @@ func nodeID(kind Kind, p Placement, n int) NodeID {
 	return NodeID(id)
 }
 
+// LedgerID is the id of the ledger node placed at p ("ledger:region/zone").
+func LedgerID(p Placement) NodeID { return nodeID(KindLedger, p, 1) }
+
 // LedgerNodes returns the ledger nodes in the order of ledger.nodes.
 func (t Topology) LedgerNodes() []Node {
 	out := make([]Node, 0, len(t.Ledger.Nodes))

@@ -93,6 +93,10 @@ type Ledger struct {
 	Nodes            []Placement   `yaml:"nodes"`
 	ElectionTimeout  time.Duration `yaml:"election_timeout"`
 	HeartbeatTimeout time.Duration `yaml:"heartbeat_timeout"`
+	// InitialLeader, when set (one of Nodes), is the node that leads when the load starts: the lab hands it
+	// leadership (raft's leadership transfer) after the first election, so a fault aimed at its zone always
+	// takes the leader. Unset: whichever node wins the first election (any of them, by chance).
+	InitialLeader *Placement `yaml:"initial_leader"`
 }
 
 // Gateways says how many gateway nodes each region runs and in which mode
@@ -240,6 +244,9 @@ func (t Topology) Validate() error {
 			bad(f, "%s already holds a ledger node (at most one per zone)", p)
 		}
 		placed[p] = true
+	}
+	if il := t.Ledger.InitialLeader; il != nil && !placed[*il] {
+		bad("ledger.initial_leader", "%s holds no ledger node (nodes: %v)", *il, t.Ledger.Nodes)
 	}
 	if t.Ledger.HeartbeatTimeout <= 0 {
 		bad("ledger.heartbeat_timeout", "%v, must be positive", t.Ledger.HeartbeatTimeout)

@@ -39,7 +39,7 @@ func TestZoneFailoverFields(t *testing.T) {
 	if a := s.Assertions[4]; a.Name != "replicas_converge" || a.Params["within"] != "5s" {
 		t.Fatalf("assertion %+v", a)
 	}
-	if got := pos.Of("timeline[0].mode"); got != "scenarios/library/zone-failover.yaml:23:57" {
+	if got := pos.Of("timeline[0].mode"); got != "scenarios/library/zone-failover.yaml:25:57" {
 		t.Fatalf("position of timeline[0].mode = %s", got)
 	}
 	if s.Topology.Latency.Region != 35*time.Millisecond || float64(s.Topology.Latency.Jitter) != 10 {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -296,6 +297,23 @@ func (n *Node) Status() NodeStatus {
 // IsLeader reports whether this node is the leader and ready to serve linearizable reads.
 func (n *Node) IsLeader() bool {
 	return n.raft.State() == raft.Leader && n.leaderReady.Load()
+}
+
+// TransferLeadership asks this node, the leader, to hand leadership to the server id at address (raft's
+// LeadershipTransferToServer, from the thesis' §3.10: the target is brought up to date, then told to
+// start an election at once). It returns when the transfer finished or failed; raft.ErrNotLeader when
+// this node does not lead.
+func (n *Node) TransferLeadership(id, address string) error {
+	if err := n.raft.LeadershipTransferToServer(raft.ServerID(id), raft.ServerAddress(address)).Error(); err != nil {
+		return fmt.Errorf("transfer leadership from %s to %s: %w", n.cfg.ID, id, err)
+	}
+	return nil
+}
+
+// Term is the raft term this node is in (from raft's Stats; 0 if unreadable).
+func (n *Node) Term() uint64 {
+	t, _ := strconv.ParseUint(n.raft.Stats()["term"], 10, 64)
+	return t
 }
 
 // LeaderID is the id of the node this node believes leads, or "".
