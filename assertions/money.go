@@ -253,8 +253,9 @@ func checkNoDoubleDeduct(v *view) results.AssertionResult {
 	bad := repeated.count + charged.count + body.count + orphans.count + lost.count + journal.count
 	res := results.AssertionResult{
 		Verdict: verdictOf(bad),
-		Observed: fmt.Sprintf("%d keys with more than one entry, %d payments charged more than once, %d wrong bodies, %d orphans, %d lost updates, %d balances off their journal over %d replicas",
-			repeated.count, charged.count, body.count, orphans.count, lost.count, journal.count, len(replicas)),
+		Observed: doubleDeductObserved(bad, twice.count, len(replicas), []finding{{repeated.count, "keys with more than one entry"},
+			{charged.count, "payments charged more than once"}, {body.count, "wrong bodies"}, {orphans.count, "orphans"},
+			{lost.count, "lost updates"}, {journal.count, "balances off their journal"}}),
 		Limit:    "one entry per key; one committed entry per payment key, with the body the history asked for; no blind write over an unread balance; balance = opening + committed journal",
 		Evidence: evidenceOf(charged, repeated, body, orphans, lost, journal, twice),
 	}
@@ -280,6 +281,38 @@ func checkNoDoubleDeduct(v *view) results.AssertionResult {
 		}
 	}
 	return partialReplicas(res, unreadable)
+}
+
+// finding is one count a checker's observed line reports.
+type finding struct {
+	n    int
+	what string
+}
+
+// doubleDeductObserved is no_double_deduct's observed line: every count when nothing was found, else the
+// counts that found something first (a reader of a failing run must not read "0 payments charged more than
+// once" first when balances show a payment applied twice), then the resubmitted ids the balances show
+// applied again, then the checks that found nothing.
+func doubleDeductObserved(bad, twice, replicas int, fs []finding) string {
+	var hit, clean []string
+	for _, f := range fs {
+		if f.n > 0 {
+			hit = append(hit, fmt.Sprintf("%d %s", f.n, f.what))
+		} else {
+			clean = append(clean, fmt.Sprintf("0 %s", f.what))
+		}
+	}
+	over := fmt.Sprintf(" over %d replicas", replicas)
+	if bad == 0 {
+		return strings.Join(clean, ", ") + over
+	}
+	if twice > 0 {
+		hit = append(hit, fmt.Sprintf("%d resubmitted ids whose balances show them applied more than once", twice))
+	}
+	if len(clean) == 0 {
+		return strings.Join(hit, ", ") + over
+	}
+	return strings.Join(hit, ", ") + over + " (and " + strings.Join(clean, ", ") + ")"
 }
 
 // maxOrphanFindings bounds the orphans described one by one per replica; more are only counted.
