@@ -124,6 +124,9 @@ type PathError struct {
 
 func (e *PathError) Error() string { return e.Key + ": " + e.Msg }
 
+// ErrNoScenario is returned for a name the shipped library does not hold.
+var ErrNoScenario = errors.New("no scenario")
+
 // LoadNamed loads a scenario by path, or by name from the shipped library ("zone-failover").
 func LoadNamed(nameOrPath string) (*Scenario, Positions, error) {
 	return LoadNamedChecked(nameOrPath)
@@ -139,8 +142,11 @@ func readNamed(nameOrPath string) (file string, data []byte, err error) {
 		return nameOrPath, data, nil
 	}
 	data, err = readBounded(library, "library/"+nameOrPath+".yaml")
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil, fmt.Errorf("%w %q in the library%s (paylab list shows them)", ErrNoScenario, nameOrPath, suggest.DidYouMean(nameOrPath, Library()))
+	}
 	if err != nil {
-		return "", nil, fmt.Errorf("no scenario %q in the library (paylab list shows them): %w", nameOrPath, err)
+		return "", nil, fmt.Errorf("read scenario %q from the library: %w", nameOrPath, err)
 	}
 	return "scenarios/library/" + nameOrPath + ".yaml", data, nil
 }

@@ -29,7 +29,8 @@ func parseArgs(fs *flag.FlagSet, args []string, stderr io.Writer) error {
 			if errors.Is(err, flag.ErrHelp) {
 				return errHelp
 			}
-			return fmt.Errorf("%w: %v", errUsage, err)
+			// The flag package has printed the error and the usage already.
+			return printedError{fmt.Errorf("%w: %v", errUsage, err)}
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
@@ -45,3 +46,9 @@ func parseArgs(fs *flag.FlagSet, args []string, stderr io.Writer) error {
 	// Leave the positional arguments where fs.Args() finds them.
 	return fs.Parse(append([]string{"--"}, positional...))
 }
+
+// printedError is an error already shown to the user (the flag package prints its own errors with the
+// usage): exitCode returns its code without printing it again.
+type printedError struct{ error }
+
+func (e printedError) Unwrap() error { return e.error }

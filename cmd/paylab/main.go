@@ -15,6 +15,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"paylab/suggest"
 )
 
 // Exit codes.
@@ -88,7 +90,11 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	}
 	cmd, ok := commands()[args[0]]
 	if !ok {
-		fmt.Fprintf(stderr, "paylab: unknown command %q\n\n", args[0])
+		names := make([]string, 0, len(commands()))
+		for n := range commands() {
+			names = append(names, n)
+		}
+		fmt.Fprintf(stderr, "paylab: unknown command %q%s\n\n", args[0], suggest.DidYouMean(args[0], names))
 		usage(stderr)
 		return exitUsage
 	}
@@ -105,6 +111,8 @@ func exitCode(name string, err error, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, errHelp):
 		return 0
+	case errors.As(err, new(printedError)):
+		return exitUsage
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(stderr, "paylab %s: %s\n", args[0], strings.TrimPrefix(err.Error(), errUsage.Error()+": "))
 		return exitUsage
