@@ -274,4 +274,3 @@ func (n *Network) HealAll(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
-
