@@ -405,7 +405,10 @@ func (s *Scenario) Validate() []FieldError {
 	if !namePattern.MatchString(s.Name) {
 		bad("name", "%q must be lower-case letters, digits and '-', at most 64", s.Name)
 	}
-	if s.Duration <= 0 || s.Duration > MaxDuration {
+	switch {
+	case s.Duration == 0:
+		bad("duration", "is required (how long the load runs, e.g. duration: 20s; at most %v)", MaxDuration)
+	case s.Duration < 0 || s.Duration > MaxDuration:
 		bad("duration", "%v, want more than 0 and at most %v", s.Duration, MaxDuration)
 	}
 	if s.Warmup < 0 || s.Warmup > time.Minute {
@@ -556,7 +559,7 @@ func (s *Scenario) validateTimeline(bad func(path, format string, args ...any)) 
 			bad(p, "a step has either fault: or heal:, not both")
 			continue
 		}
-		if st.At < 0 || st.At > s.Duration {
+		if st.At < 0 || (st.At > s.Duration && s.Duration > 0) { // no duration: reported once, above
 			bad(p+".at", "%v is outside the run (0 to %v)", st.At, s.Duration)
 		}
 		if st.At < prev {
