@@ -3,6 +3,7 @@ package faults
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
 
 	"paylab/regions"
@@ -96,3 +97,9 @@ var (
 	// ErrNotRunning: a process fault's target is not a node the lab runs.
 	ErrNotRunning = errors.New("not a node the lab runs as a process")
 )
+
+// StaleClients is how many of populations client populations a stale-cache fault of fraction (0 to 1)
+// turns stale: the fraction rounded up, so any fraction above 0 affects at least one. Every Env uses it.
+func StaleClients(fraction float64, populations int) int {
+	return min(populations, int(math.Ceil(fraction*float64(populations))))
+}

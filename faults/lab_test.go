@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net"
 	"os"
 	"slices"
@@ -235,7 +234,7 @@ func (l *testLab) SetClientsIgnoreTTL(region string, fraction float64) (float64,
 		return 0, fmt.Errorf("no client region %q", region)
 	}
 	prev := l.stale[region]
-	n := int(math.Round(fraction * float64(len(rs))))
+	n := StaleClients(fraction, len(rs))
 	for i, r := range rs {
 		r.SetIgnoreTTL(i < n)
 	}

@@ -4,10 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"math"
 	"strconv"
 	"time"
 
+	"paylab/faults"
 	"paylab/lab/load"
 	"paylab/nodes/gateway"
 	"paylab/nodes/ledger/client"
@@ -156,7 +156,7 @@ func (l *Lab) SetClientsIgnoreTTL(region string, fraction float64) (float64, err
 		return 0, fmt.Errorf("no clients in region %q", region)
 	}
 	prev := l.staleFraction[region]
-	n := int(math.Ceil(fraction * float64(len(gs))))
+	n := faults.StaleClients(fraction, len(gs))
 	for i, g := range gs {
 		g.res.SetIgnoreTTL(i < n)
 	}
