@@ -122,6 +122,40 @@ func TestBrokenLedgerIsCaught(t *testing.T) {
 	}
 }
 
+// Ack before commit (ledger.Broken.AckBeforeCommit) with the leader killed under load: transfers the
+// client was told were committed and that no replica holds must fail no_lost_ack, named. A run in which the
+// kill found the queue empty, or that a starved machine kept from injecting it, proves nothing and is run
+// again; a run with acknowledged transfers lost must be caught.
+func TestAckBeforeCommitIsCaught(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills a leader of a real cluster under load")
+	}
+	s, pos := load(t, "broken-ack")
+	s.Duration = 4 * time.Second
+	s.Workload.Rate = scenarios.Rate{PerSecond: 400}
+	s.Timeline = s.Timeline[:2] // one kill at 2 s, healed at 4 s
+	s.Expect = scenarios.Expect{Verdict: "pass"}
+	var a results.AssertionResult
+	var res *lab.Result
+	for attempt := 1; attempt <= 3; attempt++ {
+		var err error
+		res, err = lab.Run(context.Background(), s, pos, lab.RunOptions{RunsDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a = find(res.Run, "no_lost_ack"); a.Verdict == results.Fail {
+			break
+		}
+		t.Logf("run %d: no_lost_ack %s (%s); again", attempt, a.Verdict, a.Observed)
+	}
+	if a.Verdict != results.Fail {
+		t.Fatalf("no_lost_ack %s in 3 runs (%s): acknowledging before commit went unnoticed", a.Verdict, a.Observed)
+	}
+	if ev := strings.Join(a.Evidence, "\n"); !strings.Contains(ev, "acknowledged") || !strings.Contains(ev, "missing on") {
+		t.Fatalf("evidence names no lost acknowledged transfer: %q", a.Evidence)
+	}
+}
+
 // ctrlC is a progress writer that cancels the run (Ctrl-C) once the load has run for after, or
 // sooner if a progress line shows want (a fault active). It keeps what the run printed.
 type ctrlC struct {
