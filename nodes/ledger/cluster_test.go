@@ -600,3 +600,47 @@ func TestRaftReadsEntriesFromLogCache(t *testing.T) {
 	}
 	t.Logf("log file reads on all nodes: %v", reads)
 }
+
+// TestGroupCommitIntervalGathersTransfersIntoOneEntry checks GroupCommitInterval: transfers that arrive after
+// an entry has committed but within the interval of its start wait and leave together in the next entry.
+// Without the interval the first of them finds the slot free and leaves alone, so they always need two entries
+// or more. A machine that stalls for the whole interval between the two steps can split them too, so the
+// experiment is repeated: it must succeed once in three attempts (never, without the interval).
+func TestGroupCommitIntervalGathersTransfersIntoOneEntry(t *testing.T) {
+	c := startCluster(t, ledgertest.Options{Nodes: 1, Configure: func(_ int, cfg *ledger.Config) { cfg.GroupCommitInterval = time.Second }})
+	seedAccounts(t, c, 10, 1000)
+	leader := c.Leader()
+	const n = 10
+	var took []uint64
+	for attempt := 0; attempt < 3; attempt++ {
+		if r := commit(t, c, ledger.Transfer{ID: fmt.Sprint("first-", attempt), From: "acc-0", To: "acc-1", Amount: 1}); r.Status != ledger.StatusCommitted {
+			t.Fatalf("first transfer: %+v", r)
+		}
+		before := leader.GroupCommitEntries()
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r, err := leader.Transfer(waitCtx(t), ledger.Transfer{ID: fmt.Sprint("next-", attempt, "-", i), From: "acc-2", To: "acc-3", Amount: 1})
+				if err == nil && r.Status != ledger.StatusCommitted {
+					err = fmt.Errorf("transfer %d: %+v", i, r)
+				}
+				errs <- err
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		took = append(took, leader.GroupCommitEntries()-before)
+		if took[len(took)-1] == 1 {
+			return
+		}
+	}
+	t.Fatalf("%d transfers sent within the interval took %v raft entries in three attempts, want 1", n, took)
+}

@@ -27,11 +27,24 @@ func BenchmarkTransferThreeNodes(b *testing.B) { benchmarkTransfers(b, 3, 0) }
 // up to the commit index), the rest transfers.
 func BenchmarkMixThreeNodes(b *testing.B) { benchmarkTransfers(b, 3, 10) }
 
+// BenchmarkTransferThreeNodesInterval is BenchmarkTransferThreeNodes with group-commit entries started at
+// most every 2, 5 or 10 ms (Config.GroupCommitInterval): fewer, larger raft entries.
+func BenchmarkTransferThreeNodesInterval(b *testing.B) {
+	for _, d := range []time.Duration{2 * time.Millisecond, 5 * time.Millisecond, 10 * time.Millisecond} {
+		b.Run(d.String(), func(b *testing.B) { benchmarkTransfersWith(b, 3, 0, d) })
+	}
+}
+
 // benchmarkTransfers drives transfers (and, when readEvery > 0, one linearizable read every readEvery
 // operations) through a cluster of nodes with 32 × GOMAXPROCS callers and reports cpu-µs/op.
 func benchmarkTransfers(b *testing.B, nodes, readEvery int) {
+	benchmarkTransfersWith(b, nodes, readEvery, 0)
+}
+
+// benchmarkTransfersWith is benchmarkTransfers with the nodes' GroupCommitInterval set to interval.
+func benchmarkTransfersWith(b *testing.B, nodes, readEvery int, interval time.Duration) {
 	ctx := context.Background()
-	c, err := ledgertest.Start(ctx, ledgertest.Options{Nodes: nodes})
+	c, err := ledgertest.Start(ctx, ledgertest.Options{Nodes: nodes, Configure: func(_ int, cfg *ledger.Config) { cfg.GroupCommitInterval = interval }})
 	if err != nil {
 		b.Fatal(err)
 	}
