@@ -59,9 +59,10 @@ type Config struct {
 	// while transfers keep arriving: transfers that arrive sooner gather into the next entry, so under load
 	// each raft entry (three log appends with two fdatasyncs each, three state commits, two AppendEntries)
 	// carries more transfers. The caller whose entry just committed is answered at once; only transfers that
-	// arrive within the interval of an entry's start wait, for at most the rest of it. 0 sends the next entry
-	// as soon as a slot is free. Default 5 ms: −11% CPU per transfer on a three-node cluster, −8% per payment
-	// in zone-failover at 2,000/s (docs/PERFORMANCE.md, "Cut 2"), for at most 5 ms more latency.
+	// arrive within the interval of an entry's start wait, for at most the rest of it. 0 (the default) sends
+	// the next entry as soon as a slot is free. The lab sets 5 ms: −11% CPU per transfer on a three-node
+	// cluster, about −8% per payment in zone-failover at 2,000/s (docs/PERFORMANCE.md, "Cut 2"); at 10,000
+	// transfers/s entries are already larger than it would make them, so it saves nothing there.
 	GroupCommitInterval time.Duration
 	// GroupCommitQueue bounds transfers waiting to be collected. When it is full the node is past what it can
 	// commit: a new transfer is refused at once (503 "overloaded", nothing applied) instead of queueing, so
@@ -98,7 +99,7 @@ type Broken struct {
 }
 
 // DefaultConfig returns a configuration tuned for failover inside a lab: heartbeat and lease 75 ms, election
-// 150 ms, unsynced state file, group commit of up to 512 with entries at most every 5 ms under load.
+// 150 ms, unsynced state file, group commit of up to 512.
 //
 // Why these timeouts (docs/ARCHITECTURE.md "Elections, leases and churn"): raft steps a leader down when no
 // quorum answered within the lease, and refuses a lease longer than the heartbeat timeout; on a shared
@@ -122,7 +123,6 @@ func DefaultConfig() Config {
 		SnapshotRetain:      2,
 		GroupCommitMax:      512,
 		GroupCommitInFlight: 1,
-		GroupCommitInterval: 5 * time.Millisecond,
 		GroupCommitQueue:    4096,
 		ApplyTimeout:        10 * time.Second,
 		MaxConnections:      4096,
