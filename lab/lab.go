@@ -77,6 +77,12 @@ type ledgerNode struct {
 // maxEvents bounds the events a lab keeps.
 const maxEvents = 10_000
 
+// labGroupCommitInterval is the ledger nodes' GroupCommitInterval in a lab: under load a group-commit entry
+// starts at most every 5 ms, so each raft entry (three fsynced log appends, three state commits, two
+// AppendEntries through proxies) carries more payments — about −8% CPU per payment in zone-failover at
+// 2,000/s, for at most 5 ms more latency (docs/PERFORMANCE.md, "Cut 2").
+const labGroupCommitInterval = 5 * time.Millisecond
+
 // LedgerName is the ledger node id used for a placement: "us-east-a" (raft ids cannot hold ':' or '/').
 func LedgerName(id regions.NodeID) string {
 	s := strings.TrimPrefix(string(id), "ledger:")
@@ -145,6 +151,7 @@ func (l *Lab) startLedger(ctx context.Context) error {
 		cfg.Dir = filepath.Join(l.opts.Dir, cfg.ID)
 		cfg.StreamLayer = layer
 		applyLedgerSettings(&cfg, l.s)
+		cfg.GroupCommitInterval = labGroupCommitInterval
 		cfg.LogOutput = l.opts.RaftLog
 		placed := n.ID
 		cfg.OnSnapshotInstalled = func(index uint64) {

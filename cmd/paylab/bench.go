@@ -43,18 +43,19 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // clusterFlags are the ledger settings both benchmarks share.
 type clusterFlags struct {
-	nodes     int
-	dir       string
-	stateSync bool
-	heartbeat time.Duration
-	lease     time.Duration
-	election  time.Duration
-	inFlight  int
-	groupMax  int
-	raftLog   string
-	raftLevel string
-	network   string
-	noBackoff bool
+	nodes         int
+	dir           string
+	stateSync     bool
+	heartbeat     time.Duration
+	lease         time.Duration
+	election      time.Duration
+	inFlight      int
+	groupMax      int
+	groupInterval time.Duration
+	raftLog       string
+	raftLevel     string
+	network       string
+	noBackoff     bool
 }
 
 func (c *clusterFlags) register(fs *flag.FlagSet) {
@@ -67,6 +68,7 @@ func (c *clusterFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.election, "election", def.ElectionTimeout, "raft election timeout")
 	fs.IntVar(&c.inFlight, "group-inflight", ledger.DefaultConfig().GroupCommitInFlight, "group-commit raft entries in flight")
 	fs.IntVar(&c.groupMax, "group-max", ledger.DefaultConfig().GroupCommitMax, "most single transfers per group-commit entry")
+	fs.DurationVar(&c.groupInterval, "group-interval", ledger.DefaultConfig().GroupCommitInterval, "least time between the starts of two group-commit entries under load (0: none)")
 	fs.StringVar(&c.raftLog, "raft-log", "", "append raft's own log to this file (at --raft-log-level)")
 	fs.StringVar(&c.raftLevel, "raft-log-level", "warn", "raft's log level for --raft-log: trace, debug, info, warn or error")
 	fs.BoolVar(&c.noBackoff, "no-election-backoff", false, "keep raft's timeouts fixed (by default a node with no leader for two election timeouts doubles them, up to 8×)")
@@ -136,6 +138,7 @@ func (c *clusterFlags) start(ctx context.Context, proxied bool) (*ledgertest.Clu
 		cfg.NoElectionBackoff = c.noBackoff
 		cfg.GroupCommitInFlight = c.inFlight
 		cfg.GroupCommitMax = c.groupMax
+		cfg.GroupCommitInterval = c.groupInterval
 	}})
 	if err != nil {
 		if nw != nil {

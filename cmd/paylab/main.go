@@ -65,17 +65,31 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "\nRun 'paylab <command> --help' for the flags of one command.")
 }
 
-func main() {
+// Defaults of the collector for the lab's process, unless the environment chose them (GOGC, GOMEMLIMIT).
+const (
+	defaultGCPercent   = 400
+	defaultMemoryLimit = 512 << 20 // bytes
+)
+
+// tuneGC sets the collector's target and soft memory limit for a lab run; getenv reads the environment.
+func tuneGC(getenv func(string) string) {
 	// The lab runs several replicas, their clients and the load generator in one process on few cores; the
 	// default GC target (100) spends a fifth of the CPU in GC at 10k transfers/s. Memory is not the limit here,
 	// so trade it for CPU unless the user chose a GOGC.
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400)
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
 	}
-	// …but bound what that headroom may grow to: past 1 GiB the collector runs as often as it must.
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(1 << 30)
+	// …but bound what that headroom may grow to: past 512 MiB the collector runs as often as it must. A lab's
+	// live heap is 20–150 MB (gctrace of zone-failover); GOGC=400 alone lets the heap reach five times the
+	// live heap of the last collection — up to 1 GiB of garbage after a collection in the checks — and that,
+	// not data the lab keeps, was the 700–900 MB peak RSS (docs/PERFORMANCE.md, "CPU per payment").
+	if getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
+}
+
+func main() {
+	tuneGC(os.Getenv)
 	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
 }
 

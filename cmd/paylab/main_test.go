@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"math"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -230,5 +232,33 @@ func TestRunEndsWithItsReplayLine(t *testing.T) {
 	}
 	if !strings.Contains(string(junit), `<property name="replay" value="paylab run smoke --seed 11 --duration 1s"></property>`) {
 		t.Errorf("junit.xml lacks the replay property:\n%s", junit)
+	}
+}
+
+// TestTuneGCBoundsTheHeapUnlessTheEnvironmentChose checks the collector settings the lab's process runs with:
+// GOGC 400 and a 512 MiB soft memory limit by default, and whatever GOGC/GOMEMLIMIT say when they are set.
+func TestTuneGCBoundsTheHeapUnlessTheEnvironmentChose(t *testing.T) {
+	prevPercent := debug.SetGCPercent(100)
+	prevLimit := debug.SetMemoryLimit(math.MaxInt64)
+	t.Cleanup(func() {
+		debug.SetGCPercent(prevPercent)
+		debug.SetMemoryLimit(prevLimit)
+	})
+	tuneGC(func(string) string { return "" })
+	if got := debug.SetGCPercent(-1); got != 400 {
+		t.Errorf("GC percent %d, want 400", got)
+	}
+	if got := debug.SetMemoryLimit(-1); got != 512<<20 {
+		t.Errorf("memory limit %d bytes, want %d (512 MiB)", got, 512<<20)
+	}
+
+	debug.SetGCPercent(100)
+	debug.SetMemoryLimit(math.MaxInt64)
+	tuneGC(func(k string) string { return map[string]string{"GOGC": "50", "GOMEMLIMIT": "2GiB"}[k] })
+	if got := debug.SetGCPercent(-1); got != 100 {
+		t.Errorf("GC percent %d with GOGC set, want it left alone (100)", got)
+	}
+	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
+		t.Errorf("memory limit %d with GOMEMLIMIT set, want it left alone", got)
 	}
 }

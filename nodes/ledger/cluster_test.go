@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -550,4 +554,93 @@ func leaderIndex(t *testing.T, c *ledgertest.Cluster) int {
 	i := -1
 	waitFor(t, func() bool { i = c.LeaderIndex(); return i >= 0 })
 	return i
+}
+
+// TestRaftReadsEntriesFromLogCache checks that raft takes the entries it replicates (leader) and applies
+// (followers, read-index reads) from the in-memory log cache, not from the log file: a file read per entry per
+// follower was a bbolt read transaction and a decode on every replication round. Without the cache the three
+// nodes read every one of the 100 entries at least twice (each follower applies it from its log; the leader
+// reads it once per follower to send it).
+func TestRaftReadsEntriesFromLogCache(t *testing.T) {
+	c := startCluster(t, ledgertest.Options{})
+	seedAccounts(t, c, 10, 1000)
+	const transfers = 100
+	for i := 0; i < transfers; i++ {
+		if r := commit(t, c, ledger.Transfer{ID: fmt.Sprint("t", i), From: "acc-0", To: "acc-1", Amount: 1}); r.Status != ledger.StatusCommitted {
+			t.Fatalf("transfer %d: %+v", i, r)
+		}
+	}
+	if _, err := c.WaitConverged(waitCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	var reads float64
+	for _, n := range c.Live() {
+		resp, err := http.Get(n.URL() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := regexp.MustCompile(`(?m)^paylab_ledger_raft_log_file_reads_total (\S+)$`).FindSubmatch(body)
+		if m == nil {
+			t.Fatalf("%s: no paylab_ledger_raft_log_file_reads_total in /metrics", n.ID())
+		}
+		v, err := strconv.ParseFloat(string(m[1]), 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reads += v
+	}
+	// A few reads at start (raft reads its last entry when it opens the log) are expected; one per entry is not.
+	if reads >= transfers {
+		t.Fatalf("the nodes read %v entries from their log files for %d transfers: raft is not served from the log cache", reads, transfers)
+	}
+	t.Logf("log file reads on all nodes: %v", reads)
+}
+
+// TestGroupCommitIntervalGathersTransfersIntoOneEntry checks GroupCommitInterval: transfers that arrive after
+// an entry has committed but within the interval of its start wait and leave together in the next entry.
+// Without the interval the first of them finds the slot free and leaves alone, so they always need two entries
+// or more. A machine that stalls for the whole interval between the two steps can split them too, so the
+// experiment is repeated: it must succeed once in three attempts (never, without the interval).
+func TestGroupCommitIntervalGathersTransfersIntoOneEntry(t *testing.T) {
+	c := startCluster(t, ledgertest.Options{Nodes: 1, Configure: func(_ int, cfg *ledger.Config) { cfg.GroupCommitInterval = time.Second }})
+	seedAccounts(t, c, 10, 1000)
+	leader := c.Leader()
+	const n = 10
+	var took []uint64
+	for attempt := 0; attempt < 3; attempt++ {
+		if r := commit(t, c, ledger.Transfer{ID: fmt.Sprint("first-", attempt), From: "acc-0", To: "acc-1", Amount: 1}); r.Status != ledger.StatusCommitted {
+			t.Fatalf("first transfer: %+v", r)
+		}
+		before := leader.GroupCommitEntries()
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r, err := leader.Transfer(waitCtx(t), ledger.Transfer{ID: fmt.Sprint("next-", attempt, "-", i), From: "acc-2", To: "acc-3", Amount: 1})
+				if err == nil && r.Status != ledger.StatusCommitted {
+					err = fmt.Errorf("transfer %d: %+v", i, r)
+				}
+				errs <- err
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		took = append(took, leader.GroupCommitEntries()-before)
+		if took[len(took)-1] == 1 {
+			return
+		}
+	}
+	t.Fatalf("%d transfers sent within the interval took %v raft entries in three attempts, want 1", n, took)
 }

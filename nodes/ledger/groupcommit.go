@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // groupCommit collects concurrent transfers — single ones and small batches (a gateway's coalesced
@@ -116,9 +117,24 @@ func (g *groupCommit) takeLocked() []*pendingUnit {
 }
 
 // run applies batch and answers its callers; when it ends, transfers that gathered meanwhile go in a new
-// goroutine (the caller running this one has its own answer to give).
+// goroutine (the caller running this one has its own answer to give). With GroupCommitInterval the slot stays
+// claimed until the interval since the entry's start is over — transfers arriving meanwhile gather into the
+// next entry — and a goroutine of its own (counted in running) waits that out, so no caller waits for it.
 func (g *groupCommit) run(batch []*pendingUnit) {
+	start := time.Now()
 	g.applyBatch(batch)
+	if wait := g.n.cfg.GroupCommitInterval - time.Since(start); wait > 0 {
+		go func() {
+			time.Sleep(wait)
+			g.release()
+		}()
+		return
+	}
+	g.release()
+}
+
+// release frees the slot of an entry that ended and sends what gathered meanwhile.
+func (g *groupCommit) release() {
 	g.mu.Lock()
 	g.inFlight--
 	g.running.Done()

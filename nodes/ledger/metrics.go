@@ -16,6 +16,7 @@ type metrics struct {
 	httpDuration    *prometheus.HistogramVec
 	shed            prometheus.Counter
 	storeDuration   *prometheus.HistogramVec
+	logReads        prometheus.Counter
 	snapshots       *prometheus.CounterVec
 }
 
@@ -49,6 +50,9 @@ func newMetrics(n *Node) *metrics {
 		Name: "paylab_ledger_raft_store_seconds", Help: "Raft log and stable store writes (each fsynced) by operation.",
 		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 	}, []string{"op"})
+	m.logReads = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "paylab_ledger_raft_log_file_reads_total", Help: "Raft log entries read from the log file (raft.db) because the in-memory log cache did not hold them.",
+	})
 	m.snapshots = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "paylab_ledger_snapshots_total", Help: "Snapshots this node took of its state (taken) and snapshots from the leader it replaced its state with (installed).",
 	}, []string{"kind"})
@@ -63,7 +67,7 @@ func newMetrics(n *Node) *metrics {
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
-		m.leaderChanges, m.shed, m.groupCommitSize, m.applyEntries, m.applyTransfers, m.httpDuration, m.storeDuration, m.snapshots,
+		m.leaderChanges, m.shed, m.groupCommitSize, m.applyEntries, m.applyTransfers, m.httpDuration, m.storeDuration, m.logReads, m.snapshots,
 		gauge("paylab_ledger_raft_state", "Raft state: 0 follower, 1 candidate, 2 leader, 3 shutdown.", func() float64 {
 			if n.raft == nil {
 				return float64(raft.Shutdown)

@@ -23,6 +23,12 @@ import (
 	"paylab/loopback"
 )
 
+// logCacheEntries is how many of the newest raft log entries each node keeps in memory (raft.LogCache), as
+// many as one AppendEntries carries (MaxAppendEntries). A group-commit entry holds at most GroupCommitMax
+// transfers of ~100 bytes, so the cache is bounded by ~13 MB per node at the largest entries and is a few
+// hundred KB at a lab's usual sizes. Measured in docs/PERFORMANCE.md ("CPU per payment").
+const logCacheEntries = 256
+
 // Node is one ledger replica: raft, its stores, the state machine, group commit and the HTTP API.
 // Start it with Start; stop it with Close (clean) or Crash (abrupt, as a killed process would).
 type Node struct {
@@ -31,6 +37,10 @@ type Node struct {
 	fsm    *FSM
 	open   OpenReport
 	logs   *timedStore
+	// cached is logs behind raft's LogCache: the newest logCacheEntries entries stay in memory, so the
+	// leader's replication and read-index lookups (lastFSMEntry) do not open a bbolt read transaction and
+	// decode the entry again for every follower and read.
+	cached *raft.LogCache
 	stable *voteStore
 	snaps  *raft.FileSnapshotStore
 	trans  *raft.NetworkTransport
@@ -103,8 +113,11 @@ func Start(cfg Config) (n *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open raft log %s: %w", filepath.Join(cfg.Dir, "raft.db"), err)
 	}
-	n.logs = &timedStore{BoltStore: bs, dur: n.met.storeDuration, logger: logger}
+	n.logs = &timedStore{BoltStore: bs, dur: n.met.storeDuration, reads: n.met.logReads, logger: logger}
 	closers = append(closers, func() { n.logs.Close() })
+	if n.cached, err = raft.NewLogCache(logCacheEntries, n.logs); err != nil {
+		return nil, fmt.Errorf("raft log cache: %w", err)
+	}
 	if n.stable, err = openVoteStore(cfg.Dir, bs); err != nil {
 		return nil, err
 	}
@@ -155,12 +168,12 @@ func Start(cfg Config) (n *Node, err error) {
 	// in the buffer when raft shut down and never be answered — a barrier waiting on it hung Close (found by a
 	// -race -count=3 stress run). Raft still groups concurrent applies into one log write.
 	rc.BatchApplyCh = false
-	rc.MaxAppendEntries = 256
+	rc.MaxAppendEntries = logCacheEntries
 	rc.Logger = logger
 	notify := make(chan bool, 16)
 	rc.NotifyCh = notify
 
-	n.raft, err = raft.NewRaft(rc, nodeFSM{n.fsm, n}, n.logs, n.stable, n.snaps, n.trans)
+	n.raft, err = raft.NewRaft(rc, nodeFSM{n.fsm, n}, n.cached, n.stable, n.snaps, n.trans)
 	if err != nil {
 		return nil, fmt.Errorf("start raft on node %s: %w", cfg.ID, err)
 	}
@@ -529,7 +542,7 @@ func (n *Node) lastFSMEntry(idx uint64) (uint64, error) {
 	applied := n.fsm.AppliedIndex()
 	for i := idx; i > applied; i-- {
 		var l raft.Log
-		if err := n.logs.GetLog(i, &l); err != nil {
+		if err := n.cached.GetLog(i, &l); err != nil {
 			if errors.Is(err, raft.ErrLogNotFound) {
 				return i, nil // compacted into a snapshot: the FSM holds it once it catches up to i
 			}

@@ -16,7 +16,14 @@ import (
 type timedStore struct {
 	*raftboltdb.BoltStore
 	dur    *prometheus.HistogramVec
+	reads  prometheus.Counter // entries read from the file: the log cache's misses
 	logger hclog.Logger
+}
+
+// GetLog counts raftboltdb's GetLog: raft reaches it only for entries its LogCache does not hold.
+func (s *timedStore) GetLog(idx uint64, l *raft.Log) error {
+	s.reads.Inc()
+	return s.BoltStore.GetLog(idx, l)
 }
 
 // slowStoreWrite is the raft-store write time above which raft's log gets a warning.
