@@ -357,12 +357,13 @@ func checkFailover(v *view, below time.Duration) results.AssertionResult {
 		}
 	}
 	sort.Slice(commits, func(i, j int) bool { return commits[i].Sent < commits[j].Sent })
-	end := v.end()
+	runEnd := v.end() // the load's end: leader changes after it (the checks, the exports) are not the run's
+	end := runEnd
 	for _, op := range v.ops {
 		end = max(end, op.Done)
 	}
 	slow := &violations{what: "leader losses not followed by a commit under a new leader within the limit"}
-	var measured, noFailover []string
+	var measured, noFailover, afterRun []string
 	worst := time.Duration(-1)
 	uncommitted := 0
 	for _, l := range losses {
@@ -371,6 +372,10 @@ func checkFailover(v *view, below time.Duration) results.AssertionResult {
 			who = "(not yet seen)"
 		}
 		label := fmt.Sprintf("leader %s lost at %s (%s)", who, at(l.at), l.cause)
+		if runEnd > 0 && l.at >= runEnd { // runEnd 0: the input does not say where the load ended
+			afterRun = append(afterRun, fmt.Sprintf("%s: after the load ended at %s, not judged", label, at(runEnd)))
+			continue
+		}
 		if l.next == nil {
 			why := "no leader event followed"
 			if l.back {
@@ -391,6 +396,11 @@ func checkFailover(v *view, below time.Duration) results.AssertionResult {
 				next = c
 			}
 		}
+		if next == nil && end-l.at < below {
+			// The run ended before the limit was reached: this loss cannot be judged either way.
+			noFailover = append(noFailover, fmt.Sprintf("%s, %s: the run ended %s after the loss, before the limit, with no commit yet: not judged", label, newLeader, end-l.at))
+			continue
+		}
 		if next == nil {
 			v.judging(l.at, end)
 			uncommitted++
@@ -407,6 +417,12 @@ func checkFailover(v *view, below time.Duration) results.AssertionResult {
 			slow.add(text, float64(took))
 		}
 	}
+	losses = losses[:len(losses)-len(afterRun)] // those after the run come last (events in time order)
+	if len(losses) == 0 {
+		res := undecided("failover_time", fmt.Errorf("no leader loss during the load (%d after it, not judged)", len(afterRun)))
+		res.Evidence = capList(afterRun, MaxEvidence)
+		return res
+	}
 	res.Verdict = verdictOf(slow.count)
 	res.Observed = fmt.Sprintf("worst %s over %d leader losses", max(worst, 0), len(losses)-len(noFailover))
 	if uncommitted > 0 {
@@ -416,6 +432,7 @@ func checkFailover(v *view, below time.Duration) results.AssertionResult {
 		res.Value = &secs
 	}
 	res.Evidence = append(slow.lines(), capList(measured, MaxEvidence)...)
+	res.Evidence = append(res.Evidence, capList(afterRun, MaxEvidence)...)
 	if len(noFailover) > 0 {
 		res.Evidence = append(res.Evidence, capList(noFailover, MaxEvidence)...)
 		if res.Verdict == results.Pass {

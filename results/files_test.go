@@ -199,7 +199,8 @@ func TestSaturationRuleNamesEachLimit(t *testing.T) {
 		{Health{SchedLagP99: 20 * time.Millisecond, CPU: 1.0, Machine: 1.0, Cores: 2}, 1000, 0, 1},
 		{Health{SchedLagP99: time.Millisecond, CPU: 1.7, Machine: 1.8, Cores: 2}, 1000, 0, 1},
 		{Health{SchedLagP99: time.Millisecond, CPU: 1.0, Machine: 1.0, Cores: 2}, 1000, 49, 0}, // one isolated stall
-		{Health{SchedLagP99: time.Millisecond, CPU: 1.0, Machine: 1.0, Cores: 2}, 1000, 50, 1},
+		{Health{SchedLagP99: time.Millisecond, CPU: 1.0, Machine: 1.0, Cores: 2}, 1000, 80, 0}, // the second a zone crashes
+		{Health{SchedLagP99: time.Millisecond, CPU: 1.0, Machine: 1.0, Cores: 2}, 1000, 100, 1},
 		{Health{SchedLagP99: time.Second, Machine: 2, Cores: 2}, 1000, 500, 4},
 		{Health{}, 0, 0, 0},
 		// A neighbour: alone, other processes use ≤ 0.11 core; a compiler beside the lab far more.

@@ -51,9 +51,9 @@ type Health struct {
 //   - the machine's CPU use at or above MachineShare of its cores (default 90%: nothing is left
 //     for the next burst, so queues in the lab itself grow);
 //   - the load generator sent LateShare or more of the window's requests later than its
-//     LateAfter (default 5%, i.e. 50 ms' worth of a second's sends more than 10 ms late: the
+//     LateAfter (default 10%, i.e. 100 ms' worth of a second's sends more than 10 ms late: the
 //     generator itself could not keep its schedule; at 1% one isolated stall on a quiet machine
-//     tripped it);
+//     tripped it, at 5% the second a zone crashes, where a quiet machine reaches 8%);
 //   - other processes used NeighbourCores or more (default 0.25 core: machine CPU less the lab's
 //     own) while the machine was at least NeighbourBusy of its cores busy (default 50%). The lab
 //     assumes it has the machine to itself: a payment crosses a dozen goroutine hand-offs, and a
@@ -74,7 +74,7 @@ type SaturationRule struct {
 
 // DefaultSaturationRule returns the documented default thresholds.
 func DefaultSaturationRule() SaturationRule {
-	return SaturationRule{SchedLagP99: 20 * time.Millisecond, MachineShare: 0.9, LateShare: 0.05, NeighbourCores: 0.25, NeighbourBusy: 0.5}
+	return SaturationRule{SchedLagP99: 20 * time.Millisecond, MachineShare: 0.9, LateShare: 0.10, NeighbourCores: 0.25, NeighbourBusy: 0.5}
 }
 
 // String states the rule as the reports print it.
