@@ -54,13 +54,15 @@ type Health struct {
 //     LateAfter (default 10%, i.e. 100 ms' worth of a second's sends more than 10 ms late: the
 //     generator itself could not keep its schedule; at 1% one isolated stall on a quiet machine
 //     tripped it, at 5% the second a zone crashes, where a quiet machine reaches 8%);
-//   - other processes used NeighbourCores or more (default 0.25 core: machine CPU less the lab's
+//   - other processes used NeighbourCores or more (default 0.2 core: machine CPU less the lab's
 //     own) while the machine was at least NeighbourBusy of its cores busy (default 50%). The lab
 //     assumes it has the machine to itself: a payment crosses a dozen goroutine hand-offs, and a
 //     neighbour's bursts delay each of them, inflating latency well before the lag probe or the
 //     90% line sees it (measured: zone-failover's steady p99 169–199 ms alone, up to 295 ms with
-//     a compiler running beside it, lag p99 under 20 ms and machine CPU 60–70%). Alone, other
-//     processes used at most 0.11 core in any window of 20 runs.
+//     a compiler running beside it, lag p99 under 20 ms and machine CPU 60–70%; and a quiet run
+//     right after a build failed its 250 ms p99 at 270 ms over a second in which other processes
+//     used 0.24 core, at first 0.25 here). Alone, other processes used at most 0.11 core in any
+//     window of 39 runs.
 //
 // The thresholds are calibrated in docs/PERFORMANCE.md ("Lab health") from runs on a quiet
 // machine and runs with a one-core busy loop beside them.
@@ -74,7 +76,7 @@ type SaturationRule struct {
 
 // DefaultSaturationRule returns the documented default thresholds.
 func DefaultSaturationRule() SaturationRule {
-	return SaturationRule{SchedLagP99: 20 * time.Millisecond, MachineShare: 0.9, LateShare: 0.10, NeighbourCores: 0.25, NeighbourBusy: 0.5}
+	return SaturationRule{SchedLagP99: 20 * time.Millisecond, MachineShare: 0.9, LateShare: 0.10, NeighbourCores: 0.2, NeighbourBusy: 0.5}
 }
 
 // String states the rule as the reports print it.
