@@ -54,22 +54,8 @@ func (s *Scenario) checkCatalogues(pos Positions) []FieldError {
 		if err != nil {
 			errs = append(errs, assertionProblems(p+"."+a.Name, err)...)
 		}
-		for _, name := range assertions.PhaseParams(a.Name) {
-			v, ok := a.Params[name].(string)
-			if !ok || phases[v] {
-				continue
-			}
-			errs = append(errs, FieldError{Path: p + "." + a.Name + "." + name, Msg: fmt.Sprintf("%s: phase %q is not a phase of this scenario's timeline (phases: %s%s)",
-				a.Name, v, strings.Join(listed(phases), ", "), suggest.DidYouMean(v, listed(phases)))})
-		}
-		for _, name := range assertions.FaultParams(a.Name) {
-			v, ok := a.Params[name].(string)
-			if !ok || faultSel[v] {
-				continue
-			}
-			errs = append(errs, FieldError{Path: p + "." + a.Name + "." + name, Msg: fmt.Sprintf("%s: no fault %q in this scenario's timeline (faults: %s%s)",
-				a.Name, v, strings.Join(listed(faultSel), ", "), suggest.DidYouMean(v, listed(faultSel)))})
-		}
+		errs = append(errs, timelineRefs(p, a, assertions.PhaseParams(a.Name), phases, "%s: phase %q is not a phase of this scenario's timeline (phases: %s%s)")...)
+		errs = append(errs, timelineRefs(p, a, assertions.FaultParams(a.Name), faultSel, "%s: no fault %q in this scenario's timeline (faults: %s%s)")...)
 	}
 	return errs
 }
@@ -176,4 +162,20 @@ func assertionProblems(path string, err error) []FieldError {
 		out = append(out, FieldError{Path: path, Msg: err.Error()})
 	}
 	return out
+}
+
+// timelineRefs checks that assertion a's parameters named params (phases or fault selectors) name one of
+// known, the scenario's timeline's; msg formats a problem from the assertion, the value, the known list and
+// a suggestion. path is the assertion's own path.
+func timelineRefs(path string, a AssertionSpec, params []string, known map[string]bool, msg string) []FieldError {
+	var errs []FieldError
+	for _, name := range params {
+		v, ok := a.Params[name].(string)
+		if !ok || known[v] {
+			continue
+		}
+		errs = append(errs, FieldError{Path: path + "." + a.Name + "." + name,
+			Msg: fmt.Sprintf(msg, a.Name, v, strings.Join(listed(known), ", "), suggest.DidYouMean(v, listed(known)))})
+	}
+	return errs
 }
