@@ -282,30 +282,30 @@ func (l *Lab) LedgerNodes() []regions.NodeID {
 func (l *Lab) LeaderNode() (regions.NodeID, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, n := range l.ledgers {
-		if n.node != nil && n.node.IsLeader() {
-			return n.id, true
-		}
+	if n := l.leaderLocked(); n != nil {
+		return n.id, true
 	}
 	return "", false
 }
 
-// leaderTerm is the ready leader and its raft term, or "" and 0. The term is read outside the lab's lock.
+// leaderTerm is the ready leader and its raft term, or "" and 0.
 func (l *Lab) leaderTerm() (regions.NodeID, uint64) {
 	l.mu.Lock()
-	var id regions.NodeID
-	var node *ledger.Node
+	defer l.mu.Unlock()
+	if n := l.leaderLocked(); n != nil {
+		return n.id, n.node.Term()
+	}
+	return "", 0
+}
+
+// leaderLocked is the live ledger node that is the ready leader, or nil. Call with l.mu held.
+func (l *Lab) leaderLocked() *ledgerNode {
 	for _, n := range l.ledgers {
 		if n.node != nil && n.node.IsLeader() {
-			id, node = n.id, n.node
-			break
+			return n
 		}
 	}
-	l.mu.Unlock()
-	if node == nil {
-		return "", 0
-	}
-	return id, node.Term()
+	return nil
 }
 
 func (l *Lab) ledger(id regions.NodeID) (*ledgerNode, error) {

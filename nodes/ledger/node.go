@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -323,11 +322,8 @@ func (n *Node) TransferLeadership(id, address string) error {
 	return nil
 }
 
-// Term is the raft term this node is in (from raft's Stats; 0 if unreadable).
-func (n *Node) Term() uint64 {
-	t, _ := strconv.ParseUint(n.raft.Stats()["term"], 10, 64)
-	return t
-}
+// Term is the raft term this node is in.
+func (n *Node) Term() uint64 { return n.raft.CurrentTerm() }
 
 // LeaderID is the id of the node this node believes leads, or "".
 func (n *Node) LeaderID() string {
