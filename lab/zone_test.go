@@ -141,14 +141,7 @@ func TestZoneDownTakesEverythingInTheZoneAndClientsFailOver(t *testing.T) {
 		pay(t, l, region, uint64(region), 30*time.Second)
 	}
 
-	k, _ := faults.Lookup("zone-down")
-	f, err := k.New(l.s.Topology, "us-east/a", map[string]any{"mode": "crash"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Inject(ctx, l); err != nil {
-		t.Fatal(err)
-	}
+	f := crashZone(ctx, t, l, "us-east/a")
 	defer func() { _ = f.Heal(context.Background(), l) }()
 	if !refuses(gwAddr) {
 		t.Fatalf("gateway:us-east/a at %s accepts connections after its zone went down", gwAddr)
@@ -218,14 +211,7 @@ func TestZoneDownOfAMultiZoneRegionKeepsItsEntryOnTheOtherZones(t *testing.T) {
 	l := zoneLab(t, func(s *scenarios.Scenario) { s.Topology.Gateways.PerRegion = 3 })
 	ctx := context.Background()
 	usEntry, _ := l.nw.EntryAddr("us-east")
-	k, _ := faults.Lookup("zone-down")
-	f, err := k.New(l.s.Topology, "us-east/a", map[string]any{"mode": "crash"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Inject(ctx, l); err != nil {
-		t.Fatal(err)
-	}
+	f := crashZone(ctx, t, l, "us-east/a")
 	defer func() { _ = f.Heal(context.Background(), l) }()
 	var down []regions.NodeID
 	for _, g := range l.gateways {
@@ -262,4 +248,18 @@ func TestZoneDownOfAMultiZoneRegionKeepsItsEntryOnTheOtherZones(t *testing.T) {
 	if l.nw.IsDown("gateway:us-east/a") {
 		t.Fatal("gateway:us-east/a still down after heal")
 	}
+}
+
+// crashZone injects zone-down (mode crash) on zone into l, failing the test if it cannot.
+func crashZone(ctx context.Context, t *testing.T, l *Lab, zone string) faults.Fault {
+	t.Helper()
+	k, _ := faults.Lookup("zone-down")
+	f, err := k.New(l.s.Topology, zone, map[string]any{"mode": "crash"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Inject(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
