@@ -48,6 +48,17 @@ func waitCtx(t *testing.T) context.Context {
 }
 
 // leaderDo runs f on the current leader, retrying while leadership moves.
+// allInTerm reports whether every live node of c is still in term: problems seen in one term are real; a
+// new election meanwhile (a starved machine) voids the attempt.
+func allInTerm(c *ledgertest.Cluster, term uint64) bool {
+	for _, n := range c.Live() {
+		if n.Status().Term != term {
+			return false
+		}
+	}
+	return true
+}
+
 func leaderDo(ctx context.Context, c *ledgertest.Cluster, f func(n *ledger.Node) error) error {
 	for {
 		l, err := c.WaitLeader(ctx)
@@ -184,11 +195,7 @@ func TestFollowerRefusesWritesAndNamesLeader(t *testing.T) {
 		if len(problems) == 0 {
 			return
 		}
-		sameTerm := true
-		for _, n := range c.Live() {
-			sameTerm = sameTerm && n.Status().Term == term
-		}
-		if sameTerm || attempt == 4 {
+		if allInTerm(c, term) || attempt == 4 {
 			t.Fatalf("in term %d (leader %s): %v", term, leader, problems)
 		}
 		t.Logf("the term moved during the check (%v); again", problems)

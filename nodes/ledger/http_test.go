@@ -195,11 +195,7 @@ func TestHTTPNotLeaderNamesLeader(t *testing.T) {
 		if len(problems) == 0 {
 			return
 		}
-		sameTerm := true
-		for _, n := range c.Live() {
-			sameTerm = sameTerm && n.Status().Term == term
-		}
-		if sameTerm || attempt == 4 {
+		if allInTerm(c, term) || attempt == 4 {
 			t.Fatalf("in term %d (leader %s): %v", term, leader.ID(), problems)
 		}
 		t.Logf("the term moved during the check (%v); again", problems)
