@@ -12,6 +12,8 @@
 // CI). Ports handed out here lie outside that range, where the kernel never
 // picks a local port for a connection (ip(7), ip_local_port_range), so only
 // another explicit bind can take them.
+//
+// Conns closes a raft stream layer's connections with it, as a stopped process's connections close.
 package loopback
 
 import (

@@ -22,6 +22,7 @@ type StreamLayer struct {
 	nw   *Network
 	ln   net.Listener
 
+	conns     loopback.Conns // accepted and dialled; closed with the layer
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -73,14 +74,23 @@ func (s *StreamLayer) ServerAddress() raft.ServerAddress {
 }
 
 // Accept waits for a peer's connection (through that peer's proxy).
-func (s *StreamLayer) Accept() (net.Conn, error) { return s.ln.Accept() }
+func (s *StreamLayer) Accept() (net.Conn, error) {
+	c, err := s.ln.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return s.conns.Track(c)
+}
 
-// Close stops accepting. Connections already made are the transport's.
+// Close stops accepting and closes every connection the layer accepted or dialled, as a crashed process's
+// connections close: raft's transport closes only the listener, and the goroutines serving its accepted
+// connections would otherwise wait for the peer, holding their last request (loopback.Conns).
 func (s *StreamLayer) Close() error {
 	s.closeOnce.Do(func() {
 		if err := s.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			s.closeErr = fmt.Errorf("close raft listener of %s: %w", s.self, err)
 		}
+		s.conns.CloseAll()
 	})
 	return s.closeErr
 }
@@ -104,5 +114,5 @@ func (s *StreamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 	if err != nil {
 		return nil, fmt.Errorf("raft dial from %s to %s via %s: %w", s.self, peer, via, err)
 	}
-	return conn, nil
+	return s.conns.Track(conn)
 }

@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -650,4 +652,41 @@ func TestGroupCommitIntervalGathersTransfersIntoOneEntry(t *testing.T) {
 		}
 	}
 	t.Fatalf("%d transfers sent within the interval took %v raft entries in three attempts, want 1", n, took)
+}
+
+// handlerGoroutines counts goroutines of raft's transport serving an accepted connection.
+func handlerGoroutines() int {
+	buf := make([]byte, 1<<22)
+	n := runtime.Stack(buf, true)
+	return strings.Count(string(buf[:n]), "raft.(*NetworkTransport).handleConn(")
+}
+
+// TestStoppedNodesDropTheirRaftConnections: raft's NetworkTransport.Close closes only the listener, so
+// without the stream layer closing its connections a stopped node's peers — and the node's own handlers —
+// stayed blocked on them holding their last AppendEntries (170 MB after one batch benchmark run; every
+// repeat in one process got slower, docs/PERFORMANCE.md). After the nodes stop, no handler is left.
+func TestStoppedNodesDropTheirRaftConnections(t *testing.T) {
+	before := handlerGoroutines()
+	ctx := waitCtx(t)
+	c, err := ledgertest.Start(ctx, ledgertest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seedAccounts(t, c, 10, 1000)
+	committed, stop := load(ctx, c, 10, 16, "t")
+	waitFor(t, func() bool { return committed.Load() >= 200 })
+	stop()
+	if handlerGoroutines() == before {
+		t.Fatal("no raft connection is being served: the test does not see what it checks")
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(patience)
+	for handlerGoroutines() > before {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d raft connection handlers still running after every node stopped (%d before the cluster)", handlerGoroutines(), before)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -315,6 +317,11 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 				return st.err
 			}
 		}
+		st.flushAccounts()
+		st.flushTransfers()
+		if st.err != nil {
+			return st.err
+		}
 		if last == applied {
 			return nil
 		}
@@ -356,6 +363,22 @@ type applyState struct {
 	skipDedupe              bool
 	otherAmount             bool
 	allowNegative           bool
+	// The transaction's new journal records, written to the transfers bucket in key order when it ends
+	// (flushTransfers). bbolt splits a node only at commit, so within one transaction a leaf takes every
+	// insert into its key range, and an insert in the middle of a node shifts the rest of it (node.put's
+	// copy): entries whose ids interleave — concurrent callers' batches, several entries in one apply —
+	// cost time quadratic in the transaction's inserts (a third of the batch bench's CPU, docs/PERFORMANCE.md).
+	// In key order each insert lands after the previous one. pendingAt finds a pending record by id, for the
+	// idempotency check of a later transfer in the same transaction.
+	pending   []pendingRecord
+	pendingAt map[string]int
+	// The transaction's account records by id, read from the file once and written back once, in key order,
+	// when it ends (flushAccounts): a bbolt Get and Put each search the B-tree from its root, and an entry
+	// touches its hot accounts many times (a third of the batch bench's state-machine time was these searches).
+	accts map[string]*txAccount
+	// journalMax is the greatest transfer id the journal held when the transaction began: ids are
+	// time-ordered (ULIDs), so most new ids are above it and need no search of the journal's pages.
+	journalMax []byte
 
 	committed, rejected, duplicates, conflicts uint64
 }
@@ -370,8 +393,69 @@ func (s *applyState) init(tx *bolt.Tx) {
 	s.writes.FillPercent = 0.9
 	s.accountCur = s.accounts.Cursor()
 	s.transferCur = s.transfers.Cursor()
+	if k, _ := s.transferCur.Last(); k != nil {
+		s.journalMax = bytes.Clone(k)
+	}
 	s.arenaNext = 4 << 10
 }
+
+// pendingRecord is a journal record waiting for flushTransfers.
+type pendingRecord struct {
+	id  string
+	val []byte
+}
+
+// pendingLinear is how many pending records are searched one by one before pendingAt is built.
+const pendingLinear = 16
+
+// journalRecord returns the journal record of transfer id: a pending one of this transaction, or the stored
+// one, or nil.
+func (s *applyState) journalRecord(id string) []byte {
+	if s.pendingAt != nil {
+		if i, ok := s.pendingAt[id]; ok {
+			return s.pending[i].val
+		}
+	} else {
+		for i := len(s.pending) - 1; i >= 0; i-- {
+			if s.pending[i].id == id {
+				return s.pending[i].val
+			}
+		}
+	}
+	if s.journalMax == nil || id > string(s.journalMax) {
+		return nil
+	}
+	return lookup(s.transferCur, keyBytes(id))
+}
+
+// addPending queues a journal record; a later record for the same id (the test-only ReplayTwice) replaces
+// the earlier one when flushed, as a second Put would.
+func (s *applyState) addPending(id string, val []byte) {
+	s.pending = append(s.pending, pendingRecord{id: id, val: val})
+	switch {
+	case s.pendingAt != nil:
+		s.pendingAt[id] = len(s.pending) - 1
+	case len(s.pending) > pendingLinear:
+		s.pendingAt = make(map[string]int, 2*len(s.pending))
+		for i, p := range s.pending {
+			s.pendingAt[p.id] = i
+		}
+	}
+}
+
+// flushTransfers writes the transaction's journal records in key order (stable, so of two records for one
+// id the later is written last and kept).
+func (s *applyState) flushTransfers() {
+	if !slices.IsSortedFunc(s.pending, comparePending) {
+		slices.SortStableFunc(s.pending, comparePending)
+	}
+	for _, p := range s.pending {
+		s.put(s.transfers, p.id, p.val)
+	}
+	s.pending, s.pendingAt = nil, nil
+}
+
+func comparePending(a, b pendingRecord) int { return strings.Compare(a.id, b.id) }
 
 // lookup returns the value stored under key, or nil: bucket.Get through a reused cursor. Seek positions
 // the cursor afresh, so the puts made since its last use do not matter.
@@ -422,16 +506,54 @@ func decodeAccount(v []byte) (accountRecord, bool) {
 	}, true
 }
 
-func (s *applyState) putAccount(id string, a accountRecord) {
-	v := s.alloc(24)
-	binary.BigEndian.PutUint64(v, uint64(a.balance))
-	binary.BigEndian.PutUint64(v[8:], a.version)
-	binary.BigEndian.PutUint64(v[16:], uint64(a.initial))
-	s.put(s.accounts, id, v)
+// txAccount is an account as the transaction sees it.
+type txAccount struct {
+	rec    accountRecord
+	exists bool // in the file or created in this transaction
+	dirty  bool // changed in this transaction
+}
+
+func (s *applyState) account(id string) *txAccount {
+	if a := s.accts[id]; a != nil {
+		return a
+	}
+	if s.accts == nil {
+		s.accts = make(map[string]*txAccount)
+	}
+	a := &txAccount{}
+	a.rec, a.exists = decodeAccount(lookup(s.accountCur, keyBytes(id)))
+	s.accts[id] = a
+	return a
+}
+
+func (s *applyState) putAccount(id string, rec accountRecord) {
+	a := s.account(id)
+	a.rec, a.exists, a.dirty = rec, true, true
 }
 
 func (s *applyState) getAccount(id string) (accountRecord, bool) {
-	return decodeAccount(lookup(s.accountCur, keyBytes(id)))
+	a := s.account(id)
+	return a.rec, a.exists
+}
+
+// flushAccounts writes the accounts the transaction changed, in key order.
+func (s *applyState) flushAccounts() {
+	ids := make([]string, 0, len(s.accts))
+	for id, a := range s.accts {
+		if a.dirty {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		a := s.accts[id]
+		v := s.alloc(24)
+		binary.BigEndian.PutUint64(v, uint64(a.rec.balance))
+		binary.BigEndian.PutUint64(v[8:], a.rec.version)
+		binary.BigEndian.PutUint64(v[16:], uint64(a.rec.initial))
+		s.put(s.accounts, id, v)
+	}
+	s.accts = nil
 }
 
 // keyBytes views a string as bytes without copying, for bbolt lookups only: Get and Cursor.Seek read the key
@@ -461,7 +583,7 @@ func (s *applyState) putTransfer(t *Transfer, r TransferResult) {
 		v[o] = byte(len(t.Payment))
 		copy(v[o+1:], t.Payment)
 	}
-	s.put(s.transfers, t.ID, v)
+	s.addPending(t.ID, v)
 }
 
 // storedTransfer is a decided transfer as the journal holds it.
@@ -513,7 +635,7 @@ func (s *applyState) applyTransfers(index uint64, ts []Transfer) *TransfersRespo
 }
 
 func (s *applyState) applyTransfer(index uint64, t *Transfer) TransferResult {
-	if v := lookup(s.transferCur, keyBytes(t.ID)); v != nil && !s.skipDedupe {
+	if v := s.journalRecord(t.ID); v != nil && !s.skipDedupe {
 		prev, ok := decodeTransferRecord(t.ID, v)
 		if !ok {
 			s.err = fmt.Errorf("transfer record %q is corrupt", t.ID)
@@ -575,7 +697,7 @@ func (s *applyState) createAccounts(as []Account) []AccountResult {
 		if a.Validate() != nil {
 			continue
 		}
-		if lookup(s.accountCur, keyBytes(a.ID)) != nil {
+		if _, ok := s.getAccount(a.ID); ok {
 			out[i].Exists = true
 			continue
 		}

@@ -618,3 +618,56 @@ func TestBrokenCommitOtherAmountJournalsWhatItMoved(t *testing.T) {
 		t.Fatalf("with the switch on, t1 must move and journal 11: %+v %v, a = %d", got, err, h.balance("a"))
 	}
 }
+
+// TestJournalInsertsInKeyOrderKeepIdempotency: journal records are written in key order when the transaction
+// ends (applyState.flushTransfers), so a repeat of an id later in the same transaction — in the same entry,
+// or in another entry applied with it — must still find the pending record: more repeats than pendingLinear
+// (the map path), ids out of key order, and two entries in one ApplyBatch.
+func TestJournalInsertsInKeyOrderKeepIdempotency(t *testing.T) {
+	h := newHarness(t)
+	h.accounts(Account{"a", 1_000_000}, Account{"b", 0})
+	const n = 3 * pendingLinear
+	var first, second []Transfer
+	for i := range n {
+		// Descending ids: every insert would land before the previous one.
+		first = append(first, Transfer{ID: fmt.Sprintf("t%03d", n-i), From: "a", To: "b", Amount: 10})
+	}
+	for i, tr := range first {
+		if i%2 == 0 {
+			second = append(second, tr) // the same transfer again: a duplicate
+		} else {
+			tr.Amount = 11 // the same id with another body: a conflict
+			second = append(second, tr)
+		}
+	}
+	out := h.apply(encodeTransfers(append(first, first[0])), encodeTransfers(second))
+	r1, r2 := out[0].(*TransfersResponse).Results, out[1].(*TransfersResponse).Results
+	for i := range first {
+		if r1[i].Status != StatusCommitted || r1[i].Duplicate {
+			t.Fatalf("first entry, transfer %d: %+v", i, r1[i])
+		}
+	}
+	if last := r1[n]; !last.Duplicate || last.Index != r1[0].Index {
+		t.Fatalf("repeat inside the first entry: %+v", last)
+	}
+	for i := range second {
+		if i%2 == 0 && (!r2[i].Duplicate || r2[i].Status != StatusCommitted) || i%2 == 1 && !r2[i].Conflict {
+			t.Fatalf("second entry, transfer %d (%s): %+v", i, second[i].ID, r2[i])
+		}
+	}
+	if got := h.balance("b"); got != 10*n {
+		t.Fatalf("b = %d, want %d: a repeat moved money", got, 10*n)
+	}
+	sum, err := h.fsm.Summary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Transfers != n {
+		t.Fatalf("journal holds %d transfers, want %d", sum.Transfers, n)
+	}
+	for _, tr := range first {
+		if _, res, err := h.fsm.LookupTransfer(tr.ID); err != nil || res.Status != StatusCommitted {
+			t.Fatalf("lookup %s: %+v %v", tr.ID, res, err)
+		}
+	}
+}

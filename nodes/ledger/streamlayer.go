@@ -13,6 +13,7 @@ import (
 // TCPStreamLayer is the default raft stream layer: a TCP listener on a loopback address and direct dials.
 type TCPStreamLayer struct {
 	net.Listener
+	conns loopback.Conns // accepted and dialled; closed with the layer
 }
 
 var _ raft.StreamLayer = (*TCPStreamLayer)(nil)
@@ -32,5 +33,26 @@ func (l *TCPStreamLayer) Dial(address raft.ServerAddress, timeout time.Duration)
 	if err := loopback.Check(string(address)); err != nil {
 		return nil, err
 	}
-	return net.DialTimeout("tcp", string(address), timeout)
+	c, err := net.DialTimeout("tcp", string(address), timeout)
+	if err != nil {
+		return nil, err
+	}
+	return l.conns.Track(c)
+}
+
+// Accept waits for a peer's connection.
+func (l *TCPStreamLayer) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return l.conns.Track(c)
+}
+
+// Close stops accepting and closes every connection the layer accepted or dialled, as a stopped process's
+// connections close (raft's transport closes only the listener; see loopback.Conns).
+func (l *TCPStreamLayer) Close() error {
+	err := l.Listener.Close()
+	l.conns.CloseAll()
+	return err
 }
