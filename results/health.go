@@ -36,6 +36,12 @@ type Health struct {
 	// GCPause is the stop-the-world time of the Go collector in the span (from runtime/metrics
 	// /sched/pauses/total/gc:seconds, summed from its histogram's bucket bounds).
 	GCPause time.Duration `json:"gc_pause_ns"`
+	// IOStall is the share of the span (0..1) in which some task on the machine waited for IO
+	// (Linux PSI, /proc/pressure/io "some"): the lab's own raft log fsyncs count, and so does a
+	// neighbour's writeback, which delays those fsyncs and so every commit. IOStallKnown is false
+	// where the kernel has no PSI. Over several windows, the worst window's figure.
+	IOStall      float64 `json:"io_stall_share"`
+	IOStallKnown bool    `json:"io_stall_known"`
 	// Reasons say which limits a saturated span broke ("machine CPU 1.96 of 2 cores"), the first
 	// few only.
 	Reasons []string `json:"reasons,omitempty"`
@@ -130,6 +136,9 @@ func HealthOver(windows []Figures, from, to time.Duration) *Health {
 		out.CPUSeconds += h.CPUSeconds
 		out.GCPause += h.GCPause
 		out.Cores = max(out.Cores, h.Cores)
+		if h.IOStallKnown {
+			out.IOStall, out.IOStallKnown = max(out.IOStall, h.IOStall), true
+		}
 		if h.Saturated > 0 && len(out.Reasons) < maxHealthReasons {
 			out.Reasons = append(out.Reasons, fmt.Sprintf("%s–%s: %s", fmtSeconds(w.Start), fmtSeconds(w.End), strings.Join(h.Reasons, ", ")))
 		}

@@ -48,6 +48,9 @@ type Config struct {
 	// ProcStat is the path of the kernel's CPU counters (default /proc/stat); when unreadable
 	// the machine's CPU is reported as the process's.
 	ProcStat string
+	// PressureIO is the kernel's IO pressure file (default /proc/pressure/io, Linux PSI); when
+	// unreadable (no PSI in the kernel) the IO stall is not reported.
+	PressureIO string
 }
 
 // Sampler measures lab health per window until its context is done. Create it with Start; read
@@ -76,6 +79,9 @@ func Start(ctx context.Context, cfg Config) (*Sampler, error) {
 	}
 	if cfg.ProcStat == "" {
 		cfg.ProcStat = "/proc/stat"
+	}
+	if cfg.PressureIO == "" {
+		cfg.PressureIO = "/proc/pressure/io"
 	}
 	if cfg.Window < 10*cfg.Probe || cfg.Probe <= 0 {
 		return nil, fmt.Errorf("health sampler: Window %v must hold at least 10 probes of %v", cfg.Window, cfg.Probe)
@@ -119,6 +125,8 @@ type counters struct {
 	total   uint64        // machine jiffies
 	machine bool          // busy and total were read
 	gcPause float64       // seconds of GC stop-the-world, cumulative
+	ioStall uint64        // µs in which some task waited for IO (PSI "some" total), cumulative
+	io      bool          // ioStall was read
 }
 
 func (s *Sampler) loop(ctx context.Context) {
@@ -130,6 +138,7 @@ func (s *Sampler) loop(ctx context.Context) {
 	read := func(now time.Time) counters {
 		c := counters{at: now, cpu: processCPU()}
 		c.busy, c.total, c.machine = machineCPU(s.cfg.ProcStat, &statBuf)
+		c.ioStall, c.io = pressureSome(s.cfg.PressureIO, &statBuf)
 		metrics.Read(gc)
 		c.gcPause = histogramSum(gc[0].Value)
 		return c
@@ -190,6 +199,10 @@ func windowHealth(a, b counters, lags []time.Duration) results.Health {
 		h.Machine = float64(h.Cores) * float64(b.busy-a.busy) / float64(b.total-a.total)
 	}
 	h.GCPause = time.Duration(math.Round(math.Max(0, b.gcPause-a.gcPause) * 1e9))
+	if a.io && b.io && b.ioStall >= a.ioStall {
+		h.IOStall = min(1, float64(b.ioStall-a.ioStall)/1e6/secs)
+		h.IOStallKnown = true
+	}
 	if len(lags) > 0 {
 		slices.Sort(lags)
 		h.SchedLagP99 = lags[min(len(lags)-1, int(math.Ceil(0.99*float64(len(lags))))-1)]
@@ -250,6 +263,31 @@ func machineCPU(path string, buf *[]byte) (busy, total uint64, ok bool) {
 		}
 	}
 	return busy, total, total > 0
+}
+
+// pressureSome reads the cumulative "some" stall time in µs from a PSI file such as
+// /proc/pressure/io (Documentation/accounting/psi.rst: "some avg10=… avg60=… avg300=… total=…",
+// total in µs during which at least one task was stalled on the resource); ok is false when the
+// file is unreadable or has no such line.
+func pressureSome(path string, buf *[]byte) (total uint64, ok bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 256)
+	line, err := r.ReadSlice('\n')
+	if err != nil || !bytes.HasPrefix(line, []byte("some ")) {
+		return 0, false
+	}
+	*buf = append((*buf)[:0], line...)
+	for _, fld := range bytes.Fields(*buf) {
+		if v, found := bytes.CutPrefix(fld, []byte("total=")); found {
+			n, err := strconv.ParseUint(string(v), 10, 64)
+			return n, err == nil
+		}
+	}
+	return 0, false
 }
 
 // histogramSum estimates the sum of a runtime/metrics histogram's samples from its bucket

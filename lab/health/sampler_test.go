@@ -115,3 +115,34 @@ func TestStartRefusesBadConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestPressureSomeReadsPSI: the "some" line's total (µs) is read; a file without PSI is not.
+func TestPressureSomeReadsPSI(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "io")
+	if err := os.WriteFile(good, []byte("some avg10=1.31 avg60=12.48 avg300=9.60 total=1232223653\nfull avg10=1.04 avg60=10.42 avg300=7.72 total=469708181\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var buf []byte
+	if v, ok := pressureSome(good, &buf); !ok || v != 1232223653 {
+		t.Fatalf("pressureSome = %d, %v; want 1232223653, true", v, ok)
+	}
+	bad := filepath.Join(dir, "bad")
+	if err := os.WriteFile(bad, []byte("full avg10=0 total=5\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := pressureSome(bad, &buf); ok {
+		t.Fatal("a file without a some line was read")
+	}
+	if _, ok := pressureSome(filepath.Join(dir, "absent"), &buf); ok {
+		t.Fatal("a missing file was read")
+	}
+	a := counters{at: time.Unix(0, 0), ioStall: 1_000_000, io: true}
+	b := counters{at: time.Unix(2, 0), ioStall: 1_500_000, io: true}
+	if h := windowHealth(a, b, nil); !h.IOStallKnown || h.IOStall != 0.25 {
+		t.Fatalf("IO stall over 2 s with 0.5 s stalled = %v (known %v), want 0.25", h.IOStall, h.IOStallKnown)
+	}
+	if h := windowHealth(counters{at: a.at}, b, nil); h.IOStallKnown {
+		t.Fatal("an IO stall was reported from one reading")
+	}
+}
