@@ -1,0 +1,322 @@
+// Package redisnode runs one region's Redis for a lab: a real `redis-server` process on a loopback port,
+// or — announced, when the binary is not installed — an embedded miniredis whose clock follows wall time,
+// or an external server named by a redis:// URL on 127.0.0.0/8. The gateways' caches, locks, idempotency
+// keys and rate limits live in it (nodes/gateway); every gateway reaches it through its own toxiproxy link.
+//
+// A server started here never outlives the lab: the process is in its own process group, is killed with
+// the lab (Linux PR_SET_PDEATHSIG), persists nothing (`--save "" --appendonly no`) and keeps its working
+// directory under the lab's temporary directory, which Close removes.
+package redisnode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"paylab/loopback"
+)
+
+// Kind says what serves a region's Redis.
+type Kind string
+
+// The kinds of server.
+const (
+	// KindServer is a `redis-server` child process (the real part; the default when installed).
+	KindServer Kind = "redis-server"
+	// KindEmbedded is github.com/alicebob/miniredis in the lab's process, the announced fallback when
+	// `redis-server` is not installed: it speaks RESP, runs EVAL (Lua) and expires keys, but is not Redis
+	// (single goroutine per command, no eviction policy, no replication).
+	KindEmbedded Kind = "miniredis"
+	// KindExternal is a server the user runs, named by Config.URL (REDIS_URL); the lab neither starts nor
+	// stops it, and flushes nothing in it.
+	KindExternal Kind = "external"
+)
+
+// ErrNotInstalled is returned by Start with Config.Require when `redis-server` is not on PATH.
+var ErrNotInstalled = errors.New("redis-server is not installed")
+
+// Config describes one server to start.
+type Config struct {
+	// Name labels the server in errors and process listings (e.g. "redis:us-east").
+	Name string
+	// Dir is a directory the server may use (redis-server's working directory); removed by Close.
+	// Default: a new temporary directory.
+	Dir string
+	// URL, when set, names an external server ("redis://127.0.0.1:6379/0"); its host must be a loopback
+	// address (the lab never targets another machine).
+	URL string
+	// Binary is the redis-server executable (default: "redis-server" looked up on PATH).
+	Binary string
+	// Require refuses the embedded fallback: Start fails with ErrNotInstalled instead.
+	Require bool
+	// Ready bounds the wait for a started server to answer PING (default 10 s).
+	Ready time.Duration
+	// Tick is how often the embedded server's clock is moved to wall time (default 10 ms): miniredis
+	// expires keys only when its clock is advanced, and a lab's TTLs must expire as Redis's do.
+	Tick time.Duration
+}
+
+// Server is one running Redis. Close stops it (unless external) and removes its directory.
+type Server struct {
+	kind Kind
+	addr string
+	db   int
+	name string
+
+	cmd     *exec.Cmd
+	exited  chan struct{} // closed when cmd has been waited for
+	mini    *miniredis.Miniredis
+	stop    chan struct{} // stops the embedded clock
+	wg      sync.WaitGroup
+	dir     string
+	ownDir  bool
+	closeMu sync.Mutex
+	closed  bool
+}
+
+// Start starts (or, for a URL, connects to) one server and waits until it answers PING. Errors: a bad or
+// non-loopback URL (loopback.ErrNotLoopback), ErrNotInstalled with Require, a server that does not start
+// or answer within Config.Ready; nothing is left running after an error.
+func Start(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Name == "" {
+		cfg.Name = "redis"
+	}
+	if cfg.Ready == 0 {
+		cfg.Ready = 10 * time.Second
+	}
+	if cfg.Tick == 0 {
+		cfg.Tick = 10 * time.Millisecond
+	}
+	if cfg.URL != "" {
+		return external(ctx, cfg)
+	}
+	bin := cfg.Binary
+	if bin == "" {
+		bin = "redis-server"
+	}
+	path, lookErr := exec.LookPath(bin)
+	if lookErr != nil && cfg.Require {
+		return nil, fmt.Errorf("start %s: %w (%v)", cfg.Name, ErrNotInstalled, lookErr)
+	}
+	s := &Server{name: cfg.Name, dir: cfg.Dir}
+	if s.dir == "" {
+		d, err := os.MkdirTemp("", "paylab-redis-")
+		if err != nil {
+			return nil, fmt.Errorf("start %s: temp dir: %w", cfg.Name, err)
+		}
+		s.dir, s.ownDir = d, true
+	}
+	var err error
+	if lookErr == nil {
+		s.kind = KindServer
+		err = s.startProcess(ctx, path, cfg)
+	} else {
+		s.kind = KindEmbedded
+		err = s.startEmbedded(cfg)
+	}
+	if err == nil {
+		err = s.waitReady(ctx, cfg.Ready)
+	}
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("start %s (%s): %w", cfg.Name, s.kind, err)
+	}
+	return s, nil
+}
+
+func external(ctx context.Context, cfg Config) (*Server, error) {
+	opts, err := redis.ParseURL(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("%s: REDIS_URL %q: %w", cfg.Name, cfg.URL, err)
+	}
+	if err := loopback.Check(opts.Addr); err != nil {
+		return nil, fmt.Errorf("%s: REDIS_URL %q: %w", cfg.Name, cfg.URL, err)
+	}
+	s := &Server{kind: KindExternal, addr: opts.Addr, db: opts.DB, name: cfg.Name}
+	if err := s.waitReady(ctx, cfg.Ready); err != nil {
+		return nil, fmt.Errorf("%s: REDIS_URL %q: %w", cfg.Name, cfg.URL, err)
+	}
+	return s, nil
+}
+
+// startProcess runs redis-server on a free loopback port below the ephemeral range (loopback.FreeAddr);
+// a port taken between the probe and redis-server's own bind makes it exit, and another is tried.
+func (s *Server) startProcess(ctx context.Context, path string, cfg Config) error {
+	var lastErr error
+	for range 5 {
+		addr, err := loopback.FreeAddr("127.0.0.1")
+		if err != nil {
+			return err
+		}
+		_, port, _ := net.SplitHostPort(addr)
+		cmd := exec.Command(path,
+			"--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no",
+			"--dir", s.dir, "--daemonize", "no", "--protected-mode", "yes", "--loglevel", "warning",
+			"--logfile", filepath.Join(s.dir, "redis.log"))
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("run %s: %w", path, err)
+		}
+		s.cmd, s.addr, s.exited = cmd, addr, make(chan struct{})
+		go func(exited chan struct{}) {
+			_ = cmd.Wait()
+			close(exited)
+		}(s.exited)
+		if lastErr = s.waitReady(ctx, cfg.Ready); lastErr == nil {
+			return nil
+		}
+		s.killProcess()
+		if ctx.Err() != nil {
+			return lastErr
+		}
+	}
+	return fmt.Errorf("redis-server did not come up after 5 ports (see %s): %w", filepath.Join(s.dir, "redis.log"), lastErr)
+}
+
+// startEmbedded serves miniredis on a loopback port and drives its clock from wall time.
+func (s *Server) startEmbedded(cfg Config) error {
+	m := miniredis.NewMiniRedis()
+	var lastErr error
+	for range 5 {
+		addr, err := loopback.FreeAddr("127.0.0.1")
+		if err != nil {
+			return err
+		}
+		if lastErr = m.StartAddr(addr); lastErr == nil {
+			s.mini, s.addr = m, addr
+			break
+		}
+	}
+	if s.mini == nil {
+		return fmt.Errorf("embedded redis: %w", lastErr)
+	}
+	s.stop = make(chan struct{})
+	s.wg.Add(1)
+	go s.driveClock(cfg.Tick)
+	return nil
+}
+
+// driveClock advances miniredis's clock with wall time, so keys expire as on a real server (to within
+// one tick).
+func (s *Server) driveClock(tick time.Duration) {
+	defer s.wg.Done()
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	last := time.Now()
+	s.mini.SetTime(last)
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-t.C:
+			s.mini.FastForward(now.Sub(last))
+			s.mini.SetTime(now)
+			last = now
+		}
+	}
+}
+
+func (s *Server) waitReady(ctx context.Context, within time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	c := redis.NewClient(&redis.Options{Addr: s.addr, DB: s.db, MaxRetries: -1, DialTimeout: time.Second})
+	defer c.Close()
+	var err error
+	for {
+		if err = c.Ping(ctx).Err(); err == nil {
+			return nil
+		}
+		if s.exited != nil {
+			select {
+			case <-s.exited:
+				return fmt.Errorf("redis-server exited before answering: %w", err)
+			default:
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no answer to PING on %s within %v: %w", s.addr, within, err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// Kind says what serves this Redis.
+func (s *Server) Kind() Kind { return s.kind }
+
+// Addr is the server's "127.0.0.1:port".
+func (s *Server) Addr() string { return s.addr }
+
+// DB is the database number clients select (from the URL; 0 otherwise).
+func (s *Server) DB() int { return s.db }
+
+// Pid is the redis-server process id, 0 for the embedded or an external server.
+func (s *Server) Pid() int {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
+// Client returns a go-redis client for this server; the caller closes it. Pass the address of a toxiproxy
+// link in via to reach the server through it ("" dials the server directly).
+func (s *Server) Client(via string) *redis.Client {
+	addr := s.addr
+	if via != "" {
+		addr = via
+	}
+	return redis.NewClient(&redis.Options{Addr: addr, DB: s.db})
+}
+
+// URL is the server's redis:// URL.
+func (s *Server) URL() string {
+	return (&url.URL{Scheme: "redis", Host: s.addr, Path: "/" + strconv.Itoa(s.db)}).String()
+}
+
+func (s *Server) killProcess() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	// The whole process group: redis-server forks for nothing when nothing is saved, but a group kill is
+	// what guarantees no child survives.
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(3 * time.Second):
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-s.exited
+	}
+	s.cmd = nil
+}
+
+// Close stops the server (a redis-server process: SIGTERM, then SIGKILL after 3 s; the embedded one and its
+// clock) and removes its directory. An external server is left as it is. Close is idempotent.
+func (s *Server) Close() {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed {
+		return
+	}
+	s.closed = true
+	s.killProcess()
+	if s.mini != nil {
+		close(s.stop)
+		s.wg.Wait()
+		s.mini.Close()
+	}
+	if s.ownDir {
+		_ = os.RemoveAll(s.dir)
+	}
+}
