@@ -3,11 +3,15 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"paylab/nodes/ledger"
 	"paylab/nodes/redisnode"
 )
 
@@ -129,6 +133,125 @@ func TestRedisLockNaiveFreesAnotherHolder(t *testing.T) {
 				}
 				b.Release(ctx)
 				cancel()
+			}
+		})
+	}
+}
+
+// readers has n callers read one account at once through c and returns how many times the ledger was
+// asked. load waits until every caller has started its Read (so a safe cache's other readers are all
+// waiting on its rebuild) or, with inLoad, until all n callers are inside load (a naive cache's stampede:
+// were the naive cache protected, this would wait out the 30 s patience and the count would be short).
+func readers(t *testing.T, c *RedisBalanceCache, n int, account string, answer error, inLoad bool) int64 {
+	t.Helper()
+	var started, loads atomic.Int64
+	all, allIn := make(chan struct{}), make(chan struct{})
+	load := func(ctx context.Context) (ledger.AccountState, error) {
+		if loads.Add(1) == int64(n) {
+			close(allIn)
+		}
+		gate := all
+		if inLoad {
+			gate = allIn
+		}
+		select {
+		case <-gate:
+		case <-time.After(30 * time.Second):
+			t.Error("not every reader started within 30 s")
+		}
+		return ledger.AccountState{ID: account, Balance: 7}, answer
+	}
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if started.Add(1) == int64(n) {
+				close(all)
+			}
+			acc, _, err := c.Read(context.Background(), account, load)
+			if answer == nil && (err != nil || acc.Balance != 7) {
+				t.Errorf("read %+v %v", acc, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return loads.Load()
+}
+
+// TestBalanceCacheNaiveStampedesSafeRebuildsOnce: n readers of an uncached account cost the ledger n reads
+// in naive mode (a breakdown) and one in safe mode; an absent account is asked for every time in naive mode
+// (penetration) and once in safe mode (cached absence).
+func TestBalanceCacheNaiveStampedesSafeRebuildsOnce(t *testing.T) {
+	const n = 20
+	for kind, rdb := range redisServers(t) {
+		t.Run(string(kind), func(t *testing.T) {
+			for _, mode := range []Mode{ModeNaive, ModeSafe} {
+				c, err := NewRedisBalanceCache(rdb, CacheConfig{Mode: mode, TTL: time.Minute, Wait: 30 * time.Second, Prefix: string(kind) + string(mode) + ":"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				loads := readers(t, c, n, "hot", nil, mode == ModeNaive)
+				if want := map[Mode]int64{ModeNaive: n, ModeSafe: 1}[mode]; loads != want {
+					t.Fatalf("%s: %d concurrent readers of a cold key made %d ledger reads, want %d", mode, n, loads, want)
+				}
+				absent := func(context.Context) (ledger.AccountState, error) { return ledger.AccountState{}, ledger.ErrNotFound }
+				var asked int
+				for range 3 {
+					_, _, err := c.Read(context.Background(), "nobody", func(ctx context.Context) (ledger.AccountState, error) { asked++; return absent(ctx) })
+					if !errors.Is(err, ledger.ErrNotFound) {
+						t.Fatalf("%s: read of an absent account: %v, want ErrNotFound", mode, err)
+					}
+				}
+				if want := map[Mode]int{ModeNaive: 3, ModeSafe: 1}[mode]; asked != want {
+					t.Fatalf("%s: 3 reads of an absent account asked the ledger %d times, want %d", mode, asked, want)
+				}
+			}
+		})
+	}
+}
+
+// TestBalanceCacheSafeServesStaleWhileAnotherRebuilds and spreads its TTLs; the naive TTLs are all equal
+// (keys warmed together expire together).
+func TestBalanceCacheSafeServesStaleWhileAnotherRebuilds(t *testing.T) {
+	for kind, rdb := range redisServers(t) {
+		t.Run(string(kind), func(t *testing.T) {
+			ctx := context.Background()
+			c, _ := NewRedisBalanceCache(rdb, CacheConfig{Mode: ModeSafe, TTL: time.Second, Prefix: string(kind) + "stale:"})
+			now := time.Now()
+			c.now = func() time.Time { return now }
+			one := func(context.Context) (ledger.AccountState, error) { return ledger.AccountState{ID: "a", Balance: 1}, nil }
+			if _, _, err := c.Read(ctx, "a", one); err != nil {
+				t.Fatal(err)
+			}
+			now = now.Add(2 * time.Second) // past the TTL, within Stale
+			if err := rdb.SetNX(ctx, string(kind)+"stale:a:rebuild", "1", time.Minute).Err(); err != nil {
+				t.Fatal(err) // another gateway is rebuilding
+			}
+			acc, hit, err := c.Read(ctx, "a", func(context.Context) (ledger.AccountState, error) {
+				t.Error("the ledger was asked while another gateway rebuilds and a stale value exists")
+				return ledger.AccountState{}, nil
+			})
+			if err != nil || !hit || acc.Balance != 1 {
+				t.Fatalf("stale read: %+v hit %v err %v", acc, hit, err)
+			}
+			for _, mode := range []Mode{ModeNaive, ModeSafe} {
+				c, _ := NewRedisBalanceCache(rdb, CacheConfig{Mode: mode, TTL: 10 * time.Second, Prefix: string(kind) + "ttl" + string(mode) + ":"})
+				lo, hi := time.Hour, time.Duration(0)
+				for i := range 50 {
+					id := fmt.Sprint("acc-", i)
+					if _, _, err := c.Read(ctx, id, func(context.Context) (ledger.AccountState, error) { return ledger.AccountState{ID: id}, nil }); err != nil {
+						t.Fatal(err)
+					}
+					raw, _ := rdb.Get(ctx, c.cfg.Prefix+id).Result()
+					e, _ := decodeEntry(id, raw)
+					d := time.Until(e.fresh)
+					lo, hi = min(lo, d), max(hi, d)
+				}
+				spread := hi - lo
+				if mode == ModeNaive && spread > time.Second || mode == ModeSafe && spread < time.Second {
+					t.Fatalf("%s: 50 keys warmed together have fresh-until spread over %v", mode, spread)
+				}
 			}
 		})
 	}
