@@ -220,7 +220,9 @@ func TestBalanceCacheSafeServesStaleWhileAnotherRebuilds(t *testing.T) {
 			c, _ := NewRedisBalanceCache(rdb, CacheConfig{Mode: ModeSafe, TTL: time.Second, Prefix: string(kind) + "stale:"})
 			now := time.Now()
 			c.now = func() time.Time { return now }
-			one := func(context.Context) (ledger.AccountState, error) { return ledger.AccountState{ID: "a", Balance: 1}, nil }
+			one := func(context.Context) (ledger.AccountState, error) {
+				return ledger.AccountState{ID: "a", Balance: 1}, nil
+			}
 			if _, _, err := c.Read(ctx, "a", one); err != nil {
 				t.Fatal(err)
 			}
