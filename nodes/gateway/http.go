@@ -165,6 +165,10 @@ func writeLedgerError(w http.ResponseWriter, err error) {
 		ledger.WriteJSON(w, api.Code, ErrorBody{Error: api.Reason, Detail: api.Detail})
 		return
 	}
+	if errors.Is(err, ledger.ErrNotFound) { // the balance cache remembered the ledger's 404
+		ledger.WriteJSON(w, http.StatusNotFound, ErrorBody{Error: ledger.ErrorNotFound, Detail: err.Error()})
+		return
+	}
 	w.Header().Set("Retry-After", "1")
 	ledger.WriteJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: ErrorLedgerUnavailable, Detail: err.Error()})
 }
@@ -340,30 +344,39 @@ func (g *Gateway) handleGetAccount(w http.ResponseWriter, r *http.Request, _ []b
 	if !g.allowRate(w, r, id) {
 		return
 	}
-	if stale {
-		if acc, ok, err := g.balances.Get(ctx, id); err != nil {
-			g.log.Warn("balance cache get failed; asking the ledger", "account", id, "err", err)
-		} else if ok {
-			ledger.WriteJSON(w, http.StatusOK, acc)
-			return
+	answered := false // load wrote the answer (the breaker refused)
+	load := func(ctx context.Context) (ledger.AccountState, error) {
+		ticket, ok := g.allowLedger(w)
+		if !ok {
+			answered = true
+			return ledger.AccountState{}, errBreakerOpen
 		}
+		acc, err := g.ledger.Account(ctx, id, stale)
+		if err != nil {
+			ticket.Done(time.Now(), ledgerVerdict(ctx, client.Failed, err))
+			return acc, err
+		}
+		ticket.Done(time.Now(), Success)
+		return acc, nil
 	}
-	ticket, ok := g.allowLedger(w)
-	if !ok {
-		return
+	var acc ledger.AccountState
+	var err error
+	if stale {
+		acc, _, err = g.balances.Read(ctx, id, load)
+	} else {
+		acc, err = load(ctx)
 	}
-	acc, err := g.ledger.Account(ctx, id, stale)
-	if err != nil {
-		ticket.Done(time.Now(), ledgerVerdict(ctx, client.Failed, err))
+	switch {
+	case answered:
+	case err != nil:
 		writeLedgerError(w, err)
-		return
+	default:
+		ledger.WriteJSON(w, http.StatusOK, acc)
 	}
-	ticket.Done(time.Now(), Success)
-	if err := g.balances.Set(ctx, acc); err != nil {
-		g.log.Warn("balance cache set failed", "account", id, "err", err)
-	}
-	ledger.WriteJSON(w, http.StatusOK, acc)
 }
+
+// errBreakerOpen is load's error when the breaker refused the ledger call (and wrote the answer).
+var errBreakerOpen = errors.New("circuit breaker open")
 
 func (g *Gateway) handleStatus(w http.ResponseWriter, _ *http.Request) {
 	ledger.WriteJSON(w, http.StatusOK, g.Status())

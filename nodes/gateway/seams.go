@@ -24,13 +24,13 @@ type IdempotencyCache interface {
 }
 
 // BalanceCache is the cache-aside store of account reads. The gateway consults it only for reads that asked
-// for ?stale=true (a linearizable read always goes to the ledger leader), fills it on a miss, and invalidates
-// both accounts of every committed transfer. Expiry (TTL) belongs to the implementation.
+// for ?stale=true (a linearizable read always goes to the ledger leader) and invalidates both accounts of
+// every committed transfer. Expiry, and what protects the ledger when many readers miss at once, belong to
+// the implementation (RedisBalanceCache: naive or safe).
 type BalanceCache interface {
-	// Get returns the cached state of an account, if any.
-	Get(ctx context.Context, account string) (ledger.AccountState, bool, error)
-	// Set caches an account's state as read from the ledger.
-	Set(ctx context.Context, acc ledger.AccountState) error
+	// Read returns the account's state from the cache or, on a miss, from load, whose answer it may cache;
+	// hit says the ledger was spared. A cache failure falls through to load; load's error is returned.
+	Read(ctx context.Context, account string, load func(context.Context) (ledger.AccountState, error)) (acc ledger.AccountState, hit bool, err error)
 	// Invalidate drops the given accounts.
 	Invalidate(ctx context.Context, accounts ...string) error
 }
@@ -74,10 +74,10 @@ func (noIdempotencyCache) Get(context.Context, string) (ledger.Transfer, ledger.
 func (noIdempotencyCache) Put(context.Context, ledger.Transfer, ledger.TransferResult) error {
 	return nil
 }
-func (noBalanceCache) Get(context.Context, string) (ledger.AccountState, bool, error) {
-	return ledger.AccountState{}, false, nil
+func (noBalanceCache) Read(ctx context.Context, _ string, load func(context.Context) (ledger.AccountState, error)) (ledger.AccountState, bool, error) {
+	acc, err := load(ctx)
+	return acc, false, err
 }
-func (noBalanceCache) Set(context.Context, ledger.AccountState) error      { return nil }
 func (noBalanceCache) Invalidate(context.Context, ...string) error         { return nil }
 func (noLocks) Lock(context.Context, string) (Lease, error)                { return noLease{}, nil }
 func (noLease) Fence() uint64                                              { return 0 }
@@ -89,5 +89,6 @@ var (
 	_ BalanceCache     = noBalanceCache{}
 	_ AccountLocker    = noLocks{}
 	_ RateLimiter      = noLimit{}
+	_ BalanceCache     = (*RedisBalanceCache)(nil)
 	_ NonceStore       = (*MemoryNonceStore)(nil)
 )
