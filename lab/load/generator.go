@@ -9,24 +9,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"paylab/outcome"
 	"paylab/results"
-)
-
-// Kind is an operation's outcome class; it is results.Kind, re-exported so callers of the
-// generator need not import results for the common case.
-type Kind = results.Kind
-
-// The outcome kinds (see results.Kind).
-const (
-	OK       = results.OK
-	Rejected = results.Rejected
-	Failed   = results.Failed
-	Unknown  = results.Unknown
 )
 
 // Outcome is what an operation reports back to the generator.
 type Outcome struct {
-	Kind Kind
+	Kind outcome.Kind
 	// Reason says why a request was rejected or failed ("insufficient_funds", "http 503",
 	// "timeout"). Empty for OK. Reasons are counted per text, so keep them low-cardinality.
 	Reason string
@@ -184,7 +173,7 @@ type run struct {
 	inFlight  atomic.Int64
 	firstSent atomic.Int64 // since t0; -1 until set
 	lastSent  atomic.Int64
-	kinds     [4]atomic.Uint64 // by Kind
+	kinds     [outcome.NumKinds]atomic.Uint64 // by outcome.Kind
 	late      atomic.Uint64
 
 	mu      sync.Mutex
@@ -470,10 +459,10 @@ func (r *run) do(ctx context.Context, worker int, seq uint64, intended time.Dura
 	}
 
 	if !out.Kind.Valid() {
-		out.Kind, out.Reason = Failed, fmt.Sprintf("invalid outcome kind %d", out.Kind)
+		out.Kind, out.Reason = outcome.Failed, fmt.Sprintf("invalid outcome kind %d", out.Kind)
 	}
-	if expired && out.Kind == Failed {
-		out.Kind = Unknown
+	if expired && out.Kind == outcome.Failed {
+		out.Kind = outcome.Unknown
 		if out.Reason == "" {
 			out.Reason = "timeout"
 		}
