@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"paylab/outcome"
 	"paylab/results"
 )
 
@@ -40,9 +41,9 @@ func checkNoLostAck(v *view) results.AssertionResult {
 	for _, id := range sortedIDs(hist) {
 		s := hist[id]
 		switch {
-		case s.kinds[results.OK] > 0 && s.kinds[results.Rejected] > 0:
+		case s.kinds[outcome.OK] > 0 && s.kinds[outcome.Rejected] > 0:
 			both.add(fmt.Sprintf("%s: committed by %s, rejected (%s) by %s", id, opText(s.firstOK), s.reason, opText(s.firstRej)), 1)
-		case s.kinds[results.OK] > 0:
+		case s.kinds[outcome.OK] > 0:
 			acked++
 			var missing, other []string
 			for _, r := range live {
@@ -76,9 +77,9 @@ func checkNoLostAck(v *view) results.AssertionResult {
 				lost.add(fmt.Sprintf("%s (%s→%s %d) acknowledged by %s; missing on %s",
 					id, s.from, s.to, s.amount, opText(s.firstOK), strings.Join(capList(missing, 3), ", ")), float64(len(missing)))
 			}
-		case s.kinds[results.Rejected] > 0 || s.kinds[results.Failed] == s.count():
+		case s.kinds[outcome.Rejected] > 0 || s.kinds[outcome.Failed] == s.count():
 			what := "failed every time (" + opText(s.first) + ")"
-			if s.kinds[results.Rejected] > 0 {
+			if s.kinds[outcome.Rejected] > 0 {
 				rejected++
 				what = fmt.Sprintf("rejected (%s) by %s", s.reason, opText(s.firstRej))
 			} else {

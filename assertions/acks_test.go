@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"paylab/assertions"
+	"paylab/outcome"
 	"paylab/results"
 )
 
@@ -23,40 +24,40 @@ func TestNoLostAckIsUnknownWhenAReplicaWasDownAtTheEnd(t *testing.T) {
 }
 
 func TestNoLostAckCatchesAnAcknowledgedCommitStoredAsRejected(t *testing.T) {
-	r := ledger("ledger:a", t1, tx{key: 2, from: 1, to: 2, amount: 50, kind: results.Rejected, reason: "insufficient_funds"}, t3)
+	r := ledger("ledger:a", t1, tx{key: 2, from: 1, to: 2, amount: 50, kind: outcome.Rejected, reason: "insufficient_funds"}, t3)
 	res := mustNew(t, "no_lost_ack", nil).Check(input(cleanHistory(t), r))
 	expect(t, res, results.Fail, "missing on ledger:a (rejected insufficient_funds)")
 }
 
 func TestNoLostAckCatchesARejectedTransferThatCommitted(t *testing.T) {
 	// The client was told "insufficient funds"; the ledger committed it anyway.
-	r := ledger("ledger:a", t1, t2, tx{key: 3, from: 3, to: 0, amount: 5000, kind: results.OK})
+	r := ledger("ledger:a", t1, t2, tx{key: 3, from: 3, to: 0, amount: 5000, kind: outcome.OK})
 	res := mustNew(t, "no_lost_ack", nil).Check(input(cleanHistory(t), r))
 	expect(t, res, results.Fail, tid(3)+" (acc-3→acc-0 5000) rejected (insufficient_funds)", "committed on ledger:a")
 }
 
 func TestNoLostAckCatchesADefinitelyFailedTransferThatCommitted(t *testing.T) {
-	h := history(t, tx{key: 5, from: 0, to: 1, amount: 10, kind: results.Failed, reason: "not_leader", sent: ms(5)})
-	r := ledger("ledger:a", tx{key: 5, from: 0, to: 1, amount: 10, kind: results.OK})
+	h := history(t, tx{key: 5, from: 0, to: 1, amount: 10, kind: outcome.Failed, reason: "not_leader", sent: ms(5)})
+	r := ledger("ledger:a", tx{key: 5, from: 0, to: 1, amount: 10, kind: outcome.OK})
 	expect(t, mustNew(t, "no_lost_ack", nil).Check(input(h, r)), results.Fail, "failed every time")
 }
 
 func TestNoLostAckCatchesContradictoryAcknowledgements(t *testing.T) {
 	h := history(t,
-		tx{key: 4, from: 0, to: 1, amount: 10, kind: results.OK, sent: ms(5)},
-		tx{key: 4, from: 0, to: 1, amount: 10, kind: results.Rejected, reason: "insufficient_funds", sent: ms(9)})
-	r := ledger("ledger:a", tx{key: 4, from: 0, to: 1, amount: 10, kind: results.OK})
+		tx{key: 4, from: 0, to: 1, amount: 10, kind: outcome.OK, sent: ms(5)},
+		tx{key: 4, from: 0, to: 1, amount: 10, kind: outcome.Rejected, reason: "insufficient_funds", sent: ms(9)})
+	r := ledger("ledger:a", tx{key: 4, from: 0, to: 1, amount: 10, kind: outcome.OK})
 	expect(t, mustNew(t, "no_lost_ack", nil).Check(input(h, r)), results.Fail, "acknowledged both committed and rejected: 1")
 }
 
 func TestNoLostAckLetsUnknownOutcomesGoEitherWay(t *testing.T) {
 	h := history(t,
-		tx{key: 1, from: 0, to: 1, amount: 10, kind: results.Unknown, sent: ms(1)},
-		tx{key: 2, from: 0, to: 1, amount: 10, kind: results.Unknown, sent: ms(2)},
-		tx{key: 3, from: 0, to: 1, amount: 9999, kind: results.Unknown, sent: ms(3)})
+		tx{key: 1, from: 0, to: 1, amount: 10, kind: outcome.Unknown, sent: ms(1)},
+		tx{key: 2, from: 0, to: 1, amount: 10, kind: outcome.Unknown, sent: ms(2)},
+		tx{key: 3, from: 0, to: 1, amount: 9999, kind: outcome.Unknown, sent: ms(3)})
 	r := ledger("ledger:a",
-		tx{key: 1, from: 0, to: 1, amount: 10, kind: results.OK},
-		tx{key: 3, from: 0, to: 1, amount: 9999, kind: results.Rejected, reason: "insufficient_funds"})
+		tx{key: 1, from: 0, to: 1, amount: 10, kind: outcome.OK},
+		tx{key: 3, from: 0, to: 1, amount: 9999, kind: outcome.Rejected, reason: "insufficient_funds"})
 	expect(t, mustNew(t, "no_lost_ack", nil).Check(input(h, r)), results.Pass, "unknown outcomes: 1 committed, 1 rejected, 1 absent")
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"paylab/assertions"
+	"paylab/outcome"
 	"paylab/results"
 )
 
@@ -136,7 +137,7 @@ func (panicky) Span(string, time.Duration, time.Duration) results.Figures { pani
 func TestCheckAllSkipsChecksWhoseAssumptionFailed(t *testing.T) {
 	// No replica could be read and the history is malformed: every money and history check is
 	// unknown and says which assumption failed; a limit on figures still runs.
-	h := history(t, tx{key: 1, from: 0, to: 1, amount: 5, kind: results.OK, sent: ms(50), done: ms(10)})
+	h := history(t, tx{key: 1, from: 0, to: 1, amount: 5, kind: outcome.OK, sent: ms(50), done: ms(10)})
 	in := input(h, assertions.Replica{Node: "ledger:a", Live: true, Err: errString("connection refused")})
 	in.Total = results.Figures{Requests: 100, OK: 100, Start: 0, End: time.Second}
 	var cs []assertions.Checker

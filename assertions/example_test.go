@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"paylab/assertions"
+	"paylab/outcome"
 	"paylab/results"
 )
 
@@ -15,7 +16,7 @@ func ExampleCheckAll() {
 	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	hist := results.NewHistory(start, 1000)
 	hist.Add(results.Op{OpDetail: results.OpDetail{Type: results.OpTransfer, Key: 1, From: 0, To: 1, Amount: 100},
-		Seq: 1, Sent: 10 * time.Millisecond, Done: 15 * time.Millisecond, Kind: results.OK}, "")
+		Seq: 1, Sent: 10 * time.Millisecond, Done: 15 * time.Millisecond, Kind: outcome.OK}, "")
 
 	export := `{"type":"header","header":{"node":"ledger:us-east/a","applied_index":3,"state_hash":"9f2c"}}
 {"type":"account","account":{"id":"acc-0","balance":900,"version":1,"initial":1000}}

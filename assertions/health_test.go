@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"paylab/assertions"
+	"paylab/outcome"
 	"paylab/results"
 )
 
@@ -73,7 +74,7 @@ func TestTimingVerdictsOverSaturatedWindowsAreUnknown(t *testing.T) {
 
 // Money checkers do not depend on time: a saturated lab leaves their verdicts alone.
 func TestMoneyVerdictsIgnoreLabHealth(t *testing.T) {
-	h := history(t, tx{key: 1, from: 0, to: 1, amount: 10, kind: results.OK})
+	h := history(t, tx{key: 1, from: 0, to: 1, amount: 10, kind: outcome.OK})
 	in := input(h, ledger("a", tx{key: 1, from: 0, to: 1, amount: 10}))
 	in.Windows = run10().Windows
 	saturate(in, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"paylab/assertions"
+	"paylab/outcome"
 	"paylab/results"
 )
 
@@ -25,7 +26,7 @@ type tx struct {
 	key        uint64
 	from, to   uint32
 	amount     int64
-	kind       results.Kind
+	kind       outcome.Kind
 	reason     string
 	sent, done time.Duration
 	client     uint16
@@ -69,7 +70,7 @@ func ledger(node string, committed ...tx) assertions.Replica {
 	}
 	for i, c := range committed {
 		status := assertions.StatusCommitted
-		if c.kind == results.Rejected {
+		if c.kind == outcome.Rejected {
 			status = assertions.StatusRejected
 		}
 		r.Transfers[tid(c.key)] = assertions.Transfer{ID: tid(c.key), From: acc(int(c.from)), To: acc(int(c.to)), Amount: c.amount,

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"paylab/outcome"
 	"paylab/results"
 )
 
@@ -179,11 +180,11 @@ func (v *view) transfers() map[string]*submissions {
 			s.kinds[op.Kind]++
 		}
 		switch op.Kind {
-		case results.OK:
+		case outcome.OK:
 			if s.firstOK == nil || op.Done < s.firstOK.Done {
 				s.firstOK = op
 			}
-		case results.Rejected:
+		case outcome.Rejected:
 			if s.firstRej == nil || op.Done < s.firstRej.Done {
 				s.firstRej = op
 				s.reason = v.in.History.Reason(*op)

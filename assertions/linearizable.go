@@ -9,6 +9,7 @@ import (
 
 	"github.com/anishathalye/porcupine"
 
+	"paylab/outcome"
 	"paylab/results"
 )
 
@@ -36,7 +37,7 @@ type linOp struct {
 	key      uint64
 	from, to int // local indexes; the read's account in from
 	amount   int64
-	outcome  results.Kind
+	outcome  outcome.Kind
 	funds    bool // a rejection for insufficient funds
 	value    int64
 	op       *results.Op
@@ -73,7 +74,7 @@ func bankStep(state, input, _ any) []any {
 	committed, decided := s.decided[o.key]
 	canPay := s.balances[o.from] >= o.amount
 	switch o.outcome {
-	case results.OK:
+	case outcome.OK:
 		if decided {
 			if committed {
 				return []any{s}
@@ -84,7 +85,7 @@ func bankStep(state, input, _ any) []any {
 			return []any{s.with(o.key, true, o.from, o.to, o.amount)}
 		}
 		return nil
-	case results.Rejected:
+	case outcome.Rejected:
 		if !o.funds {
 			return []any{s}
 		}
@@ -160,8 +161,8 @@ func checkLinearizable(v *view, maxOps int, timeout time.Duration) results.Asser
 	for i := range v.ops {
 		op := &v.ops[i]
 		switch {
-		case op.Type == results.OpTransfer && op.Kind != results.Failed,
-			op.Type == results.OpRead && op.Kind == results.OK:
+		case op.Type == results.OpTransfer && op.Kind != outcome.Failed,
+			op.Type == results.OpRead && op.Kind == outcome.OK:
 			relevant = append(relevant, op)
 		case op.Type == results.OpBatch || op.Type == results.OpGeneric:
 			skipped[op.Type]++
@@ -204,7 +205,7 @@ func checkLinearizable(v *view, maxOps int, timeout time.Duration) results.Asser
 		hist := make([]porcupine.Operation, len(c.ops))
 		for i, o := range c.ops {
 			ret := int64(o.op.Done)
-			if !o.read && o.outcome == results.Unknown {
+			if !o.read && o.outcome == outcome.Unknown {
 				ret = math.MaxInt64 // may take effect at any time after its call
 			}
 			hist[i] = porcupine.Operation{ClientId: int(o.op.Client), Input: o, Call: int64(o.op.Sent), Output: o.outcome, Return: ret}
@@ -301,7 +302,7 @@ func components(ops []*results.Op, v *view) []*component {
 		} else {
 			o.to, o.amount = idx(op.To), op.Amount
 			reason := ""
-			if op.Kind == results.Rejected {
+			if op.Kind == outcome.Rejected {
 				reason = v.in.History.Reason(*op)
 				o.funds = reason == "insufficient_funds"
 			}

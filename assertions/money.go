@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"paylab/outcome"
 	"paylab/results"
 )
 
@@ -232,7 +233,7 @@ func checkNoDoubleDeduct(v *view) results.AssertionResult {
 	if len(offAccounts) > 0 {
 		for _, id := range sortedIDs(hist) {
 			s := hist[id]
-			if s.count() < 2 || s.kinds[results.OK] == 0 {
+			if s.count() < 2 || s.kinds[outcome.OK] == 0 {
 				continue
 			}
 			dFrom, fromOff := offAccounts[s.from]
@@ -241,7 +242,7 @@ func checkNoDoubleDeduct(v *view) results.AssertionResult {
 				continue
 			}
 			text := fmt.Sprintf("%s submitted %d times (%d acknowledged), %s→%s %d; %s off by %+d, %s off by %+d",
-				id, s.count(), s.kinds[results.OK], s.from, s.to, s.amount, s.from, dFrom, s.to, dTo)
+				id, s.count(), s.kinds[outcome.OK], s.from, s.to, s.amount, s.from, dFrom, s.to, dTo)
 			score := 0.0
 			if dFrom == -s.amount*int64(s.count()-1) || dTo == s.amount*int64(s.count()-1) {
 				score = 1 // the difference is exactly the extra applications

@@ -5,16 +5,17 @@ import (
 	"testing"
 
 	"paylab/assertions"
+	"paylab/outcome"
 	"paylab/results"
 )
 
 // A clean run: two committed transfers, one rejected, one resubmitted key applied once.
 var (
-	t1 = tx{key: 1, from: 0, to: 1, amount: 100, kind: results.OK, sent: ms(10)}
-	t2 = tx{key: 2, from: 1, to: 2, amount: 50, kind: results.OK, sent: ms(20)}
-	t3 = tx{key: 3, from: 3, to: 0, amount: 5000, kind: results.Rejected, reason: "insufficient_funds", sent: ms(30)}
+	t1 = tx{key: 1, from: 0, to: 1, amount: 100, kind: outcome.OK, sent: ms(10)}
+	t2 = tx{key: 2, from: 1, to: 2, amount: 50, kind: outcome.OK, sent: ms(20)}
+	t3 = tx{key: 3, from: 3, to: 0, amount: 5000, kind: outcome.Rejected, reason: "insufficient_funds", sent: ms(30)}
 	// t1 again: a duplicate submission of key 1, answered from the original result.
-	t1dup = tx{key: 1, from: 0, to: 1, amount: 100, kind: results.OK, sent: ms(40)}
+	t1dup = tx{key: 1, from: 0, to: 1, amount: 100, kind: outcome.OK, sent: ms(40)}
 )
 
 func cleanHistory(t *testing.T) *results.History { return history(t, t1, t2, t3, t1dup) }
@@ -54,8 +55,8 @@ func TestNoDoubleDeductCatchesALostUpdateByBlindWrites(t *testing.T) {
 	// The naive gateway's read-check-write: payments 7 and 8 both read acc-2 at 1000 and both
 	// write 990; their credits to acc-3 both land. The second debit is lost.
 	h := history(t,
-		tx{key: 7, from: 2, to: 3, amount: 10, kind: results.OK, sent: ms(10)},
-		tx{key: 8, from: 2, to: 3, amount: 10, kind: results.OK, sent: ms(11)})
+		tx{key: 7, from: 2, to: 3, amount: 10, kind: outcome.OK, sent: ms(10)},
+		tx{key: 8, from: 2, to: 3, amount: 10, kind: outcome.OK, sent: ms(11)})
 	r := ledger("ledger:a")
 	blindWrite(&r, tid(7), acc(2), 990)
 	blindWrite(&r, tid(8), acc(2), 990)
@@ -70,7 +71,7 @@ func TestNoDoubleDeductCatchesALostUpdateByBlindWrites(t *testing.T) {
 }
 
 func TestNoDoubleDeductCatchesADuplicateBlindWrite(t *testing.T) {
-	h := history(t, tx{key: 9, from: 0, to: 1, amount: 10, kind: results.OK, sent: ms(10)})
+	h := history(t, tx{key: 9, from: 0, to: 1, amount: 10, kind: outcome.OK, sent: ms(10)})
 	r := ledger("ledger:a")
 	blindWrite(&r, tid(9), acc(0), 990)
 	blindWrite(&r, tid(9), acc(1), 1010)
@@ -81,7 +82,7 @@ func TestNoDoubleDeductCatchesADuplicateBlindWrite(t *testing.T) {
 
 func TestNoDoubleDeductAcceptsCorrectBlindWrites(t *testing.T) {
 	// Naive mode without a race: the writes do what the payment asked, once.
-	h := history(t, tx{key: 9, from: 0, to: 1, amount: 10, kind: results.OK, sent: ms(10)})
+	h := history(t, tx{key: 9, from: 0, to: 1, amount: 10, kind: outcome.OK, sent: ms(10)})
 	r := ledger("ledger:a")
 	blindWrite(&r, tid(9), acc(0), 990)
 	blindWrite(&r, tid(9), acc(1), 1010)

@@ -15,6 +15,7 @@ import (
 	payledger "paylab/nodes/ledger"
 	"paylab/nodes/ledger/client"
 	"paylab/nodes/ledger/ledgertest"
+	"paylab/outcome"
 	"paylab/results"
 )
 
@@ -82,7 +83,7 @@ func startMutantLab(t *testing.T, lb payledger.Broken, gb gateway.Broken) *mutan
 }
 
 // record adds one operation to the history with the outcome the client saw.
-func (l *mutantLab) record(key uint64, from, to uint32, amount int64, kind results.Kind, reason string) {
+func (l *mutantLab) record(key uint64, from, to uint32, amount int64, kind outcome.Kind, reason string) {
 	l.seq++
 	at := time.Duration(l.seq) * time.Millisecond
 	l.hist.Add(results.Op{OpDetail: results.OpDetail{Type: results.OpTransfer, Key: key, From: from, To: to, Amount: amount},
@@ -104,9 +105,9 @@ func (l *mutantLab) pay(key uint64, from, to uint32, amount int64) {
 	if resp.StatusCode != http.StatusOK || json.Unmarshal(raw, &res) != nil {
 		l.t.Fatalf("pay %s: %d %s", tid(key), resp.StatusCode, raw)
 	}
-	kind := results.OK
+	kind := outcome.OK
 	if res.Status != payledger.StatusCommitted {
-		kind = results.Rejected
+		kind = outcome.Rejected
 	}
 	l.record(key, from, to, amount, kind, res.Reason)
 }
@@ -226,8 +227,8 @@ func TestPaymentMutantsAreCaught(t *testing.T) {
 				}
 				l.blindWrite(p8, from8, from8.state.Balance-10)
 				l.blindWrite(p8, to8, to8.state.Balance+10)
-				l.record(7, 2, 3, 10, results.OK, "")
-				l.record(8, 2, 3, 10, results.OK, "")
+				l.record(7, 2, 3, 10, outcome.OK, "")
+				l.record(8, 2, 3, 10, outcome.OK, "")
 			},
 			check: "no_double_deduct",
 			says:  []string{"blind writes over a balance the writer had not read (lost updates): 2", "payment " + tid(8) + ": blind write of acc-2 to 990 at index", "read version 0 (balance 1000) but overwrote version 1 (balance 990)"}},

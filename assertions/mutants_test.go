@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"paylab/assertions"
+	"paylab/outcome"
 	"paylab/results"
 )
 
@@ -24,8 +25,8 @@ func TestMutantsAreCaught(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t1 := transfer(1, 0, 1, 100, results.OK, 0, 10)
-	t2 := transfer(2, 0, 2, 50, results.OK, 40, 50)
+	t1 := transfer(1, 0, 1, 100, outcome.OK, 0, 10)
+	t2 := transfer(2, 0, 2, 50, outcome.OK, 40, 50)
 	leader := func(at time.Duration, node string) results.Event {
 		return results.Event{At: at, Kind: results.EventLeader, Name: "leader", Target: node}
 	}
@@ -66,7 +67,7 @@ func TestMutantsAreCaught(t *testing.T) {
 			quiet: []string{"no_double_deduct", "conservation", "no_negative_balance", "no_lost_ack"}},
 		{name: "a client's reads go back (reads from two replicas)", check: "reads_linearizable",
 			build: func(t *testing.T, mutant bool) *assertions.Input {
-				slow := transfer(1, 0, 1, 100, results.OK, 0, 50)
+				slow := transfer(1, 0, 1, 100, outcome.OK, 0, 50)
 				second := int64(900)
 				if mutant {
 					second = 1000
@@ -77,7 +78,7 @@ func TestMutantsAreCaught(t *testing.T) {
 			says: []string{"(non-monotonic client)", "read acc-0 = 1000 by op 2 (client 2"}},
 		{name: "a read sees a transfer before it was sent", check: "reads_linearizable",
 			build: func(t *testing.T, mutant bool) *assertions.Input {
-				late := transfer(1, 0, 1, 100, results.OK, 20, 30)
+				late := transfer(1, 0, 1, 100, outcome.OK, 20, 30)
 				saw := int64(1000)
 				if mutant {
 					saw = 900
@@ -98,7 +99,7 @@ func TestMutantsAreCaught(t *testing.T) {
 			says: []string{"zone-down us-east/a start at 3s: recovered after 11s, for good until the end of the run"}},
 		{name: "a failover without a new leader", check: "failover_time", params: map[string]any{"below": "1s"},
 			build: func(t *testing.T, mutant bool) *assertions.Input {
-				in := input(history(t, transfer(1, 0, 1, 1, results.OK, 2010, 2015), transfer(2, 0, 1, 1, results.OK, 2400, 2420)))
+				in := input(history(t, transfer(1, 0, 1, 1, outcome.OK, 2010, 2015), transfer(2, 0, 1, 1, outcome.OK, 2400, 2420)))
 				in.Events = []results.Event{leader(0, "ledger:us-east/a"),
 					{At: 2 * time.Second, Until: 4 * time.Second, Kind: results.EventFault, Name: "zone-down", Target: "us-east/a"}}
 				if !mutant {

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"paylab/assertions"
+	"paylab/outcome"
 	"paylab/results"
 )
 
@@ -41,8 +42,8 @@ func blindWriteRead(r *assertions.Replica, payment, account string, newBalance, 
 func TestRetryChargedTwiceUnderANewLedgerID(t *testing.T) {
 	// The first attempt timed out at the client; the gateway sent the retry to the ledger
 	// under a new id. Both committed: acc-0 paid twice.
-	first := tx{key: 1, from: 0, to: 1, amount: 100, kind: results.Unknown, sent: ms(10), done: ms(510)}
-	retry := tx{key: 1, from: 0, to: 1, amount: 100, kind: results.OK, sent: ms(520)}
+	first := tx{key: 1, from: 0, to: 1, amount: 100, kind: outcome.Unknown, sent: ms(10), done: ms(510)}
+	retry := tx{key: 1, from: 0, to: 1, amount: 100, kind: outcome.OK, sent: ms(520)}
 	h := history(t, first, retry)
 	r := ledger("ledger:a")
 	entry(&r, tid(1), tid(1), 0, 1, 100, assertions.StatusCommitted, 5)
@@ -66,7 +67,7 @@ func TestRetryChargedTwiceUnderANewLedgerID(t *testing.T) {
 
 func TestWrongBodyCommitted(t *testing.T) {
 	// Acknowledged acc-0→acc-1 100; the ledger committed acc-1→acc-0 1000 under that id.
-	h := history(t, tx{key: 1, from: 0, to: 1, amount: 100, kind: results.OK, sent: ms(10)})
+	h := history(t, tx{key: 1, from: 0, to: 1, amount: 100, kind: outcome.OK, sent: ms(10)})
 	r := ledger("ledger:a")
 	entry(&r, tid(1), tid(1), 1, 0, 1000, assertions.StatusCommitted, 5)
 	expect(t, mustNew(t, "no_lost_ack", nil).Check(input(h, r)), results.Fail,
@@ -79,7 +80,7 @@ func TestWrongBodyCommitted(t *testing.T) {
 func TestRejectedToTheClientCommittedLaterUnderAnotherID(t *testing.T) {
 	// The client was told "rejected"; the ledger rejected the first id, then committed the
 	// payment under another id.
-	h := history(t, tx{key: 1, from: 0, to: 1, amount: 100, kind: results.Rejected, reason: "insufficient_funds", sent: ms(10)})
+	h := history(t, tx{key: 1, from: 0, to: 1, amount: 100, kind: outcome.Rejected, reason: "insufficient_funds", sent: ms(10)})
 	r := ledger("ledger:a")
 	entry(&r, tid(1), tid(1), 0, 1, 100, assertions.StatusRejected, 5)
 	entry(&r, "01JLATER0000000000000000AA", tid(1), 0, 1, 100, assertions.StatusCommitted, 9)
@@ -91,7 +92,7 @@ func TestRejectedToTheClientCommittedLaterUnderAnotherID(t *testing.T) {
 
 func TestOrphans(t *testing.T) {
 	// Two committed entries nobody asked for, next to one payment the history knows.
-	ask := tx{key: 1, from: 0, to: 1, amount: 100, kind: results.OK, sent: ms(10)}
+	ask := tx{key: 1, from: 0, to: 1, amount: 100, kind: outcome.OK, sent: ms(10)}
 	r := ledger("ledger:a", ask)
 	entry(&r, tid(50), tid(50), 2, 3, 10, assertions.StatusCommitted, 20)
 	entry(&r, tid(51), tid(51), 3, 2, 7, assertions.StatusCommitted, 21)
@@ -107,7 +108,7 @@ func TestOrphans(t *testing.T) {
 		"committed entries the history does not show (it may not have kept their payments): 2", tid(50), tid(51))
 
 	// Nor when the history holds batches it does not itemize: the entries may be theirs.
-	batch := tx{key: 60, from: 2, to: 3, amount: 10, kind: results.OK, sent: ms(30), typ: results.OpBatch}
+	batch := tx{key: 60, from: 2, to: 3, amount: 10, kind: outcome.OK, sent: ms(30), typ: results.OpBatch}
 	expect(t, mustNew(t, "no_double_deduct", nil).Check(input(history(t, ask, batch), r)), results.Undecided,
 		"the history holds 1 batch or generic operations", tid(50))
 
@@ -137,8 +138,8 @@ func TestLostUpdateThroughABlindWriteWhenTheHistoryDroppedThePayments(t *testing
 	// Payments 7 and 8 (acc-2→acc-3 10 each) both read acc-2 at 1000 (version 0) and wrote
 	// 990; the second overwrote a version it had not read. The history hit its bound before
 	// either payment, so only the journal can tell.
-	h := truncated(t, 2, tx{key: 1, from: 0, to: 1, amount: 100, kind: results.OK, sent: ms(10)})
-	r := ledger("ledger:a", tx{key: 1, from: 0, to: 1, amount: 100, kind: results.OK})
+	h := truncated(t, 2, tx{key: 1, from: 0, to: 1, amount: 100, kind: outcome.OK, sent: ms(10)})
+	r := ledger("ledger:a", tx{key: 1, from: 0, to: 1, amount: 100, kind: outcome.OK})
 	blindWriteRead(&r, tid(7), acc(2), 990, 1000, 0)
 	blindWriteRead(&r, tid(7), acc(3), 1010, 1000, 0)
 	blindWriteRead(&r, tid(8), acc(2), 990, 1000, 0) // stale: acc-2 is at version 1 now
@@ -148,7 +149,7 @@ func TestLostUpdateThroughABlindWriteWhenTheHistoryDroppedThePayments(t *testing
 		"payment "+tid(8)+": blind write of acc-2 to 990 at index 102 read version 0 (balance 1000) but overwrote version 1 (balance 990)")
 
 	// The same race journalled without what the writers read stays unknown, as before.
-	old := ledger("ledger:a", tx{key: 1, from: 0, to: 1, amount: 100, kind: results.OK})
+	old := ledger("ledger:a", tx{key: 1, from: 0, to: 1, amount: 100, kind: outcome.OK})
 	blindWrite(&old, tid(7), acc(2), 990)
 	blindWrite(&old, tid(7), acc(3), 1010)
 	blindWrite(&old, tid(8), acc(2), 990)
@@ -156,7 +157,7 @@ func TestLostUpdateThroughABlindWriteWhenTheHistoryDroppedThePayments(t *testing
 	expect(t, mustNew(t, "no_double_deduct", nil).Check(input(h, old)), results.Undecided, "could not be held against the history")
 
 	// Correct writes that said what they read pass, even with the payments missing from the history.
-	good := ledger("ledger:a", tx{key: 1, from: 0, to: 1, amount: 100, kind: results.OK})
+	good := ledger("ledger:a", tx{key: 1, from: 0, to: 1, amount: 100, kind: outcome.OK})
 	blindWriteRead(&good, tid(7), acc(2), 990, 1000, 0)
 	blindWriteRead(&good, tid(7), acc(3), 1010, 1000, 0)
 	blindWriteRead(&good, tid(8), acc(2), 980, 990, 1)

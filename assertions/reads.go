@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"paylab/outcome"
 	"paylab/results"
 )
 
@@ -183,7 +184,7 @@ func checkReads(v *view) results.AssertionResult {
 	stale := 0
 	for i := range v.ops {
 		op := &v.ops[i]
-		if (op.Type != results.OpRead && op.Type != results.OpStaleRead) || op.Kind != results.OK {
+		if (op.Type != results.OpRead && op.Type != results.OpStaleRead) || op.Kind != outcome.OK {
 			continue
 		}
 		reads = append(reads, i)
@@ -209,7 +210,7 @@ func checkReads(v *view) results.AssertionResult {
 	}
 	acked := 0
 	for i := range v.ops {
-		if op := &v.ops[i]; op.Type == results.OpTransfer && op.Kind == results.OK {
+		if op := &v.ops[i]; op.Type == results.OpTransfer && op.Kind == outcome.OK {
 			acked++
 		}
 	}
@@ -533,8 +534,8 @@ func historyKeys(v *view) []historyKey {
 			if op.Sent < v.ops[k.first].Sent {
 				k.first = subs[hi].op
 			}
-			if op.Kind == results.OK || op.Kind == results.Rejected {
-				k.ok = k.ok || op.Kind == results.OK
+			if op.Kind == outcome.OK || op.Kind == outcome.Rejected {
+				k.ok = k.ok || op.Kind == outcome.OK
 				if k.ack < 0 || op.Done < v.ops[k.ack].Done {
 					k.ack = subs[hi].op
 				}

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"paylab/assertions"
+	"paylab/outcome"
 	"paylab/results"
 )
 
@@ -29,9 +30,9 @@ func readsRun(t *testing.T, journal []tx, ops ...tx) *assertions.Input {
 }
 
 func TestReadsLinearizable(t *testing.T) {
-	t1 := transfer(1, 0, 1, 100, results.OK, 0, 10)
-	t1slow := transfer(1, 0, 1, 100, results.OK, 0, 50)
-	t1unknown := transfer(1, 0, 1, 100, results.Unknown, 0, 10)
+	t1 := transfer(1, 0, 1, 100, outcome.OK, 0, 10)
+	t1slow := transfer(1, 0, 1, 100, outcome.OK, 0, 50)
+	t1unknown := transfer(1, 0, 1, 100, outcome.Unknown, 0, 10)
 	cases := []struct {
 		name    string
 		journal []tx
@@ -59,8 +60,8 @@ func TestReadsLinearizable(t *testing.T) {
 			results.Fail, []string{"read acc-0 = 1000 by op 2 (client 2", "but read acc-0 = 900 by op 1 (client 1, sent 10ms, done 20ms, ok), which returned before this read was sent, saw index 5"}},
 		{"overlapping reads of two clients may disagree", []tx{t1slow},
 			[]tx{t1slow, readBy(1, 0, 900, 10, 35), readBy(2, 0, 1000, 30, 40)}, results.Pass, nil},
-		{"a read from the future", []tx{transfer(1, 0, 1, 100, results.OK, 20, 30)},
-			[]tx{read(0, 900, 0, 10), transfer(1, 0, 1, 100, results.OK, 20, 30)},
+		{"a read from the future", []tx{transfer(1, 0, 1, 100, outcome.OK, 20, 30)},
+			[]tx{read(0, 900, 0, 10), transfer(1, 0, 1, 100, outcome.OK, 20, 30)},
 			results.Fail, []string{"reads from the future", "acc-0 held 900 only from index 5, after " + tid(1) + " (index 5), whose first submission was sent at 20ms, after the read returned"}},
 		{"an unknown transfer may commit late", []tx{t1unknown},
 			[]tx{t1unknown, read(0, 1000, 20, 30), read(0, 900, 40, 50)}, results.Pass, nil},
@@ -69,17 +70,17 @@ func TestReadsLinearizable(t *testing.T) {
 		{"a seen unknown transfer that never committed", nil,
 			[]tx{t1unknown, read(0, 900, 20, 30)}, results.Fail, []string{"acc-0 never held 900"}},
 		{"a resubmission bounds nothing: the key's first send does", []tx{t1unknown},
-			[]tx{t1unknown, read(0, 900, 20, 25), transfer(1, 0, 1, 100, results.OK, 30, 40)}, results.Pass, nil},
-		{"a rejection acknowledged before the read orders it after its index", []tx{transfer(1, 0, 1, 100, results.Unknown, 0, 100), transfer(2, 2, 3, 5000, results.Rejected, 10, 20)},
-			[]tx{transfer(1, 0, 1, 100, results.Unknown, 0, 100), transfer(2, 2, 3, 5000, results.Rejected, 10, 20), read(0, 1000, 30, 40)},
+			[]tx{t1unknown, read(0, 900, 20, 25), transfer(1, 0, 1, 100, outcome.OK, 30, 40)}, results.Pass, nil},
+		{"a rejection acknowledged before the read orders it after its index", []tx{transfer(1, 0, 1, 100, outcome.Unknown, 0, 100), transfer(2, 2, 3, 5000, outcome.Rejected, 10, 20)},
+			[]tx{transfer(1, 0, 1, 100, outcome.Unknown, 0, 100), transfer(2, 2, 3, 5000, outcome.Rejected, 10, 20), read(0, 1000, 30, 40)},
 			results.Fail, []string{"acc-0 held 1000 up to index 4, but " + tid(2) + " was acknowledged at 20ms"}},
 		{"a stale read may be old", []tx{t1}, []tx{t1, staleRead(0, 1000, 20, 30), staleRead(0, 900, 40, 50), staleRead(0, 1000, 60, 70)},
 			results.Pass, []string{"3 reads (3 stale)"}},
 		{"a stale read of a balance never held", []tx{t1}, []tx{t1, staleRead(0, 950, 20, 30)},
 			results.Fail, []string{"acc-0 never held 950"}},
-		{"a stale read from the future", []tx{transfer(1, 0, 1, 100, results.OK, 20, 30)},
-			[]tx{staleRead(0, 900, 0, 10), transfer(1, 0, 1, 100, results.OK, 20, 30)}, results.Fail, []string{"reads from the future"}},
-		{"failed reads are not judged", []tx{t1}, []tx{t1, read(0, 1000, 20, 30), {read: true, from: 0, amount: 3, kind: results.Failed, sent: ms(40), done: ms(50)}},
+		{"a stale read from the future", []tx{transfer(1, 0, 1, 100, outcome.OK, 20, 30)},
+			[]tx{staleRead(0, 900, 0, 10), transfer(1, 0, 1, 100, outcome.OK, 20, 30)}, results.Fail, []string{"reads from the future"}},
+		{"failed reads are not judged", []tx{t1}, []tx{t1, read(0, 1000, 20, 30), {read: true, from: 0, amount: 3, kind: outcome.Failed, sent: ms(40), done: ms(50)}},
 			results.Fail, []string{"1 illegal"}},
 	}
 	for _, c := range cases {
@@ -93,8 +94,8 @@ func TestReadsLinearizable(t *testing.T) {
 func TestReadsSeeNoStateInsideABatch(t *testing.T) {
 	// Two transfers group-committed at one index cancel out on acc-0: the 900 between them was
 	// never a state of the ledger.
-	t1 := transfer(1, 0, 1, 100, results.OK, 0, 50)
-	t2 := transfer(2, 1, 0, 100, results.OK, 0, 50)
+	t1 := transfer(1, 0, 1, 100, outcome.OK, 0, 50)
+	t2 := transfer(2, 1, 0, 100, outcome.OK, 0, 50)
 	rep := ledger("ledger:a", t1, t2)
 	tr := rep.Transfers[tid(2)]
 	tr.Index = rep.Transfers[tid(1)].Index
@@ -104,7 +105,7 @@ func TestReadsSeeNoStateInsideABatch(t *testing.T) {
 }
 
 func TestReadsFollowBlindWritesAndRepeatedEntries(t *testing.T) {
-	t1 := transfer(1, 0, 1, 100, results.OK, 0, 10)
+	t1 := transfer(1, 0, 1, 100, outcome.OK, 0, 10)
 	rep := ledger("ledger:a", t1)
 	// skip_dedupe: the resubmission applied again at index 6.
 	again := rep.Transfers[tid(1)]
@@ -113,12 +114,12 @@ func TestReadsFollowBlindWritesAndRepeatedEntries(t *testing.T) {
 	move(&rep, acc(0), -100)
 	move(&rep, acc(1), 100)
 	blindWrite(&rep, "p-1", acc(0), 500) // index 100
-	ops := []tx{t1, transfer(1, 0, 1, 100, results.OK, 20, 30), read(0, 800, 40, 50), read(0, 500, 200, 210)}
+	ops := []tx{t1, transfer(1, 0, 1, 100, outcome.OK, 20, 30), read(0, 800, 40, 50), read(0, 500, 200, 210)}
 	expect(t, mustNew(t, "reads_linearizable", nil).Check(input(history(t, ops...), rep)), results.Pass)
 }
 
 func TestReadsTakeTheMostAdvancedReplica(t *testing.T) {
-	t1 := transfer(1, 0, 1, 100, results.OK, 0, 10)
+	t1 := transfer(1, 0, 1, 100, outcome.OK, 0, 10)
 	behind := ledger("ledger:b") // has not applied t1
 	behind.AppliedIndex = 2
 	res := mustNew(t, "reads_linearizable", nil).Check(input(history(t, t1, read(0, 900, 20, 30)), behind, ledger("ledger:a", t1)))
@@ -126,7 +127,7 @@ func TestReadsTakeTheMostAdvancedReplica(t *testing.T) {
 }
 
 func TestReadsUndecidable(t *testing.T) {
-	t1 := transfer(1, 0, 1, 100, results.OK, 0, 10)
+	t1 := transfer(1, 0, 1, 100, outcome.OK, 0, 10)
 	check := func(in *assertions.Input) results.AssertionResult {
 		return mustNew(t, "reads_linearizable", nil).Check(in)
 	}
@@ -144,7 +145,7 @@ func TestReadsUndecidable(t *testing.T) {
 			"ledger:a exports no journal, yet the history has 1 acknowledged transfers")
 	})
 	t.Run("an acknowledged transfer missing from the journal", func(t *testing.T) {
-		t2 := transfer(2, 2, 3, 100, results.OK, 0, 10)
+		t2 := transfer(2, 2, 3, 100, outcome.OK, 0, 10)
 		expect(t, check(input(history(t, t1, t2, read(0, 900, 20, 30)), ledger("ledger:a", t1))), results.Undecided,
 			"1 transfers acknowledged committed are not in ledger:a's journal")
 	})

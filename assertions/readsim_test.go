@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"paylab/assertions"
+	"paylab/outcome"
 	"paylab/results"
 )
 
@@ -63,7 +64,7 @@ func (s sim) run() (*results.History, assertions.Replica) {
 		o.Amount = 1 + r.Int64N(300)
 		commit := true
 		if r.Float64() < s.unknown {
-			o.Kind = results.Unknown
+			o.Kind = outcome.Unknown
 			commit = r.IntN(2) == 0
 			effect = sent + time.Duration(r.Int64N(int64(2*s.latency))) // may commit after the client gave up
 		}
@@ -96,15 +97,15 @@ func (s sim) run() (*results.History, assertions.Replica) {
 			t := assertions.Transfer{ID: tid(o.Key), From: names[o.From], To: names[o.To], Amount: o.Amount, Index: index, Status: assertions.StatusCommitted}
 			if bal[o.From] < o.Amount {
 				t.Status, t.Reason = assertions.StatusRejected, "insufficient_funds"
-				if o.Kind != results.Unknown {
-					o.Kind = results.Rejected
+				if o.Kind != outcome.Unknown {
+					o.Kind = outcome.Rejected
 				}
 			} else {
 				bal[o.From] -= o.Amount
 				bal[o.To] += o.Amount
 			}
 			rep.Transfers[t.ID] = t
-			if o.Kind != results.Unknown && o.Done <= last { // answered only once its batch applied
+			if o.Kind != outcome.Unknown && o.Done <= last { // answered only once its batch applied
 				o.Done = last + 1
 			}
 		}
@@ -122,7 +123,7 @@ func (s sim) run() (*results.History, assertions.Replica) {
 			if len(batch) == 0 {
 				minDone = 1<<63 - 1
 			}
-			if so.op.Kind != results.Unknown {
+			if so.op.Kind != outcome.Unknown {
 				minDone = min(minDone, so.op.Done)
 			}
 			batch = append(batch, k)
@@ -150,7 +151,7 @@ func (s sim) run() (*results.History, assertions.Replica) {
 	h := results.NewHistory(epoch, s.ops)
 	for _, k := range order {
 		reason := ""
-		if ops[k].op.Kind == results.Rejected {
+		if ops[k].op.Kind == outcome.Rejected {
 			reason = "insufficient_funds"
 		}
 		h.Add(ops[k].op, reason)

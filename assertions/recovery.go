@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"paylab/outcome"
 	"paylab/results"
 )
 
@@ -352,7 +353,7 @@ func checkFailover(v *view, below time.Duration) results.AssertionResult {
 	}
 	commits := make([]*results.Op, 0, len(v.ops))
 	for i := range v.ops {
-		if op := &v.ops[i]; op.Type == results.OpTransfer && op.Kind == results.OK {
+		if op := &v.ops[i]; op.Type == results.OpTransfer && op.Kind == outcome.OK {
 			commits = append(commits, op)
 		}
 	}

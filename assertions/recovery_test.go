@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"paylab/assertions"
+	"paylab/outcome"
 	"paylab/results"
 )
 
@@ -80,12 +81,12 @@ func failoverRun(t *testing.T, ops ...tx) *assertions.Input {
 }
 
 func TestFailoverTime(t *testing.T) {
-	before := tx{key: 1, kind: results.OK, from: 0, to: 1, amount: 1, sent: ms(1000), done: ms(1005)}
+	before := tx{key: 1, kind: outcome.OK, from: 0, to: 1, amount: 1, sent: ms(1000), done: ms(1005)}
 	// Sent before the loss, answered after it: it may have committed on the old leader, so it
 	// does not mark the failover's end.
-	straddling := tx{key: 2, kind: results.OK, from: 0, to: 1, amount: 1, sent: ms(1990), done: ms(2100)}
-	failed := tx{key: 3, kind: results.Failed, from: 0, to: 1, amount: 1, sent: ms(2050), done: ms(2060)}
-	next := tx{key: 4, kind: results.OK, from: 0, to: 1, amount: 1, sent: ms(2100), done: ms(2600), client: 7}
+	straddling := tx{key: 2, kind: outcome.OK, from: 0, to: 1, amount: 1, sent: ms(1990), done: ms(2100)}
+	failed := tx{key: 3, kind: outcome.Failed, from: 0, to: 1, amount: 1, sent: ms(2050), done: ms(2060)}
+	next := tx{key: 4, kind: outcome.OK, from: 0, to: 1, amount: 1, sent: ms(2100), done: ms(2600), client: 7}
 
 	in := failoverRun(t, before, straddling, failed, next)
 	res := mustNew(t, "failover_time", map[string]any{"below": "1s"}).Check(in)
@@ -105,7 +106,7 @@ func TestFailoverTime(t *testing.T) {
 	expect(t, res, results.Pass, "after the load ended at 3s, not judged", "next commit after 600ms")
 
 	// No commit after the loss, and the run went on past the limit: fail.
-	lateFail := tx{key: 5, kind: results.Failed, from: 0, to: 1, amount: 1, sent: ms(3000), done: ms(3500)}
+	lateFail := tx{key: 5, kind: outcome.Failed, from: 0, to: 1, amount: 1, sent: ms(3000), done: ms(3500)}
 	res = mustNew(t, "failover_time", map[string]any{"below": "1s"}).Check(failoverRun(t, before, straddling, failed, lateFail))
 	expect(t, res, results.Fail, "no transfer sent after the loss committed by the end of the run (3.5s)", "1 of 1 leader losses not followed by a commit")
 
@@ -115,7 +116,7 @@ func TestFailoverTime(t *testing.T) {
 }
 
 func TestFailoverTimeFindsLeaderLosses(t *testing.T) {
-	commit := tx{key: 9, kind: results.OK, from: 0, to: 1, amount: 1, sent: ms(5000), done: ms(5100)}
+	commit := tx{key: 9, kind: outcome.OK, from: 0, to: 1, amount: 1, sent: ms(5000), done: ms(5100)}
 	cases := []struct {
 		name   string
 		events []results.Event
@@ -241,15 +242,15 @@ func TestRecoveryTimeRunsToTheLastGoodStretch(t *testing.T) {
 // A commit answered before the new leader was seen may be the old leader's, still in office: it
 // does not end the failover.
 func TestFailoverTimeCountsOnlyCommitsUnderTheNewLeader(t *testing.T) {
-	early := tx{key: 1, kind: results.OK, from: 0, to: 1, amount: 1, sent: ms(2010), done: ms(2015)}
-	late := tx{key: 2, kind: results.OK, from: 0, to: 1, amount: 1, sent: ms(2500), done: ms(2520)}
+	early := tx{key: 1, kind: outcome.OK, from: 0, to: 1, amount: 1, sent: ms(2010), done: ms(2015)}
+	late := tx{key: 2, kind: outcome.OK, from: 0, to: 1, amount: 1, sent: ms(2500), done: ms(2520)}
 	res := mustNew(t, "failover_time", map[string]any{"below": "1s"}).Check(failoverRun(t, early, late))
 	expect(t, res, results.Pass, "new leader ledger:us-east/b at 2.3s: next commit after 520ms, op 1")
 }
 
 // A truncated history may lack the commit that ended a failover: unknown, not a slow failover.
 func TestFailoverTimeNeedsTheWholeHistory(t *testing.T) {
-	in := failoverRun(t, tx{key: 1, kind: results.OK, from: 0, to: 1, amount: 1, sent: ms(100), done: ms(110)})
+	in := failoverRun(t, tx{key: 1, kind: outcome.OK, from: 0, to: 1, amount: 1, sent: ms(100), done: ms(110)})
 	h := results.NewHistory(epoch, 1)
 	for _, op := range in.History.Ops() {
 		h.Add(op, "")

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"paylab/assertions"
+	"paylab/outcome"
 	"paylab/results"
 )
 
@@ -27,7 +28,7 @@ func truncated(t *testing.T, n int, ops ...tx) *results.History {
 // checker that needs the history says unknown on an empty one, and on one that dropped records
 // past its bound (a violation in the records it kept still fails).
 func TestInputsThatCannotDecideAreUnknown(t *testing.T) {
-	t1 := transfer(1, 0, 1, 100, results.OK, 0, 10)
+	t1 := transfer(1, 0, 1, 100, outcome.OK, 0, 10)
 	leaderEvents := []results.Event{
 		{At: 0, Kind: results.EventLeader, Target: "ledger:a"},
 		{At: ms(1), Kind: results.EventFault, Name: "leader-kill"},
@@ -64,7 +65,7 @@ func TestInputsThatCannotDecideAreUnknown(t *testing.T) {
 			}, results.Undecided, "the history is empty"},
 		{"failover_time on a truncated history", "failover_time", map[string]any{"below": "1s"},
 			func() *assertions.Input {
-				in := input(truncated(t, 1, transfer(1, 0, 1, 1, results.OK, 5, 9)))
+				in := input(truncated(t, 1, transfer(1, 0, 1, 1, outcome.OK, 5, 9)))
 				in.Events = leaderEvents
 				return in
 			}, results.Undecided, "the history dropped 1 operations past its capacity"},
@@ -75,7 +76,7 @@ func TestInputsThatCannotDecideAreUnknown(t *testing.T) {
 				r := ledger("ledger:a")
 				blindWrite(&r, tid(9), acc(0), 900)
 				blindWrite(&r, tid(9), acc(1), 1100)
-				return input(truncated(t, 5, transfer(1, 2, 3, 1, results.OK, 0, 1)), r)
+				return input(truncated(t, 5, transfer(1, 2, 3, 1, outcome.OK, 0, 1)), r)
 			}, results.Undecided, "1 blind-write payments could not be held against the history: the history dropped 5 operations"},
 	}
 	for _, c := range cases {
@@ -87,9 +88,9 @@ func TestInputsThatCannotDecideAreUnknown(t *testing.T) {
 
 // With a whole history the same inputs decide: the rule withholds only what cannot be vouched for.
 func TestWholeHistoriesStillDecide(t *testing.T) {
-	t1 := transfer(1, 0, 1, 100, results.OK, 0, 10)
+	t1 := transfer(1, 0, 1, 100, outcome.OK, 0, 10)
 	expect(t, mustNew(t, "no_lost_ack", nil).Check(input(history(t, t1), ledger("ledger:a", t1))), results.Pass)
-	in := input(history(t, transfer(1, 0, 1, 1, results.OK, 5, 9)))
+	in := input(history(t, transfer(1, 0, 1, 1, outcome.OK, 5, 9)))
 	in.Events = []results.Event{
 		{At: 0, Kind: results.EventLeader, Target: "ledger:a"},
 		{At: ms(1), Kind: results.EventFault, Name: "leader-kill"},

@@ -15,6 +15,7 @@ import (
 
 	"paylab/faults"
 	"paylab/lab/load"
+	"paylab/outcome"
 	"paylab/regions"
 	"paylab/results"
 	"paylab/scenarios"
@@ -96,9 +97,9 @@ func pay(t *testing.T, l *Lab, region int, key uint64, wait time.Duration) {
 		last = target.Transfer(ctx, region, tr)
 		cancel()
 		switch last.Kind {
-		case load.OK:
+		case outcome.OK:
 			return
-		case load.Rejected:
+		case outcome.Rejected:
 			t.Fatalf("payment %s from %s rejected: %s", tr.ID, l.s.Workload.From[region], last.Reason)
 		}
 	}

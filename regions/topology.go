@@ -160,121 +160,141 @@ func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
 // Validate checks every field and the fields against each other; the error
 // joins (errors.Join) one *FieldError per problem found.
 func (t Topology) Validate() error {
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
-	}
+	var p problems
+	t.checkRegions(&p)
+	t.checkLatencies(&p)
+	t.checkLedger(&p)
+	t.checkGatewaysAndDNS(&p)
+	return errors.Join(p...)
+}
+
+// problems collects the *FieldErrors of one Validate, in the order found.
+type problems []error
+
+func (p *problems) bad(field, format string, args ...any) {
+	*p = append(*p, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+// checkRegions checks the regions, their names, zones and weights.
+func (t Topology) checkRegions(p *problems) {
 	switch {
 	case len(t.Regions) == 0:
-		bad("regions", "at least one region is required")
+		p.bad("regions", "at least one region is required")
 	case len(t.Regions) > MaxRegions:
-		bad("regions", "%d regions, at most %d", len(t.Regions), MaxRegions)
+		p.bad("regions", "%d regions, at most %d", len(t.Regions), MaxRegions)
 	}
 	seen := map[string]bool{}
 	for i, r := range t.Regions {
 		f := fmt.Sprintf("regions[%d]", i)
 		if !namePattern.MatchString(r.Name) {
-			bad(f+".name", "%q is not a valid name (lower-case letters, digits and '-', at most 32)", r.Name)
+			p.bad(f+".name", "%q is not a valid name (lower-case letters, digits and '-', at most 32)", r.Name)
 		} else if seen[r.Name] {
-			bad(f+".name", "region %q is listed twice", r.Name)
+			p.bad(f+".name", "region %q is listed twice", r.Name)
 		}
 		seen[r.Name] = true
 		if len(r.Zones) == 0 || len(r.Zones) > MaxZones {
-			bad(f+".zones", "%d zones, want 1 to %d", len(r.Zones), MaxZones)
+			p.bad(f+".zones", "%d zones, want 1 to %d", len(r.Zones), MaxZones)
 		}
 		zones := map[string]bool{}
 		for j, z := range r.Zones {
 			if !namePattern.MatchString(z) {
-				bad(fmt.Sprintf("%s.zones[%d]", f, j), "%q is not a valid name (lower-case letters, digits and '-', at most 32)", z)
+				p.bad(fmt.Sprintf("%s.zones[%d]", f, j), "%q is not a valid name (lower-case letters, digits and '-', at most 32)", z)
 			} else if zones[z] {
-				bad(fmt.Sprintf("%s.zones[%d]", f, j), "zone %q is listed twice", z)
+				p.bad(fmt.Sprintf("%s.zones[%d]", f, j), "zone %q is listed twice", z)
 			}
 			zones[z] = true
 		}
 		if w := r.Weight; w != nil && (*w < 1 || *w > MaxWeight) {
-			bad(f+".weight", "%d, want 1 to %d (leave it out for 1)", *w, MaxWeight)
+			p.bad(f+".weight", "%d, want 1 to %d (leave it out for 1)", *w, MaxWeight)
 		}
 	}
+}
 
+// checkLatencies checks the zone and region latencies, the jitter and the overrides.
+func (t Topology) checkLatencies(p *problems) {
 	checkLatency := func(field string, d time.Duration) {
 		switch {
 		case d < 0 || d > MaxOneWayLatency:
-			bad(field, "%v, want 0 to %v", d, MaxOneWayLatency)
+			p.bad(field, "%v, want 0 to %v", d, MaxOneWayLatency)
 		case d%time.Millisecond != 0:
-			bad(field, "%v is not a whole number of milliseconds (toxiproxy's latency resolution)", d)
+			p.bad(field, "%v is not a whole number of milliseconds (toxiproxy's latency resolution)", d)
 		}
 	}
 	checkLatency("latency.zone", t.Latency.Zone)
 	checkLatency("latency.region", t.Latency.Region)
 	if t.Latency.Jitter < 0 || t.Latency.Jitter > 100 || math.IsNaN(float64(t.Latency.Jitter)) {
-		bad("latency.jitter", "%v, want 0%% to 100%%", t.Latency.Jitter)
+		p.bad("latency.jitter", "%v, want 0%% to 100%%", t.Latency.Jitter)
 	}
 	pairs := map[[2]Placement]bool{}
 	for i, o := range t.Latency.Overrides {
 		f := fmt.Sprintf("latency.overrides[%d]", i)
 		if err := t.checkPlacement(o.A, false); err != nil {
-			bad(f+".a", "%v", err)
+			p.bad(f+".a", "%v", err)
 		}
 		if err := t.checkPlacement(o.B, false); err != nil {
-			bad(f+".b", "%v", err)
+			p.bad(f+".b", "%v", err)
 		}
 		if o.A == o.B {
-			bad(f, "a and b are both %s", o.A)
+			p.bad(f, "a and b are both %s", o.A)
 		}
 		key := [2]Placement{o.A, o.B}
 		if o.B.String() < o.A.String() {
 			key = [2]Placement{o.B, o.A}
 		}
 		if pairs[key] {
-			bad(f, "the pair %s, %s is overridden twice", o.A, o.B)
+			p.bad(f, "the pair %s, %s is overridden twice", o.A, o.B)
 		}
 		pairs[key] = true
 		checkLatency(f+".one_way", o.OneWay)
 	}
+}
 
+// checkLedger checks the ledger nodes' placements (one per zone), the initial leader and the raft timeouts.
+func (t Topology) checkLedger(p *problems) {
 	if len(t.Ledger.Nodes) == 0 {
-		bad("ledger.nodes", "at least one ledger node is required")
+		p.bad("ledger.nodes", "at least one ledger node is required")
 	}
 	placed := map[Placement]bool{}
-	for i, p := range t.Ledger.Nodes {
+	for i, n := range t.Ledger.Nodes {
 		f := fmt.Sprintf("ledger.nodes[%d]", i)
-		if err := t.checkPlacement(p, true); err != nil {
-			bad(f, "%v", err)
-		} else if placed[p] {
-			bad(f, "%s already holds a ledger node (at most one per zone)", p)
+		if err := t.checkPlacement(n, true); err != nil {
+			p.bad(f, "%v", err)
+		} else if placed[n] {
+			p.bad(f, "%s already holds a ledger node (at most one per zone)", n)
 		}
-		placed[p] = true
+		placed[n] = true
 	}
 	if il := t.Ledger.InitialLeader; il != nil && !placed[*il] {
-		bad("ledger.initial_leader", "%s holds no ledger node (nodes: %v)", *il, t.Ledger.Nodes)
+		p.bad("ledger.initial_leader", "%s holds no ledger node (nodes: %v)", *il, t.Ledger.Nodes)
 	}
 	if t.Ledger.HeartbeatTimeout <= 0 {
-		bad("ledger.heartbeat_timeout", "%v, must be positive", t.Ledger.HeartbeatTimeout)
+		p.bad("ledger.heartbeat_timeout", "%v, must be positive", t.Ledger.HeartbeatTimeout)
 	}
 	if t.Ledger.ElectionTimeout < t.Ledger.HeartbeatTimeout {
-		bad("ledger.election_timeout", "%v is shorter than ledger.heartbeat_timeout %v", t.Ledger.ElectionTimeout, t.Ledger.HeartbeatTimeout)
+		p.bad("ledger.election_timeout", "%v is shorter than ledger.heartbeat_timeout %v", t.Ledger.ElectionTimeout, t.Ledger.HeartbeatTimeout)
 	}
+}
 
+// checkGatewaysAndDNS checks the gateways' count and modes and the lab DNS's TTL and health checks.
+func (t Topology) checkGatewaysAndDNS(p *problems) {
 	if t.Gateways.PerRegion < 1 || t.Gateways.PerRegion > MaxGatewaysPer {
-		bad("gateways.per_region", "%d, want 1 to %d", t.Gateways.PerRegion, MaxGatewaysPer)
+		p.bad("gateways.per_region", "%d, want 1 to %d", t.Gateways.PerRegion, MaxGatewaysPer)
 	}
 	if t.Gateways.Cache != ModeSafe && t.Gateways.Cache != ModeNaive {
-		bad("gateways.cache", "%q, want %q or %q", t.Gateways.Cache, ModeSafe, ModeNaive)
+		p.bad("gateways.cache", "%q, want %q or %q", t.Gateways.Cache, ModeSafe, ModeNaive)
 	}
 	if t.Gateways.Lock != ModeSafe && t.Gateways.Lock != ModeNaive {
-		bad("gateways.lock", "%q, want %q or %q", t.Gateways.Lock, ModeSafe, ModeNaive)
+		p.bad("gateways.lock", "%q, want %q or %q", t.Gateways.Lock, ModeSafe, ModeNaive)
 	}
-
 	if t.DNS.TTL < time.Second || t.DNS.TTL%time.Second != 0 {
-		bad("dns.ttl", "%v, want a whole number of seconds, at least 1s (DNS TTLs are seconds)", t.DNS.TTL)
+		p.bad("dns.ttl", "%v, want a whole number of seconds, at least 1s (DNS TTLs are seconds)", t.DNS.TTL)
 	}
 	if t.DNS.HealthInterval < 10*time.Millisecond {
-		bad("dns.health_interval", "%v, want at least 10ms", t.DNS.HealthInterval)
+		p.bad("dns.health_interval", "%v, want at least 10ms", t.DNS.HealthInterval)
 	}
 	if t.DNS.HealthThreshold < 1 || t.DNS.HealthThreshold > 100 {
-		bad("dns.health_threshold", "%d, want 1 to 100", t.DNS.HealthThreshold)
+		p.bad("dns.health_threshold", "%d, want 1 to 100", t.DNS.HealthThreshold)
 	}
-	return errors.Join(errs...)
 }
 
 // checkPlacement reports whether p names a region of t and, when it has a

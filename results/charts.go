@@ -264,38 +264,12 @@ func renderSVG(id string, w, h vg.Length, paint func(draw.Canvas)) (template.HTM
 // buildPlot makes one chart's plot: shading first, then the grid and the series. The chart's
 // title and legend are drawn by the page.
 func buildPlot(spec chartSpec, windows []Figures, xmax float64, shades []plot.Plotter) (*plot.Plot, []legendItem, error) {
-	p := plot.New()
-	for _, st := range []*font.Font{&p.X.Label.TextStyle.Font, &p.Y.Label.TextStyle.Font, &p.X.Tick.Label.Font, &p.Y.Tick.Label.Font} {
-		st.Typeface, st.Variant = sansFont.Typeface, sansFont.Variant
-	}
-	p.X.Label.TextStyle.Font.Size, p.Y.Label.TextStyle.Font.Size = 9, 9
-	p.X.Tick.Label.Font.Size, p.Y.Tick.Label.Font.Size = 8, 8
-	p.X.Label.Text = "seconds since start"
-	p.Y.Label.Text = spec.yLabel
-	p.Add(shades...)
-	grid := plotter.NewGrid()
-	grid.Vertical.Color, grid.Horizontal.Color = colGrid, colGrid
-	p.Add(grid)
-
+	p := newChartPlot(spec.yLabel, shades)
 	ymax, ypos := 0.0, math.Inf(1) // the largest value, the smallest above zero
-	const logFloor = 0.01          // ms: keeps zero values drawable on the log axis
 	var legend []legendItem
 	for _, s := range spec.series {
-		pts := make(plotter.XYs, 0, len(windows))
-		for _, w := range windows {
-			v := s.value(w)
-			if math.IsNaN(v) || math.IsInf(v, 0) {
-				continue
-			}
-			if spec.log && v < logFloor {
-				v = logFloor
-			}
-			pts = append(pts, plotter.XY{X: (w.Start + (w.End-w.Start)/2).Seconds(), Y: v})
-			ymax = math.Max(ymax, v)
-			if v > 0 {
-				ypos = math.Min(ypos, v)
-			}
-		}
+		pts, smax, spos := seriesPoints(s, windows, spec.log)
+		ymax, ypos = math.Max(ymax, smax), math.Min(ypos, spos)
 		if len(pts) == 0 {
 			continue
 		}
@@ -315,26 +289,73 @@ func buildPlot(spec chartSpec, windows []Figures, xmax float64, shades []plot.Pl
 		}
 		legend = append(legend, legendItem{Name: s.name, Style: template.CSS("border-top:2px " + border + " " + cssColor(s.color))})
 	}
+	setChartAxes(p, spec.log, xmax, ymax, ypos)
+	return p, legend, nil
+}
+
+// chartLogFloor (ms) keeps zero values drawable on a log axis.
+const chartLogFloor = 0.01
+
+// newChartPlot is an empty chart: fonts, axis labels, the shaded spans and the grid.
+func newChartPlot(yLabel string, shades []plot.Plotter) *plot.Plot {
+	p := plot.New()
+	for _, st := range []*font.Font{&p.X.Label.TextStyle.Font, &p.Y.Label.TextStyle.Font, &p.X.Tick.Label.Font, &p.Y.Tick.Label.Font} {
+		st.Typeface, st.Variant = sansFont.Typeface, sansFont.Variant
+	}
+	p.X.Label.TextStyle.Font.Size, p.Y.Label.TextStyle.Font.Size = 9, 9
+	p.X.Tick.Label.Font.Size, p.Y.Tick.Label.Font.Size = 8, 8
+	p.X.Label.Text = "seconds since start"
+	p.Y.Label.Text = yLabel
+	p.Add(shades...)
+	grid := plotter.NewGrid()
+	grid.Vertical.Color, grid.Horizontal.Color = colGrid, colGrid
+	p.Add(grid)
+	return p
+}
+
+// seriesPoints is one series' value in each window, at the window's middle; values that are not finite
+// are left out and, on a log axis, values under chartLogFloor raised to it. ymax is the largest value (0
+// if none), ypos the smallest above zero (+Inf if none).
+func seriesPoints(s series, windows []Figures, log bool) (pts plotter.XYs, ymax, ypos float64) {
+	pts = make(plotter.XYs, 0, len(windows))
+	ypos = math.Inf(1)
+	for _, w := range windows {
+		v := s.value(w)
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			continue
+		}
+		if log && v < chartLogFloor {
+			v = chartLogFloor
+		}
+		pts = append(pts, plotter.XY{X: (w.Start + (w.End-w.Start)/2).Seconds(), Y: v})
+		ymax = math.Max(ymax, v)
+		if v > 0 {
+			ypos = math.Min(ypos, v)
+		}
+	}
+	return pts, ymax, ypos
+}
+
+// setChartAxes sets the axes' ranges and ticks: x from 0 to xmax; y from 0 (linear, with headroom over
+// ymax) or from the decade below ypos (log).
+func setChartAxes(p *plot.Plot, log bool, xmax, ymax, ypos float64) {
 	ymin := 0.0
-	if spec.log {
+	if log {
 		// From the decade below the smallest value: no empty decades under the lines.
-		ymin = logFloor
+		ymin = chartLogFloor
 		if !math.IsInf(ypos, 1) {
-			ymin = math.Max(logFloor, math.Pow(10, math.Floor(math.Log10(ypos))))
+			ymin = math.Max(chartLogFloor, math.Pow(10, math.Floor(math.Log10(ypos))))
 		}
 		ymax = math.Max(ymax*3, 10*ymin)
 		p.Y.Scale = plot.LogScale{}
 		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 	} else {
 		ymax = math.Max(ymax*1.15, 1)
-	}
-	if !spec.log {
 		p.Y.Tick.Marker = plainTicks{}
 	}
 	p.X.Tick.Marker = plainTicks{}
 	p.X.Min, p.X.Max = 0, xmax
 	p.Y.Min, p.Y.Max = ymin, ymax
-	return p, legend, nil
 }
 
 // plainTicks are gonum's default ticks labelled without trailing zeros ("500", not "500.00").

@@ -1,6 +1,7 @@
 package results
 
 import (
+	"paylab/outcome"
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
@@ -82,11 +83,11 @@ func makeFigures(name string, from, to time.Duration, t *tally, h *hdrhistogram.
 		Name:     name,
 		Start:    from,
 		End:      to,
-		OK:       t.kinds[OK],
-		Rejected: t.kinds[Rejected],
-		Failed:   t.kinds[Failed],
-		Unknown:  t.kinds[Unknown],
-		ItemsOK:  t.items[OK],
+		OK:       t.kinds[outcome.OK],
+		Rejected: t.kinds[outcome.Rejected],
+		Failed:   t.kinds[outcome.Failed],
+		Unknown:  t.kinds[outcome.Unknown],
+		ItemsOK:  t.items[outcome.OK],
 		Late:     t.late,
 		Clamped:  t.clamped,
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"paylab/outcome"
 	"sync"
 	"time"
 )
@@ -64,7 +65,7 @@ type Op struct {
 	Items    uint32        // business operations carried (1, or a batch's size)
 	Client   uint16        // worker or client number
 	Reason   uint16        // index into the history's reason table; 0 is no reason
-	Kind     Kind
+	Kind     outcome.Kind
 }
 
 // opRecordSize is the encoded size of one Op in history.bin.
@@ -371,7 +372,7 @@ func decodeOp(b []byte) Op {
 	op.Items = le.Uint32(b[58:])
 	op.Client = le.Uint16(b[62:])
 	op.Reason = le.Uint16(b[64:])
-	op.Kind = Kind(b[66])
+	op.Kind = outcome.Kind(b[66])
 	return op
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"path/filepath"
+	"paylab/outcome"
 	"reflect"
 	"sync"
 	"testing"
@@ -21,10 +22,10 @@ func TestHistoryRoundTripsToDisk(t *testing.T) {
 				op := Op{
 					OpDetail: OpDetail{Type: OpTransfer, Region: uint8(w), Key: seq / 2, From: 1, To: 2, Amount: -5},
 					Seq:      seq, Intended: time.Duration(seq), Sent: time.Duration(seq) + 3, Done: time.Duration(seq) + time.Second,
-					Items: 1, Client: uint16(w), Kind: Kind(i % 4),
+					Items: 1, Client: uint16(w), Kind: outcome.Kind(i % 4),
 				}
 				reason := ""
-				if op.Kind == Rejected {
+				if op.Kind == outcome.Rejected {
 					reason = fmt.Sprintf("reason-%d", i%3)
 				}
 				h.Add(op, reason)
@@ -48,7 +49,7 @@ func TestHistoryRoundTripsToDisk(t *testing.T) {
 	}
 	rejected := 0
 	for _, op := range got.Ops() {
-		if op.Kind == Rejected {
+		if op.Kind == outcome.Rejected {
 			rejected++
 			if r := got.Reason(op); r != h.Reason(op) || r == "" {
 				t.Fatalf("reason of op %d = %q, want %q", op.Seq, r, h.Reason(op))
@@ -78,8 +79,8 @@ func TestHistoryIsBoundedAndCountsWhatItDrops(t *testing.T) {
 
 func TestReadHistoryRejectsDamage(t *testing.T) {
 	h := NewHistory(time.Now(), 10)
-	h.Add(Op{Seq: 1, Kind: OK}, "")
-	h.Add(Op{Seq: 2, Kind: Rejected}, "no")
+	h.Add(Op{Seq: 1, Kind: outcome.OK}, "")
+	h.Add(Op{Seq: 2, Kind: outcome.Rejected}, "no")
 	var buf bytes.Buffer
 	if _, err := h.WriteTo(&buf); err != nil {
 		t.Fatal(err)

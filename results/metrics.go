@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"paylab/outcome"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,8 +24,8 @@ type Metrics struct {
 	latency  prometheus.Histogram
 	inFlight prometheus.Gauge
 	workers  prometheus.Gauge
-	kinds    [numKinds]prometheus.Counter
-	kindItem [numKinds]prometheus.Counter
+	kinds    [outcome.NumKinds]prometheus.Counter
+	kindItem [outcome.NumKinds]prometheus.Counter
 }
 
 // NewMetrics creates the metrics in a fresh registry.
@@ -62,7 +63,7 @@ func NewMetrics() *Metrics {
 		}),
 	}
 	m.reg.MustRegister(m.requests, m.items, m.late, m.missed, m.latency, m.inFlight, m.workers)
-	for k := Kind(0); k < numKinds; k++ {
+	for k := outcome.Kind(0); k < outcome.NumKinds; k++ {
 		m.kinds[k] = m.requests.WithLabelValues(k.String())
 		m.kindItem[k] = m.items.WithLabelValues(k.String())
 	}

@@ -3,6 +3,7 @@ package results
 import (
 	"errors"
 	"fmt"
+	"paylab/outcome"
 	"runtime"
 	"sync"
 	"time"
@@ -91,7 +92,7 @@ type Sample struct {
 	Intended time.Duration // when the schedule said to send (closed model: when it was sent)
 	Sent     time.Duration // when a worker started it
 	Done     time.Duration // when its outcome was known
-	Kind     Kind
+	Kind     outcome.Kind
 	Items    uint32 // business operations carried; 0 is read as 1
 	// Queued marks a send that waited for a worker because the generator was at its concurrency
 	// bound (every worker held by a slow target): its lateness is the target's doing, so it is
@@ -125,8 +126,8 @@ type stripe struct {
 
 // tally is the counts both totals and windows keep.
 type tally struct {
-	kinds       [numKinds]uint64
-	items       [numKinds]uint64
+	kinds       [outcome.NumKinds]uint64
+	items       [outcome.NumKinds]uint64
 	late        uint64
 	clamped     uint64
 	pastHorizon uint64
@@ -179,7 +180,7 @@ func (r *Recorder) Config() RecorderConfig { return r.cfg }
 // reduced modulo the stripe count.
 func (r *Recorder) Record(stripe int, s Sample) {
 	if !s.Kind.Valid() {
-		s.Kind = Failed
+		s.Kind = outcome.Failed
 	}
 	items := uint64(s.Items)
 	if items == 0 {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math"
 	"math/rand/v2"
+	"paylab/outcome"
 	"slices"
 	"testing"
 	"time"
@@ -43,7 +44,7 @@ func TestPercentilesMatchSortedReference(t *testing.T) {
 					lat = 4 * time.Minute
 				}
 				intended := time.Duration(i) * 50 * time.Microsecond
-				r.Record(i, Sample{Intended: intended, Sent: intended, Done: intended + lat, Kind: OK})
+				r.Record(i, Sample{Intended: intended, Sent: intended, Done: intended + lat, Kind: outcome.OK})
 				ref = append(ref, lat.Microseconds())
 			}
 			slices.Sort(ref)
@@ -75,16 +76,16 @@ func TestWindowsAndSpansFollowIntendedTime(t *testing.T) {
 	// finishes at 4 s and must count in window 2, not window 4.
 	for i := range 400 {
 		at := time.Duration(i) * 10 * time.Millisecond
-		s := Sample{Intended: at, Sent: at, Done: at + time.Millisecond, Kind: OK, Items: 4}
+		s := Sample{Intended: at, Sent: at, Done: at + time.Millisecond, Kind: outcome.OK, Items: 4}
 		if at >= 2*time.Second && at < 3*time.Second {
 			s.Done = at + 100*time.Millisecond
 			if i%10 == 0 {
-				s.Kind = Unknown
+				s.Kind = outcome.Unknown
 			}
 		}
 		r.Record(i%7, s)
 	}
-	r.Record(0, Sample{Intended: 2500 * time.Millisecond, Sent: 3 * time.Second, Done: 4 * time.Second, Kind: Failed})
+	r.Record(0, Sample{Intended: 2500 * time.Millisecond, Sent: 3 * time.Second, Done: 4 * time.Second, Kind: outcome.Failed})
 
 	ws := r.Windows()
 	if len(ws) != 4 {
@@ -112,7 +113,7 @@ func TestWindowsAndSpansFollowIntendedTime(t *testing.T) {
 
 func TestSamplesPastHorizonAreKeptAndCounted(t *testing.T) {
 	r := newTestRecorder(t, time.Second)
-	r.Record(0, Sample{Intended: time.Hour, Sent: time.Hour, Done: time.Hour + time.Millisecond, Kind: OK})
+	r.Record(0, Sample{Intended: time.Hour, Sent: time.Hour, Done: time.Hour + time.Millisecond, Kind: outcome.OK})
 	ws := r.Windows()
 	if len(ws) == 0 || ws[len(ws)-1].PastHorizon != 1 || r.Total().Requests != 1 {
 		t.Fatalf("a sample past the horizon was lost: windows %+v", ws)
@@ -140,7 +141,7 @@ func TestHistogramLogRoundTrips(t *testing.T) {
 	}
 	for i := 0; i < 300; i++ {
 		at := time.Duration(i) * 10 * time.Millisecond // three windows of 100 samples
-		rec.Record(0, Sample{Intended: at, Sent: at, Done: at + time.Duration(i+1)*time.Millisecond, Kind: OK})
+		rec.Record(0, Sample{Intended: at, Sent: at, Done: at + time.Duration(i+1)*time.Millisecond, Kind: outcome.OK})
 	}
 	var buf bytes.Buffer
 	if err := rec.WriteHistogramLog(&buf); err != nil {

@@ -2,6 +2,7 @@ package results
 
 import (
 	"math/rand/v2"
+	"paylab/outcome"
 	"testing"
 	"time"
 )
@@ -23,22 +24,22 @@ func syntheticRun(t testing.TB) (*Run, *History) {
 	for i := range 10_000 {
 		at := time.Duration(i) * 2 * time.Millisecond
 		lat := time.Duration(2e6 + rng.ExpFloat64()*3e6)
-		kind := OK
+		kind := outcome.OK
 		reason := ""
 		switch {
 		case at >= fault && at < elected: // no leader: requests wait for the election, some time out
 			lat = elected - at + time.Duration(rng.Int64N(int64(20*time.Millisecond)))
 			if rng.IntN(4) == 0 {
-				kind, reason = Unknown, "timeout"
+				kind, reason = outcome.Unknown, "timeout"
 			}
 		case at >= elected && at < heal: // degraded: two zones, slower commits
 			lat = lat * 3
 			if rng.IntN(50) == 0 {
-				kind, reason = Failed, "not_leader"
+				kind, reason = outcome.Failed, "not_leader"
 			}
 		}
 		if rng.IntN(100) == 0 {
-			kind, reason = Rejected, "insufficient_funds"
+			kind, reason = outcome.Rejected, "insufficient_funds"
 		}
 		s := Sample{Intended: at, Sent: at + 50*time.Microsecond, Done: at + lat, Kind: kind, Items: 1}
 		rec.Record(i, s)

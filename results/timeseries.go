@@ -65,22 +65,9 @@ const MaxTimeseriesRows = MaxWindows
 func ReadTimeseries(r io.Reader) ([]Figures, error) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
-	head, err := cr.Read()
+	want, err := readTimeseriesHeader(cr)
 	if err != nil {
 		return nil, fmt.Errorf("read timeseries.csv: %w", err)
-	}
-	want := timeseriesHeader
-	withHealth := len(head) == len(timeseriesHeader)+len(healthHeader)
-	if withHealth {
-		want = append(append([]string(nil), timeseriesHeader...), healthHeader...)
-	}
-	if len(head) != len(want) {
-		return nil, fmt.Errorf("read timeseries.csv: %d columns, want %d (or %d with lab health)", len(head), len(timeseriesHeader), len(timeseriesHeader)+len(healthHeader))
-	}
-	for i, h := range want {
-		if head[i] != h {
-			return nil, fmt.Errorf("read timeseries.csv: column %d is %q, want %q", i+1, head[i], h)
-		}
 	}
 	var out []Figures
 	for line := 2; ; line++ {
@@ -97,44 +84,87 @@ func ReadTimeseries(r io.Reader) ([]Figures, error) {
 		if len(out) == MaxTimeseriesRows {
 			return nil, fmt.Errorf("read timeseries.csv: more than %d rows", MaxTimeseriesRows)
 		}
-		var bad error
-		fl := func(i int) float64 {
-			v, err := strconv.ParseFloat(rec[i], 64)
-			if err != nil && bad == nil {
-				bad = fmt.Errorf("line %d, %s: %w", line, want[i], err)
-			}
-			return v
-		}
-		u := func(i int) uint64 {
-			v, err := strconv.ParseUint(rec[i], 10, 64)
-			if err != nil && bad == nil {
-				bad = fmt.Errorf("line %d, %s: %w", line, want[i], err)
-			}
-			return v
-		}
-		sec := func(i int) time.Duration { return time.Duration(fl(i) * float64(time.Second)) }
-		msd := func(i int) time.Duration { return time.Duration(fl(i) * float64(time.Millisecond)) }
-		x := Figures{
-			Start: sec(0), End: sec(1), Requests: u(2), OK: u(3), Rejected: u(4), Failed: u(5), Unknown: u(6),
-			ItemsOK: u(7), Late: u(8), RequestRate: fl(9), OKRate: fl(10), ItemRate: fl(11), ErrorRate: fl(12),
-			UnknownRate: fl(13),
-			Latency:     Latency{Count: int64(u(2)), P50: msd(14), P90: msd(15), P99: msd(16), P999: msd(17), Max: msd(18)},
-		}
-		if n := len(timeseriesHeader); withHealth && rec[n] != "" {
-			x.Health = &Health{
-				SchedLagP99: msd(n), SchedLagMax: msd(n + 1), CPU: fl(n + 2), Machine: fl(n + 3),
-				Cores: int(u(n + 4)), GCPause: msd(n + 5), Saturated: int(u(n + 6)), Windows: 1,
-			}
-			x.Health.CPUSeconds = x.Health.CPU * (x.End - x.Start).Seconds()
-			if r := rec[n+7]; r != "" {
-				x.Health.Reasons = strings.Split(r, "; ")
-			}
-		}
-		if bad != nil {
-			return nil, fmt.Errorf("read timeseries.csv: %w", bad)
+		x, err := (&timeseriesRow{rec: rec, names: want, line: line}).figures()
+		if err != nil {
+			return nil, fmt.Errorf("read timeseries.csv: %w", err)
 		}
 		out = append(out, x)
 	}
+}
+
+// readTimeseriesHeader reads the header line and returns the columns it must be: timeseriesHeader,
+// followed by healthHeader in files written with lab health.
+func readTimeseriesHeader(cr *csv.Reader) ([]string, error) {
+	head, err := cr.Read()
+	if err != nil {
+		return nil, err
+	}
+	want := timeseriesHeader
+	if len(head) == len(timeseriesHeader)+len(healthHeader) {
+		want = append(append([]string(nil), timeseriesHeader...), healthHeader...)
+	}
+	if len(head) != len(want) {
+		return nil, fmt.Errorf("%d columns, want %d (or %d with lab health)", len(head), len(timeseriesHeader), len(timeseriesHeader)+len(healthHeader))
+	}
+	for i, h := range want {
+		if head[i] != h {
+			return nil, fmt.Errorf("column %d is %q, want %q", i+1, head[i], h)
+		}
+	}
+	return want, nil
+}
+
+// timeseriesRow parses one row of timeseries.csv; bad keeps the first field that did not parse.
+type timeseriesRow struct {
+	rec   []string
+	names []string // the columns, for errors
+	line  int
+	bad   error
+}
+
+func (r *timeseriesRow) fl(i int) float64 {
+	v, err := strconv.ParseFloat(r.rec[i], 64)
+	if err != nil && r.bad == nil {
+		r.bad = fmt.Errorf("line %d, %s: %w", r.line, r.names[i], err)
+	}
+	return v
+}
+
+func (r *timeseriesRow) u(i int) uint64 {
+	v, err := strconv.ParseUint(r.rec[i], 10, 64)
+	if err != nil && r.bad == nil {
+		r.bad = fmt.Errorf("line %d, %s: %w", r.line, r.names[i], err)
+	}
+	return v
+}
+
+func (r *timeseriesRow) sec(i int) time.Duration {
+	return time.Duration(r.fl(i) * float64(time.Second))
+}
+func (r *timeseriesRow) ms(i int) time.Duration {
+	return time.Duration(r.fl(i) * float64(time.Millisecond))
+}
+
+// figures is the window the row describes, with its lab health when the file has those columns and the
+// row fills them.
+func (r *timeseriesRow) figures() (Figures, error) {
+	x := Figures{
+		Start: r.sec(0), End: r.sec(1), Requests: r.u(2), OK: r.u(3), Rejected: r.u(4), Failed: r.u(5), Unknown: r.u(6),
+		ItemsOK: r.u(7), Late: r.u(8), RequestRate: r.fl(9), OKRate: r.fl(10), ItemRate: r.fl(11), ErrorRate: r.fl(12),
+		UnknownRate: r.fl(13),
+		Latency:     Latency{Count: int64(r.u(2)), P50: r.ms(14), P90: r.ms(15), P99: r.ms(16), P999: r.ms(17), Max: r.ms(18)},
+	}
+	if n := len(timeseriesHeader); len(r.rec) > n && r.rec[n] != "" {
+		x.Health = &Health{
+			SchedLagP99: r.ms(n), SchedLagMax: r.ms(n + 1), CPU: r.fl(n + 2), Machine: r.fl(n + 3),
+			Cores: int(r.u(n + 4)), GCPause: r.ms(n + 5), Saturated: int(r.u(n + 6)), Windows: 1,
+		}
+		x.Health.CPUSeconds = x.Health.CPU * (x.End - x.Start).Seconds()
+		if reasons := r.rec[n+7]; reasons != "" {
+			x.Health.Reasons = strings.Split(reasons, "; ")
+		}
+	}
+	return x, r.bad
 }
 
 // ReadDir reads a run directory back (summary.json and timeseries.csv) into a Run, for re-rendering its

@@ -390,67 +390,13 @@ func (w *walker) check(n *yaml.Node, t reflect.Type, path string) bool {
 	}
 	pt := reflect.PointerTo(t)
 	if t == durationType || pt.Implements(unmarshalerType) || pt.Implements(textType) {
-		if pt.Implements(unmarshalerType) {
-			w.recordPositions(n, path)
-		}
-		if err := n.Decode(reflect.New(t).Interface()); err != nil {
-			var pe *PathError
-			if errors.As(err, &pe) {
-				at := path
-				if pe.Key != "" {
-					at = join(path, pe.Key)
-				}
-				lc := w.pos.lineCol(at)
-				if pe.AtKey {
-					lc = w.pos.keyLineCol(at)
-				}
-				w.problems = append(w.problems, Problem{Line: lc[0], Col: lc[1], Path: at, Msg: pe.Msg})
-				w.bad = append(w.bad, path)
-				return false
-			}
-			w.report(n, path, "%s", cleanYAMLErr(err))
-			return false
-		}
-		return true
+		return w.checkDecoder(n, t, path)
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
 		return w.check(n, t.Elem(), path)
 	case reflect.Struct:
-		if n.Kind != yaml.MappingNode {
-			w.report(n, path, "expected a mapping, got %s", kindName(n))
-			return false
-		}
-		fields, inline := structFields(t)
-		seen := map[string]bool{}
-		var kept []*yaml.Node
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			p := join(path, k.Value)
-			w.pos.keys[p] = [2]int{k.Line, k.Column}
-			if seen[k.Value] {
-				w.report(k, p, "key %q appears twice", k.Value)
-				continue
-			}
-			seen[k.Value] = true
-			ft, ok := fields[k.Value]
-			switch {
-			case ok:
-				if !w.check(v, ft.Type, p) {
-					empty(v)
-				}
-			case inline != nil:
-				if !w.check(v, inline.Type.Elem(), p) {
-					empty(v)
-				}
-			default:
-				names := sortedKeys(fields)
-				w.report(k, p, "unknown field %q (known: %s%s)", k.Value, strings.Join(names, ", "), suggest.DidYouMean(k.Value, names))
-				continue
-			}
-			kept = append(kept, k, v)
-		}
-		n.Content = kept
+		return w.checkStruct(n, t, path)
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			w.report(n, path, "expected a list, got %s", kindName(n))
@@ -485,6 +431,74 @@ func (w *walker) check(n *yaml.Node, t reflect.Type, path string) bool {
 			return false
 		}
 	}
+	return true
+}
+
+// checkDecoder checks a value whose type decodes itself (a duration, a yaml.Unmarshaler, a
+// TextUnmarshaler) by decoding it; a *PathError from its decoder is reported at the key or value it names.
+func (w *walker) checkDecoder(n *yaml.Node, t reflect.Type, path string) bool {
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		w.recordPositions(n, path)
+	}
+	err := n.Decode(reflect.New(t).Interface())
+	if err == nil {
+		return true
+	}
+	var pe *PathError
+	if !errors.As(err, &pe) {
+		w.report(n, path, "%s", cleanYAMLErr(err))
+		return false
+	}
+	at := path
+	if pe.Key != "" {
+		at = join(path, pe.Key)
+	}
+	lc := w.pos.lineCol(at)
+	if pe.AtKey {
+		lc = w.pos.keyLineCol(at)
+	}
+	w.problems = append(w.problems, Problem{Line: lc[0], Col: lc[1], Path: at, Msg: pe.Msg})
+	w.bad = append(w.bad, path)
+	return false
+}
+
+// checkStruct checks a mapping against struct type t: each key once, each a field of t (or of its inline
+// map); a value that cannot be decoded is emptied, an unknown or repeated key is dropped.
+func (w *walker) checkStruct(n *yaml.Node, t reflect.Type, path string) bool {
+	if n.Kind != yaml.MappingNode {
+		w.report(n, path, "expected a mapping, got %s", kindName(n))
+		return false
+	}
+	fields, inline := structFields(t)
+	seen := map[string]bool{}
+	var kept []*yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		p := join(path, k.Value)
+		w.pos.keys[p] = [2]int{k.Line, k.Column}
+		if seen[k.Value] {
+			w.report(k, p, "key %q appears twice", k.Value)
+			continue
+		}
+		seen[k.Value] = true
+		ft, ok := fields[k.Value]
+		switch {
+		case ok:
+			if !w.check(v, ft.Type, p) {
+				empty(v)
+			}
+		case inline != nil:
+			if !w.check(v, inline.Type.Elem(), p) {
+				empty(v)
+			}
+		default:
+			names := sortedKeys(fields)
+			w.report(k, p, "unknown field %q (known: %s%s)", k.Value, strings.Join(names, ", "), suggest.DidYouMean(k.Value, names))
+			continue
+		}
+		kept = append(kept, k, v)
+	}
+	n.Content = kept
 	return true
 }
 

@@ -21,6 +21,7 @@ import (
 	"paylab/nodes/ledger"
 	"paylab/nodes/ledger/client"
 	"paylab/nodes/ledger/ledgertest"
+	"paylab/outcome"
 	"paylab/regions"
 )
 
@@ -438,18 +439,8 @@ func benchLedgerOnce(ctx context.Context, cf clusterFlags, proxied bool, mode st
 	return br, nil
 }
 
-func benchOutcome(o client.Outcome, reason string, err error, items int) load.Outcome {
-	out := load.Outcome{Items: items, Reason: reason}
-	switch o {
-	case client.OK:
-		out.Kind = load.OK
-	case client.Rejected:
-		out.Kind = load.Rejected
-	case client.Failed:
-		out.Kind = load.Failed
-	default:
-		out.Kind = load.Unknown
-	}
+func benchOutcome(o outcome.Kind, reason string, err error, items int) load.Outcome {
+	out := load.Outcome{Kind: o, Items: items, Reason: reason}
 	if err != nil && out.Reason == "" {
 		var apiErr *client.APIError
 		switch {

@@ -16,6 +16,7 @@ import (
 	"paylab/nodes/ledger"
 	"paylab/nodes/ledger/client"
 	"paylab/nodes/ledger/ledgertest"
+	"paylab/outcome"
 )
 
 // killResult is what one leader kill cost.
@@ -307,7 +308,7 @@ func benchFailover(ctx context.Context, args []string, stdout, stderr io.Writer)
 		r := cl.Transfer(ctx, ledger.Transfer{From: fmt.Sprintf("acc-%d", seq%1000), To: fmt.Sprintf("acc-%d", (seq+1)%1000), Amount: 1})
 		attempts.Add(uint64(r.Attempts))
 		calls.Add(1)
-		if r.Outcome == client.OK {
+		if r.Outcome == outcome.OK {
 			done := time.Since(t0)
 			gaps.observe(done)
 			if sent > killAt.Load() {

@@ -21,6 +21,7 @@ import (
 	"paylab/nodes/gateway"
 	"paylab/nodes/ledger"
 	"paylab/nodes/ledger/client"
+	"paylab/outcome"
 	"paylab/results"
 )
 
@@ -297,7 +298,7 @@ func (f *loadFlags) httpOp() (load.OpFunc, func(), error) {
 		}
 		req, err := http.NewRequestWithContext(ctx, method, target, rd)
 		if err != nil {
-			return load.Outcome{Kind: load.Failed, Reason: "bad request"}
+			return load.Outcome{Kind: outcome.Failed, Reason: "bad request"}
 		}
 		if body != "" {
 			req.Header.Set("Content-Type", "application/json")
@@ -305,19 +306,19 @@ func (f *loadFlags) httpOp() (load.OpFunc, func(), error) {
 		resp, err := c.Do(req)
 		if err != nil {
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return load.Outcome{Kind: load.Unknown, Reason: "timeout"}
+				return load.Outcome{Kind: outcome.Unknown, Reason: "timeout"}
 			}
-			return load.Outcome{Kind: load.Failed, Reason: "transport error"}
+			return load.Outcome{Kind: outcome.Failed, Reason: "transport error"}
 		}
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 		resp.Body.Close()
 		switch {
 		case resp.StatusCode < 300:
-			return load.Outcome{Kind: load.OK}
+			return load.Outcome{Kind: outcome.OK}
 		case resp.StatusCode < 500:
-			return load.Outcome{Kind: load.Rejected, Reason: "http " + strconv.Itoa(resp.StatusCode)}
+			return load.Outcome{Kind: outcome.Rejected, Reason: "http " + strconv.Itoa(resp.StatusCode)}
 		}
-		return load.Outcome{Kind: load.Failed, Reason: "http " + strconv.Itoa(resp.StatusCode)}
+		return load.Outcome{Kind: outcome.Failed, Reason: "http " + strconv.Itoa(resp.StatusCode)}
 	}
 	return op, tr.CloseIdleConnections, nil
 }

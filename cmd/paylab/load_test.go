@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"paylab/nodes/ledger/ledgertest"
+	"paylab/outcome"
 	"paylab/results"
 )
 
@@ -125,10 +126,10 @@ func TestLoadLedgerWorkloadAgainstARealLedger(t *testing.T) {
 		case results.OpRead, results.OpStaleRead:
 			reads++
 		}
-		if op.Kind == results.OK {
+		if op.Kind == outcome.OK {
 			ok++
 		}
-		if op.Kind == results.Unknown || op.Kind == results.Failed {
+		if op.Kind == outcome.Unknown || op.Kind == outcome.Failed {
 			t.Errorf("op %d on a healthy ledger: %s %q", op.Seq, op.Kind, h.Reason(op))
 		}
 	}

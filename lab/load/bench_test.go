@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"paylab/outcome"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -71,18 +72,18 @@ func httpOp(t testing.TB, url string, conns int) OpFunc {
 	return func(ctx context.Context, seq uint64, worker int) Outcome {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
-			return Outcome{Kind: Failed, Reason: err.Error()}
+			return Outcome{Kind: outcome.Failed, Reason: err.Error()}
 		}
 		resp, err := c.Do(req)
 		if err != nil {
-			return Outcome{Kind: Failed, Reason: "transport"}
+			return Outcome{Kind: outcome.Failed, Reason: "transport"}
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusNoContent {
-			return Outcome{Kind: Failed, Reason: resp.Status}
+			return Outcome{Kind: outcome.Failed, Reason: resp.Status}
 		}
-		return Outcome{Kind: OK}
+		return Outcome{Kind: outcome.OK}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"paylab/lab/load"
+	"paylab/outcome"
 )
 
 // A benchmark plugs its own operation into the generator: here each request "carries" a batch
@@ -15,7 +16,7 @@ import (
 func ExampleRun() {
 	op := func(ctx context.Context, seq uint64, worker int) load.Outcome {
 		// Call the system under test here; honour ctx (it carries the per-request timeout).
-		return load.Outcome{Kind: load.OK, Items: 4}
+		return load.Outcome{Kind: outcome.OK, Items: 4}
 	}
 	cfg := load.DefaultConfig()
 	cfg.Pacer = load.ConstantPacer{Rate: 1000}

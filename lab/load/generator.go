@@ -9,24 +9,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"paylab/outcome"
 	"paylab/results"
-)
-
-// Kind is an operation's outcome class; it is results.Kind, re-exported so callers of the
-// generator need not import results for the common case.
-type Kind = results.Kind
-
-// The outcome kinds (see results.Kind).
-const (
-	OK       = results.OK
-	Rejected = results.Rejected
-	Failed   = results.Failed
-	Unknown  = results.Unknown
 )
 
 // Outcome is what an operation reports back to the generator.
 type Outcome struct {
-	Kind Kind
+	Kind outcome.Kind
 	// Reason says why a request was rejected or failed ("insufficient_funds", "http 503",
 	// "timeout"). Empty for OK. Reasons are counted per text, so keep them low-cardinality.
 	Reason string
@@ -184,7 +173,7 @@ type run struct {
 	inFlight  atomic.Int64
 	firstSent atomic.Int64 // since t0; -1 until set
 	lastSent  atomic.Int64
-	kinds     [4]atomic.Uint64 // by Kind
+	kinds     [outcome.NumKinds]atomic.Uint64 // by outcome.Kind
 	late      atomic.Uint64
 
 	mu      sync.Mutex
@@ -236,26 +225,56 @@ func Run(ctx context.Context, cfg Config, op OpFunc) (*Report, error) {
 
 // open runs the open model: one pacing loop feeding a pool of workers that grows on demand.
 func (r *run) open(ctx context.Context) *Report {
-	cfg := r.cfg
-	ticks := make(chan tick)
-	var wg sync.WaitGroup
-	workers := 0
-	spawn := func() {
-		id := workers
-		workers++
-		if cfg.Metrics != nil {
-			cfg.Metrics.SetWorkers(workers)
-		}
-		wg.Go(func() {
-			for t := range ticks {
-				r.do(ctx, id, t.seq, t.intended, t.queued)
-			}
-		})
+	p := &openPool{r: r, ctx: ctx, ticks: make(chan tick)}
+	for range r.cfg.Workers {
+		p.spawn()
 	}
-	for range cfg.Workers {
-		spawn()
-	}
+	st := r.pace(ctx, p)
+	close(p.ticks)
+	p.wg.Wait()
+	return r.openReport(st, p.workers)
+}
 
+// openPool is the open model's workers: each takes ticks from one unbuffered channel, so a tick
+// is handed over only to a worker that is free. The pacing loop alone grows it (spawn).
+type openPool struct {
+	r       *run
+	ctx     context.Context
+	ticks   chan tick
+	wg      sync.WaitGroup
+	workers int
+}
+
+// spawn starts one more worker; it ends when ticks is closed.
+func (p *openPool) spawn() {
+	id := p.workers
+	p.workers++
+	if p.r.cfg.Metrics != nil {
+		p.r.cfg.Metrics.SetWorkers(p.workers)
+	}
+	p.wg.Go(func() {
+		for t := range p.ticks {
+			p.r.do(p.ctx, id, t.seq, t.intended, t.queued)
+		}
+	})
+}
+
+// openState is what the pacing loop knows when it stops; the report is made from it.
+type openState struct {
+	prevDue     time.Duration // the due time of the last request looked at
+	hits        uint64        // requests handed to workers
+	waited      uint64        // due requests that found every worker busy at the bound
+	scheduleEnd bool          // the schedule, not ctx or MaxRequests, ended the loop
+	blockedHit  bool          // a due request was never handed over
+	stopAt      time.Duration // when the loop stopped, since t0
+	waitedUntil time.Duration // when the loop last stopped waiting at the bound (-1: never)
+}
+
+// pace is the open model's pacing loop: it waits for each request's intended send time (the
+// pacer's schedule from t0, never from when the previous request went out) and hands it to a
+// worker, until the schedule ends, MaxRequests are sent or ctx is done.
+func (r *run) pace(ctx context.Context, p *openPool) openState {
+	cfg := r.cfg
 	// Sending stops at Duration plus LateAfter: a request due just before Duration whose timer
 	// fired a little late is still sent (and counted late if it is); one that cannot be sent
 	// by then is missed.
@@ -266,27 +285,19 @@ func (r *run) open(ctx context.Context) *Report {
 	defer wake.Stop()
 	<-wake.C
 
-	var (
-		prevDue     time.Duration
-		hits        uint64
-		waited      uint64 // due requests that found every worker busy at the bound
-		scheduleEnd bool   // the schedule, not ctx or MaxRequests, ended the loop
-		blockedHit  bool   // a due request was never handed over
-		stopAt      time.Duration
-		waitedUntil time.Duration = -1 // when the loop last stopped waiting at the bound
-	)
+	st := openState{waitedUntil: -1}
 pacing:
 	for {
-		if cfg.MaxRequests > 0 && hits >= cfg.MaxRequests {
+		if cfg.MaxRequests > 0 && st.hits >= cfg.MaxRequests {
 			break
 		}
-		wait, stop := cfg.Pacer.Pace(prevDue, hits)
-		due := prevDue + wait
+		wait, stop := cfg.Pacer.Pace(st.prevDue, st.hits)
+		due := st.prevDue + wait
 		if stop || due >= cfg.Duration {
-			scheduleEnd = true
+			st.scheduleEnd = true
 			break
 		}
-		prevDue = due
+		st.prevDue = due
 		if d := due - time.Since(r.t0); d > 0 {
 			wake.Reset(d)
 			select {
@@ -296,66 +307,82 @@ pacing:
 			}
 		}
 		if time.Since(r.t0) >= sendEnd {
-			scheduleEnd, blockedHit = true, true // too late to send: the rest are missed
+			st.scheduleEnd, st.blockedHit = true, true // too late to send: the rest are missed
 			break
 		}
-		t := tick{seq: hits, intended: due, queued: due <= waitedUntil}
-		select {
-		case ticks <- t:
-		case <-ctx.Done():
-			blockedHit = true
-			break pacing
-		default:
-			// No worker is waiting. Workers readied by earlier sends may simply not have run
-			// yet (the pacing loop does not yield while it catches up, notably with one
-			// core): yield once before growing the pool.
-			runtime.Gosched()
-			select {
-			case ticks <- t:
-				hits++
-				continue
-			default:
-			}
-			atBound := workers >= cfg.MaxWorkers
-			if !atBound {
-				spawn()
-			} else {
-				waited++
-				t.queued = true
-			}
-			select {
-			case ticks <- t:
-			case <-ctx.Done():
-				blockedHit = true
-				break pacing
-			case <-end.C:
-				scheduleEnd, blockedHit = true, true
-				break pacing
-			}
-			if atBound {
-				waitedUntil = time.Since(r.t0)
-			}
+		t := tick{seq: st.hits, intended: due, queued: due <= st.waitedUntil}
+		if !r.handOver(ctx, p, &st, t, end.C) {
+			break
 		}
-		hits++
+		st.hits++
 	}
-	stopAt = time.Since(r.t0)
-	close(ticks)
-	wg.Wait()
+	st.stopAt = time.Since(r.t0)
+	return st
+}
 
+// handOver gives t to a worker: to a free one at once, else after yielding once, else to a new
+// worker, else — every worker busy at MaxWorkers — to the first that frees up, t then counting as
+// queued. It returns false, with st saying why, when ctx or the end of sending came first: t was
+// never handed over.
+func (r *run) handOver(ctx context.Context, p *openPool, st *openState, t tick, end <-chan time.Time) bool {
+	select {
+	case p.ticks <- t:
+		return true
+	case <-ctx.Done():
+		st.blockedHit = true
+		return false
+	default:
+	}
+	// No worker is waiting. Workers readied by earlier sends may simply not have run yet (the
+	// pacing loop does not yield while it catches up, notably with one core): yield once before
+	// growing the pool.
+	runtime.Gosched()
+	select {
+	case p.ticks <- t:
+		return true
+	default:
+	}
+	atBound := p.workers >= r.cfg.MaxWorkers
+	if !atBound {
+		p.spawn()
+	} else {
+		st.waited++
+		t.queued = true
+	}
+	select {
+	case p.ticks <- t:
+	case <-ctx.Done():
+		st.blockedHit = true
+		return false
+	case <-end:
+		st.scheduleEnd, st.blockedHit = true, true
+		return false
+	}
+	if atBound {
+		st.waitedUntil = time.Since(r.t0)
+	}
+	return true
+}
+
+// openReport is the open model's report: the send window is Duration when the schedule ended the
+// run, else as long as the loop ran; requests due in it and not sent are missed (coordinated
+// omission is counted, not hidden).
+func (r *run) openReport(st openState, workers int) *Report {
+	cfg := r.cfg
 	rep := r.report()
 	rep.Model = "open"
 	rep.Pacer = describe(cfg.Pacer)
 	rep.PeakWorkers = workers
-	rep.WaitedForWorker = waited
-	window := stopAt
-	if scheduleEnd {
+	rep.WaitedForWorker = st.waited
+	window := st.stopAt
+	if st.scheduleEnd {
 		window = cfg.Duration
 	}
 	rep.SendWindow = window
 	if window > 0 {
 		rep.Rate = float64(rep.Requests) / window.Seconds()
 	}
-	rep.Due = r.due(window, hits, prevDue, blockedHit, scheduleEnd)
+	rep.Due = r.due(window, st.hits, st.prevDue, st.blockedHit, st.scheduleEnd)
 	if rep.Due > rep.Requests {
 		rep.Missed = rep.Due - rep.Requests
 	}
@@ -470,10 +497,10 @@ func (r *run) do(ctx context.Context, worker int, seq uint64, intended time.Dura
 	}
 
 	if !out.Kind.Valid() {
-		out.Kind, out.Reason = Failed, fmt.Sprintf("invalid outcome kind %d", out.Kind)
+		out.Kind, out.Reason = outcome.Failed, fmt.Sprintf("invalid outcome kind %d", out.Kind)
 	}
-	if expired && out.Kind == Failed {
-		out.Kind = Unknown
+	if expired && out.Kind == outcome.Failed {
+		out.Kind = outcome.Unknown
 		if out.Reason == "" {
 			out.Reason = "timeout"
 		}

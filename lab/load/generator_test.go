@@ -10,6 +10,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"paylab/outcome"
 	"paylab/results"
 )
 
@@ -29,10 +30,10 @@ func (s *stallOp) op(ctx context.Context, seq uint64, worker int) Outcome {
 		select {
 		case <-time.After(s.to - at):
 		case <-ctx.Done():
-			return Outcome{Kind: Failed, Reason: "cancelled"}
+			return Outcome{Kind: outcome.Failed, Reason: "cancelled"}
 		}
 	}
-	return Outcome{Kind: OK}
+	return Outcome{Kind: outcome.OK}
 }
 
 // The Done-when test of issue 5: a target that stalls for 1 s under 1,000 req/s must put ≈1 s
@@ -140,7 +141,7 @@ func TestIdleTargetGetsExactlyTheSchedule(t *testing.T) {
 		}
 		for _, op := range ops {
 			want := time.Duration(op.Seq) * time.Millisecond
-			if op.Intended != want || op.Sent != want || op.Done != want || op.Kind != results.OK {
+			if op.Intended != want || op.Sent != want || op.Done != want || op.Kind != outcome.OK {
 				t.Fatalf("history record %+v: want intended = sent = done = %v, ok (history offsets count from its start)", op, want)
 			}
 		}
@@ -157,7 +158,7 @@ func TestGeneratorReportsWhenItIsTheLimit(t *testing.T) {
 			case <-time.After(50 * time.Millisecond):
 			case <-ctx.Done():
 			}
-			return Outcome{Kind: OK}
+			return Outcome{Kind: outcome.OK}
 		}
 		rec, err := results.NewRecorder(results.RecorderConfig{Start: time.Now(), Horizon: time.Minute})
 		if err != nil {
@@ -206,7 +207,7 @@ func TestTimeoutIsUnknownAndBoundsTheRun(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		hang := func(ctx context.Context, seq uint64, worker int) Outcome {
 			<-ctx.Done()
-			return Outcome{Kind: Failed, Reason: ""}
+			return Outcome{Kind: outcome.Failed, Reason: ""}
 		}
 		rep, err := Run(context.Background(), Config{
 			Pacer:    ConstantPacer{Rate: 100},
@@ -235,7 +236,7 @@ func TestCancelStopsPromptlyAndReportsWhatWasDone(t *testing.T) {
 			if n.Add(1) == 20 {
 				cancel()
 			}
-			return Outcome{Kind: OK, Items: 3}
+			return Outcome{Kind: outcome.OK, Items: 3}
 		}
 		rep, err := Run(ctx, Config{Pacer: ConstantPacer{Rate: 200}, Duration: time.Minute}, op)
 		if !errors.Is(err, context.Canceled) {
@@ -253,7 +254,7 @@ func TestCancelStopsPromptlyAndReportsWhatWasDone(t *testing.T) {
 
 func TestMaxRequestsBoundsTheRun(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		op := func(ctx context.Context, seq uint64, worker int) Outcome { return Outcome{Kind: OK} }
+		op := func(ctx context.Context, seq uint64, worker int) Outcome { return Outcome{Kind: outcome.OK} }
 		for _, cfg := range []Config{
 			{Pacer: ConstantPacer{Rate: 10_000}, Duration: 10 * time.Second, MaxRequests: 50},
 			{Clients: 3, Duration: 10 * time.Second, MaxRequests: 50},
@@ -276,13 +277,13 @@ func TestOutcomesReasonsAndDetailReachReportAndHistory(t *testing.T) {
 			d := results.OpDetail{Type: results.OpTransfer, Key: seq, From: 1, To: 2, Amount: 10}
 			switch seq % 4 {
 			case 0:
-				return Outcome{Kind: OK, Items: 2, Detail: d}
+				return Outcome{Kind: outcome.OK, Items: 2, Detail: d}
 			case 1:
-				return Outcome{Kind: Rejected, Reason: "insufficient_funds", Detail: d}
+				return Outcome{Kind: outcome.Rejected, Reason: "insufficient_funds", Detail: d}
 			case 2:
-				return Outcome{Kind: Failed, Reason: "http 503", Detail: d}
+				return Outcome{Kind: outcome.Failed, Reason: "http 503", Detail: d}
 			}
-			return Outcome{Kind: Kind(42), Detail: d}
+			return Outcome{Kind: outcome.Kind(42), Detail: d}
 		}
 		rep, err := Run(context.Background(), Config{Pacer: ConstantPacer{Rate: 1000}, Duration: 40 * time.Millisecond, History: hist}, op)
 		if err != nil {

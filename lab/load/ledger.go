@@ -7,6 +7,7 @@ import (
 
 	"paylab/nodes/ledger"
 	"paylab/nodes/ledger/client"
+	"paylab/outcome"
 )
 
 // LedgerTarget plays a workload against a ledger cluster through the project's ledger client
@@ -22,14 +23,14 @@ var _ Target = LedgerTarget{}
 func (l LedgerTarget) Transfer(ctx context.Context, region int, t Transfer) Outcome {
 	res := l.Client.Transfer(ctx, ledger.Transfer{ID: t.ID, From: AccountID(t.From), To: AccountID(t.To), Amount: t.Amount})
 	switch res.Outcome {
-	case client.OK:
-		return Outcome{Kind: OK}
-	case client.Rejected:
-		return Outcome{Kind: Rejected, Reason: firstReason(res.Reason, res.Err, "rejected")}
-	case client.Unknown:
-		return Outcome{Kind: Unknown, Reason: errReason(ctx, res.Err, "unknown")}
+	case outcome.OK:
+		return Outcome{Kind: outcome.OK}
+	case outcome.Rejected:
+		return Outcome{Kind: outcome.Rejected, Reason: firstReason(res.Reason, res.Err, "rejected")}
+	case outcome.Unknown:
+		return Outcome{Kind: outcome.Unknown, Reason: errReason(ctx, res.Err, "unknown")}
 	}
-	return Outcome{Kind: Failed, Reason: errReason(ctx, res.Err, "failed")}
+	return Outcome{Kind: outcome.Failed, Reason: errReason(ctx, res.Err, "failed")}
 }
 
 // Read implements Target; the balance seen goes to Detail.Amount.
@@ -37,9 +38,9 @@ func (l LedgerTarget) Read(ctx context.Context, region int, account int, stale b
 	acc, err := l.Client.Account(ctx, AccountID(account), stale)
 	if err != nil {
 		// A read changes nothing, so a timed-out read is simply failed.
-		return Outcome{Kind: Failed, Reason: errReason(ctx, err, "read failed")}
+		return Outcome{Kind: outcome.Failed, Reason: errReason(ctx, err, "read failed")}
 	}
-	out := Outcome{Kind: OK}
+	out := Outcome{Kind: outcome.OK}
 	out.Detail.Amount = acc.Balance
 	return out
 }

@@ -9,6 +9,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"paylab/outcome"
 	"paylab/results"
 )
 
@@ -25,9 +26,9 @@ func TestMetricsAreServedOnLoopback(t *testing.T) {
 	}
 	op := func(ctx context.Context, seq uint64, worker int) Outcome {
 		if seq%2 == 1 {
-			return Outcome{Kind: Rejected, Reason: "no"}
+			return Outcome{Kind: outcome.Rejected, Reason: "no"}
 		}
-		return Outcome{Kind: OK, Items: 10}
+		return Outcome{Kind: outcome.OK, Items: 10}
 	}
 	// The run is in virtual time (synctest), so exactly 20 requests are sent whatever the
 	// machine's load; the metrics server stays outside the bubble.

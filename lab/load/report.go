@@ -11,6 +11,7 @@ import (
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
+	"paylab/outcome"
 	"paylab/results"
 )
 
@@ -80,8 +81,8 @@ func (r *run) report() *Report {
 		rep.FirstSent = time.Duration(fs)
 		rep.LastSent = time.Duration(r.lastSent.Load())
 	}
-	rep.OK, rep.Rejected = r.kinds[OK].Load(), r.kinds[Rejected].Load()
-	rep.Failed, rep.Unknown = r.kinds[Failed].Load(), r.kinds[Unknown].Load()
+	rep.OK, rep.Rejected = r.kinds[outcome.OK].Load(), r.kinds[outcome.Rejected].Load()
+	rep.Failed, rep.Unknown = r.kinds[outcome.Failed].Load(), r.kinds[outcome.Unknown].Load()
 	rep.Late = r.late.Load()
 	r.mu.Lock()
 	maps.Copy(rep.Reasons, r.reasons)

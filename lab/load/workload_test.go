@@ -7,6 +7,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"paylab/outcome"
 	"paylab/results"
 )
 
@@ -119,21 +120,21 @@ func (f *fakeLedger) Transfer(ctx context.Context, region int, t Transfer) Outco
 	defer f.mu.Unlock()
 	f.calls++
 	if _, ok := f.applied[t.ID]; ok {
-		return Outcome{Kind: OK}
+		return Outcome{Kind: outcome.OK}
 	}
 	if f.balances[t.From] < t.Amount {
-		return Outcome{Kind: Rejected, Reason: "insufficient_funds"}
+		return Outcome{Kind: outcome.Rejected, Reason: "insufficient_funds"}
 	}
 	f.balances[t.From] -= t.Amount
 	f.balances[t.To] += t.Amount
 	f.applied[t.ID] = t
-	return Outcome{Kind: OK}
+	return Outcome{Kind: outcome.OK}
 }
 
 func (f *fakeLedger) Read(ctx context.Context, region int, account int, stale bool) Outcome {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return Outcome{Kind: OK, Detail: results.OpDetail{Amount: f.balances[account]}}
+	return Outcome{Kind: outcome.OK, Detail: results.OpDetail{Amount: f.balances[account]}}
 }
 
 func TestWorkloadDrivesATargetAndFillsTheHistory(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 
 	"paylab/nodes/ledger"
 	"paylab/nodes/ledger/client"
+	"paylab/outcome"
 )
 
 // transferBatcher coalesces the transfers that reach one gateway at about the same time into one call to the
@@ -83,7 +84,7 @@ func (b *transferBatcher) transfer(ctx context.Context, t ledger.Transfer) clien
 	case <-ctx.Done():
 		return client.TransferResult{
 			TransferResult: ledger.TransferResult{ID: t.ID},
-			Outcome:        client.Unknown,
+			Outcome:        outcome.Unknown,
 			Err:            fmt.Errorf("transfer %s: waiting for its batch: %w", t.ID, ctx.Err()),
 		}
 	}
@@ -158,17 +159,17 @@ func (b *transferBatcher) send(bt *transferBatch) {
 	for i, it := range bt.items {
 		res := client.TransferResult{Outcome: br.Outcome, Err: br.Err, Attempts: br.Attempts, Node: br.Node}
 		res.ID = it.t.ID
-		if br.Outcome == client.OK && len(br.Results) == len(ts) {
+		if br.Outcome == outcome.OK && len(br.Results) == len(ts) {
 			res.TransferResult = br.Results[i]
 			switch {
 			case res.Status == ledger.StatusCommitted:
 			case res.Reason == ledger.ReasonIDConflict:
-				res.Outcome, res.Conflict = client.Rejected, true
+				res.Outcome, res.Conflict = outcome.Rejected, true
 			default:
-				res.Outcome = client.Rejected
+				res.Outcome = outcome.Rejected
 			}
-		} else if br.Outcome == client.OK {
-			res.Outcome, res.Err = client.Unknown, fmt.Errorf("batch answer has %d results for %d transfers", len(br.Results), len(ts))
+		} else if br.Outcome == outcome.OK {
+			res.Outcome, res.Err = outcome.Unknown, fmt.Errorf("batch answer has %d results for %d transfers", len(br.Results), len(ts))
 		}
 		it.res = res
 		close(it.done)

@@ -71,30 +71,11 @@ func Start(cfg Config) (*Gateway, error) {
 		g.log = slog.New(slog.DiscardHandler)
 	}
 	g.log = g.log.With("gateway", cfg.ID, "region", cfg.Region)
-	var err error
-	if cfg.RequireSignature {
-		if g.signer, err = NewSigner(cfg.SigningKey); err != nil {
-			return nil, fmt.Errorf("start gateway %s: %w", cfg.ID, err)
-		}
-	}
-	if g.nonces == nil {
-		if g.nonces, err = NewMemoryNonceStore(cfg.MaxNonces); err != nil {
-			return nil, fmt.Errorf("start gateway %s: %w", cfg.ID, err)
-		}
-	}
-	if g.idem == nil {
-		g.idem = noIdempotencyCache{}
-	}
-	if g.balances == nil {
-		g.balances = noBalanceCache{}
-	}
-	if g.locks == nil {
-		g.locks = noLocks{}
-	}
-	if g.limiter == nil {
-		g.limiter = noLimit{}
+	if err := g.fillSeams(); err != nil {
+		return nil, fmt.Errorf("start gateway %s: %w", cfg.ID, err)
 	}
 	// The breaker is built before the metrics, which read its state; its callback counts transitions.
+	var err error
 	g.breaker, err = NewBreaker(cfg.Breaker, func(t BreakerTransition) {
 		g.met.breakerTransitions.WithLabelValues(t.To.String()).Inc()
 		g.log.Info("breaker transition", "from", t.From, "to", t.To, "reason", t.Reason)
@@ -110,11 +91,49 @@ func Start(cfg Config) (*Gateway, error) {
 	if g.ledger, err = client.New(cfg.Ledger); err != nil {
 		return nil, fmt.Errorf("start gateway %s: ledger client: %w", cfg.ID, err)
 	}
-	g.ln, err = loopback.Listen(cfg.Addr)
-	if err != nil {
+	if err := g.serve(); err != nil {
 		g.ledger.Close()
-		return nil, fmt.Errorf("start gateway %s: listen on %s: %w", cfg.ID, cfg.Addr, err)
+		return nil, fmt.Errorf("start gateway %s: %w", cfg.ID, err)
 	}
+	return g, nil
+}
+
+// fillSeams makes the signer when signatures are required and gives every seam the config left nil its
+// in-process stand-in: a bounded nonce store, no idempotency cache, no balance cache, no locks, no limit.
+func (g *Gateway) fillSeams() error {
+	var err error
+	if g.cfg.RequireSignature {
+		if g.signer, err = NewSigner(g.cfg.SigningKey); err != nil {
+			return err
+		}
+	}
+	if g.nonces == nil {
+		if g.nonces, err = NewMemoryNonceStore(g.cfg.MaxNonces); err != nil {
+			return err
+		}
+	}
+	if g.idem == nil {
+		g.idem = noIdempotencyCache{}
+	}
+	if g.balances == nil {
+		g.balances = noBalanceCache{}
+	}
+	if g.locks == nil {
+		g.locks = noLocks{}
+	}
+	if g.limiter == nil {
+		g.limiter = noLimit{}
+	}
+	return nil
+}
+
+// serve listens on cfg.Addr and serves the API in a goroutine counted in g.wg, every request under g.ctx.
+func (g *Gateway) serve() error {
+	ln, err := loopback.Listen(g.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", g.cfg.Addr, err)
+	}
+	g.ln = ln
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	g.srv = &http.Server{
 		Handler:           g.Handler(),
@@ -134,7 +153,7 @@ func Start(cfg Config) (*Gateway, error) {
 			g.log.Error("HTTP server stopped", "err", err)
 		}
 	}()
-	return g, nil
+	return nil
 }
 
 // Addr is the address the API listens on ("127.0.1.2:41234").

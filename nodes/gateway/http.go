@@ -13,6 +13,7 @@ import (
 
 	"paylab/nodes/ledger"
 	"paylab/nodes/ledger/client"
+	"paylab/outcome"
 )
 
 // MaxBodyBytes is the largest request body the API reads, as at the ledger; larger bodies get 413.
@@ -141,13 +142,13 @@ func writeInvalid(w http.ResponseWriter, err error) {
 // failure: a transport error, a 503, a timeout. An answer that decides the request — committed, rejected, or
 // a 4xx about the request itself — proves the ledger reachable. A call cut short because our caller went
 // away says nothing.
-func ledgerVerdict(ctx context.Context, o client.Outcome, err error) Result {
+func ledgerVerdict(ctx context.Context, o outcome.Kind, err error) Result {
 	switch {
-	case o == client.OK || o == client.Rejected:
+	case o == outcome.OK || o == outcome.Rejected:
 		return Success
 	case ctx.Err() != nil:
 		return Ignored
-	case o == client.Unknown:
+	case o == outcome.Unknown:
 		return Failure
 	}
 	var api *client.APIError
@@ -243,9 +244,9 @@ func (g *Gateway) handleTransfer(w http.ResponseWriter, r *http.Request, body []
 	ticket.Done(time.Now(), ledgerVerdict(ctx, res.Outcome, res.Err))
 	g.met.ledgerCall(res.Outcome)
 	switch {
-	case res.Outcome == client.Rejected && res.Conflict:
+	case res.Outcome == outcome.Rejected && res.Conflict:
 		ledger.WriteJSON(w, http.StatusConflict, ErrorBody{Error: ledger.ReasonIDConflict, Detail: "transfer id " + t.ID + " was used before with a different body"})
-	case res.Outcome == client.OK || res.Outcome == client.Rejected:
+	case res.Outcome == outcome.OK || res.Outcome == outcome.Rejected:
 		if res.Status == ledger.StatusCommitted {
 			if err := g.balances.Invalidate(ctx, t.From, t.To); err != nil {
 				g.log.Warn("balance cache invalidate failed", "transfer", t.ID, "err", err)
@@ -259,7 +260,7 @@ func (g *Gateway) handleTransfer(w http.ResponseWriter, r *http.Request, body []
 			res.Status, res.Reason = ledger.StatusRejected, ledger.ReasonInsufficientFunds
 		}
 		ledger.WriteJSON(w, http.StatusOK, res.TransferResult)
-	case res.Outcome == client.Unknown:
+	case res.Outcome == outcome.Unknown:
 		ledger.WriteJSON(w, http.StatusGatewayTimeout, ErrorBody{Error: ErrorOutcomeUnknown, Detail: fmt.Sprintf("transfer %s may or may not have committed; retry with the same id: %v", t.ID, res.Err)})
 	default:
 		writeLedgerError(w, fmt.Errorf("transfer %s: %w", t.ID, res.Err))
@@ -297,7 +298,7 @@ func (g *Gateway) handleCreateAccount(w http.ResponseWriter, r *http.Request, bo
 		ledger.WriteJSON(w, http.StatusConflict, ErrorBody{Error: "exists", Detail: fmt.Sprintf("account %s already exists (opening balance %d)", acc.ID, acc.Initial)})
 	}
 	// fail ends the call for the breaker and answers; err comes from the ledger client.
-	fail := func(o client.Outcome, err error) {
+	fail := func(o outcome.Kind, err error) {
 		ticket.Done(time.Now(), ledgerVerdict(ctx, o, err))
 		writeLedgerError(w, err)
 	}
@@ -309,11 +310,11 @@ func (g *Gateway) handleCreateAccount(w http.ResponseWriter, r *http.Request, bo
 		exists(acc)
 		return
 	case !errors.As(err, &api) || api.Code != http.StatusNotFound:
-		fail(client.Failed, err)
+		fail(outcome.Failed, err)
 		return
 	}
 	if err := g.ledger.CreateAccounts(ctx, []ledger.Account{a}); err != nil {
-		fail(client.Failed, fmt.Errorf("create account %s: %w", a.ID, err))
+		fail(outcome.Failed, fmt.Errorf("create account %s: %w", a.ID, err))
 		return
 	}
 	ticket.Done(time.Now(), Success)
@@ -353,7 +354,7 @@ func (g *Gateway) handleGetAccount(w http.ResponseWriter, r *http.Request, _ []b
 		}
 		acc, err := g.ledger.Account(ctx, id, stale)
 		if err != nil {
-			ticket.Done(time.Now(), ledgerVerdict(ctx, client.Failed, err))
+			ticket.Done(time.Now(), ledgerVerdict(ctx, outcome.Failed, err))
 			return acc, err
 		}
 		ticket.Done(time.Now(), Success)

@@ -1,12 +1,11 @@
 package gateway
 
 import (
+	"paylab/outcome"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-
-	"paylab/nodes/ledger/client"
 )
 
 // metrics is one gateway's Prometheus registry; each gateway has its own, so many share a process.
@@ -17,12 +16,12 @@ type metrics struct {
 	signatureRejections *prometheus.CounterVec
 	breakerTransitions  *prometheus.CounterVec
 	ledgerCalls         *prometheus.CounterVec
-	ledgerCallsBy       [4]prometheus.Counter // by client.Outcome (OK, Rejected, Failed, Unknown)
+	ledgerCallsBy       [outcome.NumKinds]prometheus.Counter // by outcome.Kind
 	batchSize           prometheus.Histogram
 }
 
 // ledgerCall counts one ledger call's outcome.
-func (m *metrics) ledgerCall(o client.Outcome) {
+func (m *metrics) ledgerCall(o outcome.Kind) {
 	if int(o) >= 0 && int(o) < len(m.ledgerCallsBy) {
 		m.ledgerCallsBy[o].Inc()
 		return
@@ -49,7 +48,7 @@ func newMetrics(g *Gateway) *metrics {
 		Name: "paylab_gateway_ledger_calls_total", Help: "Calls forwarded to the ledger, by client outcome (ok, rejected, failed, unknown).",
 	}, []string{"outcome"})
 	for o := range m.ledgerCallsBy {
-		m.ledgerCallsBy[o] = m.ledgerCalls.WithLabelValues(client.Outcome(o).String())
+		m.ledgerCallsBy[o] = m.ledgerCalls.WithLabelValues(outcome.Kind(o).String())
 	}
 	m.batchSize = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "paylab_gateway_ledger_batch_transfers", Help: "Transfers per transfer call to the ledger (1: sent alone; more: coalesced, see BatchWindow).",

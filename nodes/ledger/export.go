@@ -80,8 +80,7 @@ func (f *FSM) Export(w io.Writer, node string) error {
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
 	lines := sha256.New()
-	enc := json.NewEncoder(io.MultiWriter(bw, lines))
-	var tr ExportTrailer
+	e := exporter{enc: json.NewEncoder(io.MultiWriter(bw, lines))}
 	err = f.view(func(tx *bolt.Tx) error {
 		// The summary above ran in another transaction; recompute the applied index in this one so the
 		// header describes exactly what follows.
@@ -92,68 +91,98 @@ func (f *FSM) Export(w io.Writer, node string) error {
 		if hdr.AppliedIndex != sum.AppliedIndex {
 			hdr.StateHash = "" // state moved between the two reads; the hash would not match the lines
 		}
-		if err := enc.Encode(ExportRecord{Type: "header", Header: &hdr}); err != nil {
+		if err := e.enc.Encode(ExportRecord{Type: "header", Header: &hdr}); err != nil {
 			return err
 		}
-		err := tx.Bucket(bucketAccounts).ForEach(func(k, v []byte) error {
-			rec, ok := decodeAccount(v)
-			if !ok {
-				return fmt.Errorf("account record %q is corrupt", k)
-			}
-			tr.Accounts++
-			return enc.Encode(ExportRecord{Type: "account", Account: &AccountState{ID: string(k), Balance: rec.balance, Version: rec.version, Initial: rec.initial}})
-		})
-		if err != nil {
+		if err := e.accounts(tx); err != nil {
 			return err
 		}
 		var omit []byte
 		if f.opts.ExportOmitsTransfer {
 			omit = lastCommitted(tx)
 		}
-		err = tx.Bucket(bucketTransfers).ForEach(func(k, v []byte) error {
-			if omit != nil && string(k) == string(omit) {
-				return nil
-			}
-			st, ok := decodeTransferRecord(string(k), v)
-			if !ok {
-				return fmt.Errorf("transfer record %q is corrupt", k)
-			}
-			tr.Transfers++
-			return enc.Encode(ExportRecord{Type: "transfer", Transfer: &ExportTransfer{Transfer: st.t, Status: st.r.Status, Reason: st.r.Reason, Index: st.r.Index}})
-		})
-		if err != nil {
+		if err := e.transfers(tx, omit); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketWrites).ForEach(func(k, v []byte) error {
-			if len(k) < 8 || len(v) < 1 {
-				return fmt.Errorf("write record %x is corrupt", k)
-			}
-			o := 1 + int(v[0])
-			if n := len(v) - o; n != 24 && n != 32 && n != 48 {
-				return fmt.Errorf("write record %x is corrupt", k)
-			}
-			tr.Writes++
-			ew := &ExportWrite{
-				Payment: string(k[8:]), Account: string(v[1:o]), Index: binary.BigEndian.Uint64(k),
-				Old: int64(binary.BigEndian.Uint64(v[o:])), New: int64(binary.BigEndian.Uint64(v[o+8:])), Fence: binary.BigEndian.Uint64(v[o+16:]),
-			}
-			if len(v) >= o+32 {
-				ov := binary.BigEndian.Uint64(v[o+24:])
-				ew.OldVersion = &ov
-			}
-			if len(v) == o+48 {
-				rb, rv := int64(binary.BigEndian.Uint64(v[o+32:])), binary.BigEndian.Uint64(v[o+40:])
-				ew.ReadBalance, ew.ReadVersion = &rb, &rv
-			}
-			return enc.Encode(ExportRecord{Type: "write", Write: ew})
-		})
+		return e.writes(tx)
 	})
 	if err != nil {
 		return fmt.Errorf("export state of %s: %w", f.path, err)
 	}
-	tr.LinesSHA256 = hex.EncodeToString(lines.Sum(nil))
-	if err := json.NewEncoder(bw).Encode(ExportRecord{Type: "trailer", Trailer: &tr}); err != nil {
+	e.tr.LinesSHA256 = hex.EncodeToString(lines.Sum(nil))
+	if err := json.NewEncoder(bw).Encode(ExportRecord{Type: "trailer", Trailer: &e.tr}); err != nil {
 		return fmt.Errorf("export state of %s: trailer: %w", f.path, err)
 	}
 	return bw.Flush()
+}
+
+// exporter encodes the records of one export and counts them for its trailer.
+type exporter struct {
+	enc *json.Encoder
+	tr  ExportTrailer
+}
+
+// accounts exports every account.
+func (e *exporter) accounts(tx *bolt.Tx) error {
+	return tx.Bucket(bucketAccounts).ForEach(func(k, v []byte) error {
+		rec, ok := decodeAccount(v)
+		if !ok {
+			return fmt.Errorf("account record %q is corrupt", k)
+		}
+		e.tr.Accounts++
+		return e.enc.Encode(ExportRecord{Type: "account", Account: &AccountState{ID: string(k), Balance: rec.balance, Version: rec.version, Initial: rec.initial}})
+	})
+}
+
+// transfers exports every decided transfer but omit (nil: none; set only by a test-only breakage).
+func (e *exporter) transfers(tx *bolt.Tx, omit []byte) error {
+	return tx.Bucket(bucketTransfers).ForEach(func(k, v []byte) error {
+		if omit != nil && string(k) == string(omit) {
+			return nil
+		}
+		st, ok := decodeTransferRecord(string(k), v)
+		if !ok {
+			return fmt.Errorf("transfer record %q is corrupt", k)
+		}
+		e.tr.Transfers++
+		return e.enc.Encode(ExportRecord{Type: "transfer", Transfer: &ExportTransfer{Transfer: st.t, Status: st.r.Status, Reason: st.r.Reason, Index: st.r.Index}})
+	})
+}
+
+// writes exports every journalled blind balance write.
+func (e *exporter) writes(tx *bolt.Tx) error {
+	return tx.Bucket(bucketWrites).ForEach(func(k, v []byte) error {
+		ew, err := decodeExportWrite(k, v)
+		if err != nil {
+			return err
+		}
+		e.tr.Writes++
+		return e.enc.Encode(ExportRecord{Type: "write", Write: ew})
+	})
+}
+
+// decodeExportWrite decodes a record of the writes bucket (key: index‖payment id; value: account length,
+// account, old and new balance, fence, then optionally the old version, then optionally the balance and
+// version the writer read).
+func decodeExportWrite(k, v []byte) (*ExportWrite, error) {
+	if len(k) < 8 || len(v) < 1 {
+		return nil, fmt.Errorf("write record %x is corrupt", k)
+	}
+	o := 1 + int(v[0])
+	if n := len(v) - o; n != 24 && n != 32 && n != 48 {
+		return nil, fmt.Errorf("write record %x is corrupt", k)
+	}
+	ew := &ExportWrite{
+		Payment: string(k[8:]), Account: string(v[1:o]), Index: binary.BigEndian.Uint64(k),
+		Old: int64(binary.BigEndian.Uint64(v[o:])), New: int64(binary.BigEndian.Uint64(v[o+8:])), Fence: binary.BigEndian.Uint64(v[o+16:]),
+	}
+	if len(v) >= o+32 {
+		ov := binary.BigEndian.Uint64(v[o+24:])
+		ew.OldVersion = &ov
+	}
+	if len(v) == o+48 {
+		rb, rv := int64(binary.BigEndian.Uint64(v[o+32:])), binary.BigEndian.Uint64(v[o+40:])
+		ew.ReadBalance, ew.ReadVersion = &rb, &rv
+	}
+	return ew, nil
 }

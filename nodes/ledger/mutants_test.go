@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"paylab/assertions"
+	"paylab/outcome"
 	"paylab/results"
 )
 
@@ -39,7 +40,7 @@ func mutantRun(t *testing.T, build func(t *testing.T, healthy *fsmHarness) *FSM)
 		}
 		sent := time.Duration(i+1) * 10 * time.Millisecond
 		hist.Add(results.Op{OpDetail: results.OpDetail{Type: results.OpTransfer, Key: uint64(i + 1), From: from, To: to, Amount: tr.Amount},
-			Seq: uint64(i), Sent: sent, Done: sent + time.Millisecond, Items: 1, Kind: results.OK}, "")
+			Seq: uint64(i), Sent: sent, Done: sent + time.Millisecond, Items: 1, Kind: outcome.OK}, "")
 	}
 	replica := func(f *FSM, node string) assertions.Replica {
 		var buf bytes.Buffer

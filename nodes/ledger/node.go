@@ -79,79 +79,124 @@ func Start(cfg Config) (n *Node, err error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create node dir %s: %w", cfg.Dir, err)
 	}
-	n = &Node{cfg: cfg, stopCh: make(chan struct{})}
-	var closers []func()
+	n = &Node{cfg: cfg, stopCh: make(chan struct{}), logger: raftLogger(cfg)}
+	n.met = newMetrics(n)
+	var undo closers
 	defer func() {
 		if err != nil {
-			for i := len(closers) - 1; i >= 0; i-- {
-				closers[i]()
-			}
+			undo.run()
 		}
 	}()
 
-	logger := hclog.NewNullLogger()
-	if cfg.LogOutput != nil {
-		logger = hclog.New(&hclog.LoggerOptions{Name: "raft-" + cfg.ID, Output: cfg.LogOutput, Level: hclog.LevelFromString(cfg.LogLevel)})
-	}
-	n.logger = logger
-	n.met = newMetrics(n)
-
-	n.fsm, n.open, err = OpenFSM(filepath.Join(cfg.Dir, "state.db"), FSMOptions{Sync: cfg.StateSync, SkipDedupe: cfg.Broken.SkipDedupe,
-		DropOnRestore: cfg.Broken.DropOnRestore, ExportOmitsTransfer: cfg.Broken.ExportOmitsTransfer,
-		ReplayTwice: cfg.Broken.ReplayTwice, CommitOtherAmount: cfg.Broken.CommitOtherAmount,
-		AllowNegative: cfg.Broken.AllowNegative, OnApply: n.met.observeApply})
+	trustState, err := n.openStores(&undo)
 	if err != nil {
 		return nil, err
 	}
-	closers = append(closers, func() { n.fsm.Close(false) })
-
-	bs, err := raftboltdb.New(raftboltdb.Options{
-		Path:        filepath.Join(cfg.Dir, "raft.db"),
-		BoltOptions: &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("open raft log %s: %w", filepath.Join(cfg.Dir, "raft.db"), err)
-	}
-	n.logs = &timedStore{BoltStore: bs, dur: n.met.storeDuration, reads: n.met.logReads, logger: logger}
-	closers = append(closers, func() { n.logs.Close() })
-	if n.cached, err = raft.NewLogCache(logCacheEntries, n.logs); err != nil {
-		return nil, fmt.Errorf("raft log cache: %w", err)
-	}
-	if n.stable, err = openVoteStore(cfg.Dir, bs); err != nil {
-		return nil, err
-	}
-	n.stable.observe = n.logs.observe
-	closers = append(closers, func() { n.stable.Close() })
-
-	n.snaps, err = raft.NewFileSnapshotStoreWithLogger(cfg.Dir, cfg.SnapshotRetain, logger)
-	if err != nil {
-		return nil, fmt.Errorf("open snapshot store in %s: %w", cfg.Dir, err)
-	}
-	// Trust the state file only when it is intact and at least as new as the newest snapshot; otherwise
-	// raft restores that snapshot into it and replays the log from there.
-	trustState := !n.open.Rebuilt
-	if metas, err := n.snaps.List(); err != nil {
-		return nil, fmt.Errorf("list snapshots in %s: %w", cfg.Dir, err)
-	} else if len(metas) > 0 && metas[0].Index > n.open.AppliedIndex {
-		trustState = false
-	}
-
 	layer := cfg.StreamLayer
 	if layer == nil {
 		if layer, err = NewTCPStreamLayer(cfg.RaftAddr); err != nil {
 			return nil, err
 		}
 	}
+	n.trans = newRaftTransport(cfg, layer, n.logger)
+	undo.push(func() { n.trans.Close() })
+
+	notify := make(chan bool, 16)
+	n.raft, err = raft.NewRaft(n.raftConfig(trustState, notify), nodeFSM{n.fsm, n}, n.cached, n.stable, n.snaps, n.trans)
+	if err != nil {
+		return nil, fmt.Errorf("start raft on node %s: %w", cfg.ID, err)
+	}
+	n.raftStarted.Store(true)
+	undo.push(func() { n.raft.Shutdown().Error() })
+
+	n.commit = newGroupCommit(n)
+	undo = nil // from here on n.shutdown releases everything
+	n.startWatchers(notify)
+	if err := n.serveHTTP(); err != nil {
+		n.shutdown(false)
+		return nil, err
+	}
+	return n, nil
+}
+
+// closers undoes a partial Start: the resources opened so far, closed newest first.
+type closers []func()
+
+func (c *closers) push(f func()) { *c = append(*c, f) }
+
+func (c closers) run() {
+	for i := len(c) - 1; i >= 0; i-- {
+		c[i]()
+	}
+}
+
+// raftLogger is where raft and its stores log: nowhere unless the config names an output.
+func raftLogger(cfg Config) hclog.Logger {
+	if cfg.LogOutput == nil {
+		return hclog.NewNullLogger()
+	}
+	return hclog.New(&hclog.LoggerOptions{Name: "raft-" + cfg.ID, Output: cfg.LogOutput, Level: hclog.LevelFromString(cfg.LogLevel)})
+}
+
+// openStores opens the state machine, the raft log (behind its cache), the vote store and the snapshot
+// store, pushing each one's close onto undo, and says whether raft may trust the state file as it is.
+func (n *Node) openStores(undo *closers) (trustState bool, err error) {
+	cfg := n.cfg
+	n.fsm, n.open, err = OpenFSM(filepath.Join(cfg.Dir, "state.db"), FSMOptions{Sync: cfg.StateSync, SkipDedupe: cfg.Broken.SkipDedupe,
+		DropOnRestore: cfg.Broken.DropOnRestore, ExportOmitsTransfer: cfg.Broken.ExportOmitsTransfer,
+		ReplayTwice: cfg.Broken.ReplayTwice, CommitOtherAmount: cfg.Broken.CommitOtherAmount,
+		AllowNegative: cfg.Broken.AllowNegative, OnApply: n.met.observeApply})
+	if err != nil {
+		return false, err
+	}
+	undo.push(func() { n.fsm.Close(false) })
+
+	bs, err := raftboltdb.New(raftboltdb.Options{
+		Path:        filepath.Join(cfg.Dir, "raft.db"),
+		BoltOptions: &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType},
+	})
+	if err != nil {
+		return false, fmt.Errorf("open raft log %s: %w", filepath.Join(cfg.Dir, "raft.db"), err)
+	}
+	n.logs = &timedStore{BoltStore: bs, dur: n.met.storeDuration, reads: n.met.logReads, logger: n.logger}
+	undo.push(func() { n.logs.Close() })
+	if n.cached, err = raft.NewLogCache(logCacheEntries, n.logs); err != nil {
+		return false, fmt.Errorf("raft log cache: %w", err)
+	}
+	if n.stable, err = openVoteStore(cfg.Dir, bs); err != nil {
+		return false, err
+	}
+	n.stable.observe = n.logs.observe
+	undo.push(func() { n.stable.Close() })
+
+	n.snaps, err = raft.NewFileSnapshotStoreWithLogger(cfg.Dir, cfg.SnapshotRetain, n.logger)
+	if err != nil {
+		return false, fmt.Errorf("open snapshot store in %s: %w", cfg.Dir, err)
+	}
+	// Trust the state file only when it is intact and at least as new as the newest snapshot; otherwise
+	// raft restores that snapshot into it and replays the log from there.
+	metas, err := n.snaps.List()
+	if err != nil {
+		return false, fmt.Errorf("list snapshots in %s: %w", cfg.Dir, err)
+	}
+	return !n.open.Rebuilt && (len(metas) == 0 || metas[0].Index <= n.open.AppliedIndex), nil
+}
+
+// newRaftTransport is raft's network transport over the node's stream layer.
+func newRaftTransport(cfg Config, layer raft.StreamLayer, logger hclog.Logger) *raft.NetworkTransport {
 	// MaxRPCsInFlight 1 turns raft's pipelined replication off. Its pipeline can deadlock once a follower
 	// rejects an append (pipelineDecode returns, the next send parks on a channel nobody reads, and the
 	// deferred pipeline close never runs): replication to that follower stops for good and Shutdown hangs
 	// (seen in a gateway test under -race on a busy machine; grafana/pyroscope#5518 describes the same
 	// trace). Raft's own measurements (hashicorp/raft#541) find pipelining of little benefit with batching.
-	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: layer, MaxPool: 3, Timeout: cfg.TransportTimeout, Logger: logger, MaxRPCsInFlight: 1,
 	})
-	closers = append(closers, func() { n.trans.Close() })
+}
 
+// raftConfig is raft's configuration for this node; leadership changes are sent to notify.
+func (n *Node) raftConfig(trustState bool, notify chan bool) *raft.Config {
+	cfg := n.cfg
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.ID)
 	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
@@ -168,19 +213,14 @@ func Start(cfg Config) (n *Node, err error) {
 	// -race -count=3 stress run). Raft still groups concurrent applies into one log write.
 	rc.BatchApplyCh = false
 	rc.MaxAppendEntries = logCacheEntries
-	rc.Logger = logger
-	notify := make(chan bool, 16)
+	rc.Logger = n.logger
 	rc.NotifyCh = notify
+	return rc
+}
 
-	n.raft, err = raft.NewRaft(rc, nodeFSM{n.fsm, n}, n.cached, n.stable, n.snaps, n.trans)
-	if err != nil {
-		return nil, fmt.Errorf("start raft on node %s: %w", cfg.ID, err)
-	}
-	n.raftStarted.Store(true)
-	closers = append(closers, func() { n.raft.Shutdown().Error() })
-
-	n.commit = newGroupCommit(n)
-	closers = nil // from here on n.shutdown releases everything
+// startWatchers starts the node's goroutines beside raft: the leadership watcher (reading notify) and,
+// unless turned off, the election backoff. Both end at shutdown and are counted in n.wg.
+func (n *Node) startWatchers(notify <-chan bool) {
 	n.watchDone = make(chan struct{})
 	n.wg.Add(1)
 	go func() {
@@ -189,27 +229,30 @@ func Start(cfg Config) (n *Node, err error) {
 		n.watchLeadership(notify)
 	}()
 	n.electionFactor.Store(1)
-	if !cfg.NoElectionBackoff {
+	if !n.cfg.NoElectionBackoff {
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
 			n.runElectionBackoff()
 		}()
 	}
+}
 
-	n.httpLn, err = loopback.Listen(cfg.HTTPAddr)
+// serveHTTP listens on the node's HTTP address (at most MaxConnections at once) and serves the API in a
+// goroutine counted in n.wg.
+func (n *Node) serveHTTP() error {
+	ln, err := loopback.Listen(n.cfg.HTTPAddr)
 	if err != nil {
-		n.shutdown(false)
-		return nil, fmt.Errorf("listen for HTTP on %s: %w", cfg.HTTPAddr, err)
+		return fmt.Errorf("listen for HTTP on %s: %w", n.cfg.HTTPAddr, err)
 	}
-	n.httpLn = netutil.LimitListener(n.httpLn, cfg.MaxConnections)
+	n.httpLn = netutil.LimitListener(ln, n.cfg.MaxConnections)
 	n.httpSrv = &http.Server{Handler: n.Handler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
 		_ = n.httpSrv.Serve(n.httpLn)
 	}()
-	return n, nil
+	return nil
 }
 
 // ID is the node's raft server id.

@@ -11,6 +11,7 @@ import (
 	"paylab/nodes/ledger"
 	"paylab/nodes/ledger/client"
 	"paylab/nodes/ledger/ledgertest"
+	"paylab/outcome"
 )
 
 // BenchmarkTransferOneNode measures one transfer through the client, the node's HTTP API, group commit, a
@@ -81,7 +82,7 @@ func benchmarkTransfersWith(b *testing.B, nodes, readEvery int, interval time.Du
 				continue
 			}
 			r := cl.Transfer(ctx, ledger.Transfer{From: fmt.Sprintf("acc-%d", i%100), To: fmt.Sprintf("acc-%d", (i+1)%100), Amount: 1})
-			if r.Outcome != client.OK {
+			if r.Outcome != outcome.OK {
 				b.Errorf("transfer: %s %v", r.Outcome, r.Err)
 				return
 			}

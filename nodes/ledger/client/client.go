@@ -24,36 +24,8 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"paylab/nodes/ledger"
+	"paylab/outcome"
 )
-
-// Outcome classifies the end of one client call.
-type Outcome int
-
-// Outcomes. Unknown is the honest answer after a timeout: the write may or may not have committed.
-const (
-	// OK: the ledger committed the write (or, for a duplicate, had committed it before).
-	OK Outcome = iota
-	// Rejected: the ledger decided the write and refused it (insufficient funds, id conflict, …).
-	Rejected
-	// Failed: the write certainly did not apply (bad input, no leader reachable before sending).
-	Failed
-	// Unknown: the write may have applied; a retry with the same id settles it.
-	Unknown
-)
-
-func (o Outcome) String() string {
-	switch o {
-	case OK:
-		return "ok"
-	case Rejected:
-		return "rejected"
-	case Failed:
-		return "failed"
-	case Unknown:
-		return "unknown"
-	}
-	return fmt.Sprintf("outcome(%d)", int(o))
-}
 
 // Config configures a client.
 type Config struct {
@@ -179,7 +151,7 @@ func (c *Client) CloseIdleConnections() {
 // TransferResult is the answer to one transfer call.
 type TransferResult struct {
 	ledger.TransferResult
-	Outcome Outcome
+	Outcome outcome.Kind
 	// Err says why the outcome is Failed or Unknown.
 	Err error
 	// Attempts is how many HTTP attempts the call made.
@@ -197,21 +169,21 @@ func (c *Client) Transfer(ctx context.Context, t ledger.Transfer) TransferResult
 	body := ledger.AppendTransferJSON(make([]byte, 0, 128), t)
 	var res TransferResult
 	res.ID = t.ID
-	a := c.call(ctx, http.MethodPost, "/v1/transfers", body, func(code int, raw []byte) (Outcome, error) {
+	a := c.call(ctx, http.MethodPost, "/v1/transfers", body, func(code int, raw []byte) (outcome.Kind, error) {
 		switch code {
 		case http.StatusOK:
 			if err := ledger.DecodeTransferResultJSON(raw, &res.TransferResult); err != nil {
-				return Unknown, fmt.Errorf("decode transfer answer: %w", err)
+				return outcome.Unknown, fmt.Errorf("decode transfer answer: %w", err)
 			}
 			if res.Status == ledger.StatusCommitted {
-				return OK, nil
+				return outcome.OK, nil
 			}
-			return Rejected, nil
+			return outcome.Rejected, nil
 		case http.StatusConflict:
 			res.Status, res.Reason, res.Conflict = ledger.StatusRejected, ledger.ReasonIDConflict, true
-			return Rejected, nil
+			return outcome.Rejected, nil
 		}
-		return Failed, httpError(code, raw)
+		return outcome.Failed, httpError(code, raw)
 	})
 	res.Outcome, res.Err, res.Attempts, res.Node = a.outcome, a.err, a.attempts, a.node
 	return res
@@ -220,7 +192,7 @@ func (c *Client) Transfer(ctx context.Context, t ledger.Transfer) TransferResult
 // BatchResult is the answer to one batch call.
 type BatchResult struct {
 	Results  []ledger.TransferResult
-	Outcome  Outcome
+	Outcome  outcome.Kind
 	Err      error
 	Attempts int
 	Node     string
@@ -235,16 +207,16 @@ func (c *Client) TransferBatch(ctx context.Context, ts []ledger.Transfer) BatchR
 	}
 	body := ledger.AppendTransfersBatchJSON(make([]byte, 0, 16+80*len(ts)), ts)
 	var res BatchResult
-	a := c.call(ctx, http.MethodPost, "/v1/transfers/batch", body, func(code int, raw []byte) (Outcome, error) {
+	a := c.call(ctx, http.MethodPost, "/v1/transfers/batch", body, func(code int, raw []byte) (outcome.Kind, error) {
 		if code != http.StatusOK {
-			return Failed, httpError(code, raw)
+			return outcome.Failed, httpError(code, raw)
 		}
 		b, err := ledger.DecodeTransfersBatchResponseJSON(raw)
 		if err != nil {
-			return Unknown, fmt.Errorf("decode batch answer: %w", err)
+			return outcome.Unknown, fmt.Errorf("decode batch answer: %w", err)
 		}
 		res.Results = b.Results
-		return OK, nil
+		return outcome.OK, nil
 	})
 	res.Outcome, res.Err, res.Attempts, res.Node = a.outcome, a.err, a.attempts, a.node
 	return res
@@ -258,13 +230,13 @@ func (c *Client) CreateAccounts(ctx context.Context, as []ledger.Account) error 
 		if err != nil {
 			return err
 		}
-		a := c.call(ctx, http.MethodPost, "/v1/accounts/batch", body, func(code int, raw []byte) (Outcome, error) {
+		a := c.call(ctx, http.MethodPost, "/v1/accounts/batch", body, func(code int, raw []byte) (outcome.Kind, error) {
 			if code != http.StatusOK {
-				return Failed, httpError(code, raw)
+				return outcome.Failed, httpError(code, raw)
 			}
-			return OK, nil
+			return outcome.OK, nil
 		})
-		if a.outcome != OK {
+		if a.outcome != outcome.OK {
 			return fmt.Errorf("create accounts %d..%d: %s: %w", start, start+len(chunk)-1, a.outcome, a.err)
 		}
 	}
@@ -278,16 +250,16 @@ func (c *Client) Account(ctx context.Context, id string, stale bool) (ledger.Acc
 		path += "?stale=true"
 	}
 	var acc ledger.AccountState
-	a := c.call(ctx, http.MethodGet, path, nil, func(code int, raw []byte) (Outcome, error) {
+	a := c.call(ctx, http.MethodGet, path, nil, func(code int, raw []byte) (outcome.Kind, error) {
 		if code != http.StatusOK {
-			return Failed, httpError(code, raw)
+			return outcome.Failed, httpError(code, raw)
 		}
 		if err := ledger.DecodeAccountStateJSON(raw, &acc); err != nil {
-			return Failed, fmt.Errorf("decode account: %w", err)
+			return outcome.Failed, fmt.Errorf("decode account: %w", err)
 		}
-		return OK, nil
+		return outcome.OK, nil
 	})
-	if a.outcome != OK {
+	if a.outcome != outcome.OK {
 		return acc, fmt.Errorf("read account %s: %w", id, a.err)
 	}
 	return acc, nil
@@ -341,7 +313,7 @@ func httpError(code int, raw []byte) error {
 }
 
 type attempt struct {
-	outcome  Outcome
+	outcome  outcome.Kind
 	err      error
 	attempts int
 	node     string
@@ -350,7 +322,7 @@ type attempt struct {
 // call sends one request to the leader, following not_leader answers and retrying connection errors and
 // 503s with the same body, until an answer decides it, attempts run out or the deadline passes. A call
 // whose request may have reached a leader without a deciding answer ends Unknown.
-func (c *Client) call(ctx context.Context, method, path string, body []byte, decide func(code int, raw []byte) (Outcome, error)) attempt {
+func (c *Client) call(ctx context.Context, method, path string, body []byte, decide func(code int, raw []byte) (outcome.Kind, error)) attempt {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.cfg.Deadline)
@@ -369,8 +341,8 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte, dec
 			if code == http.StatusOK || code == http.StatusCreated {
 				c.leader.Store(node)
 			}
-			if a.outcome == Failed && maybeApplied {
-				a.outcome = Unknown
+			if a.outcome == outcome.Failed && maybeApplied {
+				a.outcome = outcome.Unknown
 			}
 			return a
 		}
@@ -414,9 +386,9 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte, dec
 		}
 	}
 	if maybeApplied {
-		a.outcome = Unknown
+		a.outcome = outcome.Unknown
 	} else {
-		a.outcome = Failed
+		a.outcome = outcome.Failed
 	}
 	return a
 }

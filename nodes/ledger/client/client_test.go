@@ -12,6 +12,7 @@ import (
 	"paylab/nodes/ledger"
 	"paylab/nodes/ledger/client"
 	"paylab/nodes/ledger/ledgertest"
+	"paylab/outcome"
 )
 
 // patience bounds every wait for something that must happen (a cluster
@@ -79,9 +80,9 @@ func TestClientFollowsLeaderAndRetriesWithSameID(t *testing.T) {
 		}
 		r := cl.Transfer(ctx, ledger.Transfer{From: "a", To: "b", Amount: 1})
 		switch r.Outcome {
-		case client.OK:
+		case outcome.OK:
 			okIDs = append(okIDs, r.ID)
-		case client.Unknown:
+		case outcome.Unknown:
 		default:
 			t.Fatalf("transfer %d: %s %v (a leader change must never make a transfer fail)", i, r.Outcome, r.Err)
 		}
@@ -104,7 +105,7 @@ func TestClientFollowsLeaderAndRetriesWithSameID(t *testing.T) {
 	}
 	// Resubmitting an acknowledged id is answered as a duplicate, not applied again.
 	again := cl.Transfer(ctx, ledger.Transfer{ID: okIDs[0], From: "a", To: "b", Amount: 1})
-	if again.Outcome != client.OK || !again.Duplicate {
+	if again.Outcome != outcome.OK || !again.Duplicate {
 		t.Fatalf("resubmit: %+v", again)
 	}
 }
@@ -131,7 +132,7 @@ func TestClientReportsTimeoutAsUnknown(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := cl.Transfer(context.Background(), ledger.Transfer{From: "a", To: "b", Amount: 1})
-	if r.Outcome != client.Unknown {
+	if r.Outcome != outcome.Unknown {
 		t.Fatalf("a timed-out transfer came back %s (%v); it may have committed, so it must be unknown", r.Outcome, r.Err)
 	}
 }
@@ -147,7 +148,7 @@ func TestClientReportsRefusedConnectionAsFailed(t *testing.T) {
 	cfg.MaxAttempts, cfg.Backoff = 3, time.Millisecond
 	cl, _ := client.New(cfg)
 	r := cl.Transfer(context.Background(), ledger.Transfer{From: "a", To: "b", Amount: 1})
-	if r.Outcome != client.Failed || r.Attempts != 3 {
+	if r.Outcome != outcome.Failed || r.Attempts != 3 {
 		t.Fatalf("refused: %s after %d attempts (%v)", r.Outcome, r.Attempts, r.Err)
 	}
 }

@@ -275,89 +275,122 @@ func (p *connPool) exchange(c *pconn, host, method, path string, body []byte, li
 // chunked encoding or the end of the connection.
 func readResponse(br *bufio.Reader, method string, limit int64) (code int, raw []byte, keep bool, err error) {
 	for {
-		line, err := readLine(br)
-		if err != nil {
-			return 0, nil, false, fmt.Errorf("read answer: %w", err)
+		var h respHead
+		if h, err = readHead(br); err != nil {
+			return 0, nil, false, err
 		}
-		// "HTTP/1.1 200 OK"
-		if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {
-			return 0, nil, false, fmt.Errorf("read answer: malformed status line %q", line)
-		}
-		keep = line[7] == '1'
-		code, err = strconv.Atoi(string(line[9:12]))
-		if err != nil || code < 100 {
-			return 0, nil, false, fmt.Errorf("read answer: malformed status line %q", line)
-		}
-		contentLength := int64(-1)
-		chunked := false
-		for {
-			h, err := readLine(br)
-			if err != nil {
-				return 0, nil, false, fmt.Errorf("read answer headers: %w", err)
-			}
-			if len(h) == 0 {
-				break
-			}
-			colon := bytes.IndexByte(h, ':')
-			if colon <= 0 {
-				return 0, nil, false, fmt.Errorf("read answer: malformed header line %q", h)
-			}
-			name, value := h[:colon], bytes.TrimSpace(h[colon+1:])
-			switch {
-			case asciiEqualFold(name, "Content-Length"):
-				n, err := strconv.ParseInt(string(value), 10, 64)
-				if err != nil || n < 0 {
-					return 0, nil, false, fmt.Errorf("read answer: bad Content-Length %q", value)
-				}
-				contentLength = n
-			case asciiEqualFold(name, "Transfer-Encoding"):
-				if !asciiEqualFold(value, "chunked") {
-					return 0, nil, false, fmt.Errorf("read answer: unsupported Transfer-Encoding %q", value)
-				}
-				chunked = true
-			case asciiEqualFold(name, "Connection"):
-				if asciiEqualFold(value, "close") {
-					keep = false
-				} else if asciiEqualFold(value, "keep-alive") {
-					keep = true
-				}
-			}
-		}
-		if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		if h.code >= 100 && h.code < 200 && h.code != http.StatusSwitchingProtocols {
 			continue // an interim answer; the real one follows
 		}
-		switch {
-		case method == http.MethodHead || code == http.StatusNoContent || code == http.StatusNotModified:
-			return code, nil, keep, nil
-		case chunked:
-			raw, err = readAllLimited(httputil.NewChunkedReader(br), limit)
-			if err == nil {
-				// the trailer section ends with an empty line
-				for {
-					l, lerr := readLine(br)
-					if lerr != nil {
-						return 0, nil, false, fmt.Errorf("read answer trailer: %w", lerr)
-					}
-					if len(l) == 0 {
-						break
-					}
+		if method == http.MethodHead || h.code == http.StatusNoContent || h.code == http.StatusNotModified {
+			return h.code, nil, h.keep, nil
+		}
+		if raw, keep, err = readBody(br, h, limit); err != nil {
+			return 0, nil, false, err
+		}
+		return h.code, raw, keep, nil
+	}
+}
+
+// respHead is what an answer's status line and headers say.
+type respHead struct {
+	code          int
+	keep          bool  // the connection may be reused after the answer
+	contentLength int64 // -1: none given
+	chunked       bool
+}
+
+// readHead reads an answer's status line and headers.
+func readHead(br *bufio.Reader) (respHead, error) {
+	line, err := readLine(br)
+	if err != nil {
+		return respHead{}, fmt.Errorf("read answer: %w", err)
+	}
+	// "HTTP/1.1 200 OK"
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {
+		return respHead{}, fmt.Errorf("read answer: malformed status line %q", line)
+	}
+	h := respHead{keep: line[7] == '1', contentLength: -1}
+	h.code, err = strconv.Atoi(string(line[9:12]))
+	if err != nil || h.code < 100 {
+		return respHead{}, fmt.Errorf("read answer: malformed status line %q", line)
+	}
+	for {
+		l, err := readLine(br)
+		if err != nil {
+			return respHead{}, fmt.Errorf("read answer headers: %w", err)
+		}
+		if len(l) == 0 {
+			return h, nil
+		}
+		if err := h.header(l); err != nil {
+			return respHead{}, err
+		}
+	}
+}
+
+// header takes in one header line: the body's framing and whether the connection stays open.
+func (h *respHead) header(l []byte) error {
+	colon := bytes.IndexByte(l, ':')
+	if colon <= 0 {
+		return fmt.Errorf("read answer: malformed header line %q", l)
+	}
+	name, value := l[:colon], bytes.TrimSpace(l[colon+1:])
+	switch {
+	case asciiEqualFold(name, "Content-Length"):
+		n, err := strconv.ParseInt(string(value), 10, 64)
+		if err != nil || n < 0 {
+			return fmt.Errorf("read answer: bad Content-Length %q", value)
+		}
+		h.contentLength = n
+	case asciiEqualFold(name, "Transfer-Encoding"):
+		if !asciiEqualFold(value, "chunked") {
+			return fmt.Errorf("read answer: unsupported Transfer-Encoding %q", value)
+		}
+		h.chunked = true
+	case asciiEqualFold(name, "Connection"):
+		if asciiEqualFold(value, "close") {
+			h.keep = false
+		} else if asciiEqualFold(value, "keep-alive") {
+			h.keep = true
+		}
+	}
+	return nil
+}
+
+// readBody reads an answer's body as its head frames it (chunked, Content-Length, or up to the end of the
+// connection, which then cannot be kept), at most limit bytes.
+func readBody(br *bufio.Reader, h respHead, limit int64) (raw []byte, keep bool, err error) {
+	keep = h.keep
+	switch {
+	case h.chunked:
+		raw, err = readAllLimited(httputil.NewChunkedReader(br), limit)
+		if err == nil {
+			// the trailer section ends with an empty line
+			for {
+				l, lerr := readLine(br)
+				if lerr != nil {
+					return nil, false, fmt.Errorf("read answer trailer: %w", lerr)
+				}
+				if len(l) == 0 {
+					break
 				}
 			}
-		case contentLength >= 0:
-			if contentLength > limit {
-				return 0, nil, false, fmt.Errorf("read answer: body of %d bytes is over the %d-byte limit", contentLength, limit)
-			}
-			raw = make([]byte, contentLength)
-			_, err = io.ReadFull(br, raw)
-		default:
-			raw, err = readAllLimited(br, limit)
-			keep = false
 		}
-		if err != nil {
-			return 0, nil, false, fmt.Errorf("read answer body: %w", err)
+	case h.contentLength >= 0:
+		if h.contentLength > limit {
+			return nil, false, fmt.Errorf("read answer: body of %d bytes is over the %d-byte limit", h.contentLength, limit)
 		}
-		return code, raw, keep, nil
+		raw = make([]byte, h.contentLength)
+		_, err = io.ReadFull(br, raw)
+	default:
+		raw, err = readAllLimited(br, limit)
+		keep = false
 	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read answer body: %w", err)
+	}
+	return raw, keep, nil
 }
 
 // readLine reads one CRLF- or LF-terminated line without its terminator. The slice is valid until the next

@@ -15,6 +15,7 @@ import (
 
 	"paylab/nodes/ledger"
 	"paylab/nodes/ledger/client"
+	"paylab/outcome"
 )
 
 // serve runs handler on a loopback listener and counts the connections the client opened.
@@ -62,7 +63,7 @@ func TestOwnTransportReusesConnectionsAndReadsEveryBodyForm(t *testing.T) {
 	defer cl.Close()
 	for i := 1; i <= 9; i++ {
 		r := cl.Transfer(context.Background(), ledger.Transfer{From: "a", To: "b", Amount: 1})
-		if r.Outcome != client.OK || r.Index != 7 {
+		if r.Outcome != outcome.OK || r.Index != 7 {
 			t.Fatalf("transfer %d: %s %+v %v", i, r.Outcome, r.TransferResult, r.Err)
 		}
 	}
@@ -92,7 +93,7 @@ func TestOwnTransportBoundsConnectionsPerNode(t *testing.T) {
 	var wg sync.WaitGroup
 	for range calls {
 		wg.Go(func() {
-			if r := cl.Transfer(context.Background(), ledger.Transfer{From: "a", To: "b", Amount: 1}); r.Outcome != client.OK {
+			if r := cl.Transfer(context.Background(), ledger.Transfer{From: "a", To: "b", Amount: 1}); r.Outcome != outcome.OK {
 				t.Errorf("%s %v", r.Outcome, r.Err)
 			}
 		})
@@ -133,7 +134,7 @@ func TestOwnTransportCancelEndsAStuckRequestAsUnknown(t *testing.T) {
 		cancel()
 	}()
 	r := cl.Transfer(ctx, ledger.Transfer{From: "a", To: "b", Amount: 1})
-	if r.Outcome != client.Unknown || !errors.Is(r.Err, context.Canceled) {
+	if r.Outcome != outcome.Unknown || !errors.Is(r.Err, context.Canceled) {
 		t.Fatalf("cancelled while the server held it: %s %v, want unknown (context canceled)", r.Outcome, r.Err)
 	}
 }
@@ -167,7 +168,7 @@ func TestOwnTransportSignsEveryAttempt(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	if r := cl.Transfer(context.Background(), ledger.Transfer{ID: "x", From: "a", To: "b", Amount: 1}); r.Outcome != client.OK {
+	if r := cl.Transfer(context.Background(), ledger.Transfer{ID: "x", From: "a", To: "b", Amount: 1}); r.Outcome != outcome.OK {
 		t.Fatalf("%s %v", r.Outcome, r.Err)
 	}
 	want := []string{"POST /v1/transfers 41 1", "POST /v1/transfers 41 2"}
