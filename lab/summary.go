@@ -52,7 +52,7 @@ func (r *runner) summarize(m *measurement) (*results.Run, []results.Phase) {
 		Versions:    versions(),
 		Replay:      r.opts.Replay,
 		Commit:      Commit(),
-		Load:        loadFigures(m.report),
+		Load:        m.report.Figures(),
 		Total:       m.rec.Total(),
 		Windows:     m.rec.Windows(),
 	}
@@ -118,18 +118,6 @@ func dueIn(p load.Pacer) func(from, to time.Duration) uint64 {
 			n -= min(n, h.Hits(from-1))
 		}
 		return n
-	}
-}
-
-func loadFigures(rep *load.Report) *results.LoadFigures {
-	if rep == nil {
-		return nil
-	}
-	return &results.LoadFigures{
-		Model: rep.Model, Pacer: rep.Pacer, SendWindow: rep.SendWindow, Requests: rep.Requests, Due: rep.Due,
-		Missed: rep.Missed, Late: rep.Late, TargetRate: rep.TargetRate, Rate: rep.Rate, PeakWorkers: rep.PeakWorkers,
-		MaxWorkers: rep.MaxWorkers, Limited: rep.Limited, LimitReason: rep.LimitReason,
-		SendLag: results.LatencyOf(rep.SendLag), Service: results.LatencyOf(rep.Service),
 	}
 }
 
