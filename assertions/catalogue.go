@@ -26,6 +26,8 @@ type Definition struct {
 	Params  []Param
 	needs   needs
 	build   func(p *params) (checkFunc, error)
+	// ask, when set, says what the assertion asks of the lab (ask.go).
+	ask func(p *params) Ask
 	// timing marks a verdict measured in wall time (latency, error rate, recovery, failover):
 	// over windows in which the lab was saturated it is unknown (see results.SaturationRule).
 	timing bool
@@ -63,7 +65,7 @@ func catalogue() []Definition {
 			needs: needReplicas | needHistory, build: func(*params) (checkFunc, error) { return checkNoLostAck, nil }},
 		{Name: "replicas_converge", Summary: "every expected replica is up, readable, and exported the same accounts, transfers and blind writes (compared record by record)",
 			Params: []Param{{Name: "within", Kind: Duration, Default: "5s", Doc: "how long the lab waits for replicas to catch up before exporting them"}},
-			needs:  needReplicas, build: buildConverge},
+			needs:  needReplicas, build: buildConverge, ask: askConverge},
 		{Name: "linearizable", Summary: "reads and transfers of the history are linearizable on a bank model (porcupine), when the history is small",
 			Params: []Param{
 				{Name: "max_ops", Kind: Count, Default: "5000", Doc: "the most reads and transfers checked; a longer history is unknown"},
@@ -166,7 +168,11 @@ func New(name string, params map[string]any) (Checker, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &checker{name: def.Name, needs: def.needs, timing: def.timing, run: fn}, nil
+	c := &checker{name: def.Name, needs: def.needs, timing: def.timing, run: fn}
+	if def.ask != nil {
+		c.ask = def.ask(p)
+	}
+	return c, nil
 }
 
 // checker is a catalogue assertion with validated parameters.
@@ -175,6 +181,7 @@ type checker struct {
 	needs  needs
 	timing bool
 	run    checkFunc
+	ask    Ask
 }
 
 var _ Checker = (*checker)(nil)

@@ -69,8 +69,8 @@ func Check(s *scenarios.Scenario, _ scenarios.Positions) []scenarios.FieldError 
 
 // Load reads a scenario by path or library name and checks it whole — the format, the fault and assertion
 // catalogues, and the configuration rules of the parts the lab would build (Check) — reporting every
-// problem of the file at once, each as file:line:col. It returns the plan Run would follow; nothing is
-// started.
+// problem of the file at once, each as file:line:col. It returns the scenario and its plan (prepared once:
+// Plan.Run runs it; the seed or duration may be overridden on the scenario first); nothing is started.
 func Load(nameOrPath string) (*scenarios.Scenario, scenarios.Positions, *Plan, error) {
 	s, pos, err := scenarios.LoadNamedChecked(nameOrPath, Check)
 	if err != nil {

@@ -9,14 +9,15 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime/debug"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"paylab/assertions"
+	"paylab/faults"
 	"paylab/lab/health"
 	"paylab/lab/load"
+	"paylab/regions"
 	"paylab/results"
 	"paylab/scenarios"
 )
@@ -45,6 +46,23 @@ type RunOptions struct {
 	Replay string
 }
 
+// withDefaults fills in the options left out.
+func (o RunOptions) withDefaults(s *scenarios.Scenario) RunOptions {
+	if o.RunsDir == "" {
+		o.RunsDir = "runs"
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.MaxHistory <= 0 {
+		o.MaxHistory = 2_000_000
+	}
+	if o.Replay == "" {
+		o.Replay = ReplayCommand(s.Name, s.Seed, 0)
+	}
+	return o
+}
+
 // ReplayCommand is the paylab command that runs scenario (a library name or a file) again with seed,
 // and with duration when it was overridden (0: the scenario's own).
 func ReplayCommand(scenario string, seed uint64, duration time.Duration) string {
@@ -53,33 +71,6 @@ func ReplayCommand(scenario string, seed uint64, duration time.Duration) string 
 		cmd += " --duration " + duration.String()
 	}
 	return cmd
-}
-
-// buildCommit is set at link time by the Makefile (-ldflags "-X paylab/lab.buildCommit=…") for builds Go
-// does not stamp itself: `go run` (make scenario) and GOFLAGS=-buildvcs=false.
-var buildCommit string
-
-// Commit is the paylab commit this binary was built from: the vcs.revision Go stamps into binaries built
-// inside a repository, with "-dirty" when the tree had changes; else the commit the Makefile linked in;
-// "" when there is neither (go test, a bare go run).
-func Commit() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return buildCommit
-	}
-	var rev, dirty string
-	for _, kv := range bi.Settings {
-		switch {
-		case kv.Key == "vcs.revision":
-			rev = kv.Value
-		case kv.Key == "vcs.modified" && kv.Value == "true":
-			dirty = "-dirty"
-		}
-	}
-	if rev == "" {
-		return buildCommit
-	}
-	return rev + dirty
 }
 
 // Result is what a run produced.
@@ -93,33 +84,36 @@ type Result struct {
 // ErrSetup marks a failure to build or drive the lab (exit code 2), as opposed to a failed assertion.
 var ErrSetup = errors.New("setup failed")
 
-// Run executes a scenario end to end: build, warm-up, load with the timeline, drain, check, write. It
-// returns an error wrapping ErrSetup when the lab could not be built or driven; a run whose assertions
-// fail returns a Result with a failing verdict and no error. Every fault is healed and every part stopped
-// before it returns, whatever happened.
-func Run(ctx context.Context, s *scenarios.Scenario, pos scenarios.Positions, opts RunOptions) (res *Result, err error) {
-	if opts.RunsDir == "" {
-		opts.RunsDir = "runs"
+func setupErr(what string, err error) error {
+	if what == "" {
+		return fmt.Errorf("%w: %v", ErrSetup, err)
 	}
-	if opts.Out == nil {
-		opts.Out = io.Discard
-	}
-	if opts.MaxHistory <= 0 {
-		opts.MaxHistory = 2_000_000
-	}
-	if opts.Replay == "" {
-		opts.Replay = ReplayCommand(s.Name, s.Seed, 0)
-	}
-	plan, err := Prepare(s, pos)
+	return fmt.Errorf("%w: %s: %v", ErrSetup, what, err)
+}
+
+// Run prepares the scenario (Prepare) and runs the plan (Plan.Run).
+func Run(ctx context.Context, s *scenarios.Scenario, pos scenarios.Positions, opts RunOptions) (*Result, error) {
+	p, err := Prepare(s, pos)
 	if err != nil {
 		return nil, err
 	}
+	return p.Run(ctx, opts)
+}
+
+// Run executes the plan end to end: build the lab, warm up, measure (the load and the timeline on one
+// clock), heal, drain, bring back every node a fault left down, export the replicas, judge, write. It
+// returns an error wrapping ErrSetup when the lab could not be built or driven; a run whose assertions
+// fail returns a Result with a failing verdict and no error. Every fault is healed and every part stopped
+// before it returns, whatever happened.
+func (p *Plan) Run(ctx context.Context, opts RunOptions) (*Result, error) {
+	s := p.s
+	opts = opts.withDefaults(s)
 	id, dir, err := newRunDir(opts.RunsDir, s.Name)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
+		return nil, setupErr("", err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "scenario.yaml"), s.Source, 0o644); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
+		return nil, setupErr("", err)
 	}
 	nodeDir := filepath.Join(dir, "nodes")
 	defer func() {
@@ -131,11 +125,10 @@ func Run(ctx context.Context, s *scenarios.Scenario, pos scenarios.Positions, op
 
 	l, err := Build(ctx, s, Options{Dir: nodeDir, ToxiproxyURL: opts.ToxiproxyURL, Log: opts.Out, RaftLog: opts.RaftLog})
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
+		return nil, setupErr("", err)
 	}
 	defer l.Close()
-
-	r := &runner{l: l, s: s, plan: plan, opts: opts, id: id, dir: dir}
+	r := &runner{l: l, s: s, plan: p, opts: opts, id: id, dir: dir, workload: newWorkload(s)}
 	return r.run(ctx)
 }
 
@@ -163,27 +156,71 @@ func newRunDir(runsDir, name string) (id, dir string, err error) {
 	return "", "", fmt.Errorf("create run directory %s: 100 runs of %s in one second", base, name)
 }
 
+// runner is one run of a plan on a built lab.
 type runner struct {
-	l    *Lab
-	s    *scenarios.Scenario
-	plan *Plan
-	opts RunOptions
-	id   string
-	dir  string
-
+	l        *Lab
+	s        *scenarios.Scenario
+	plan     *Plan
+	opts     RunOptions
+	id       string
+	dir      string
 	workload load.Workload
+	// timeline is the plan's steps bound to the lab; set before the measurement starts, never changed.
+	timeline *faults.Timeline
 }
 
+// run is the run's story, top to bottom, on a built lab.
 func (r *runner) run(ctx context.Context) (*Result, error) {
-	s := r.s
 	target, closeTarget, err := r.l.newTarget(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
+		return nil, setupErr("", err)
 	}
 	defer closeTarget()
+	op, err := r.workload.Op(target)
+	if err != nil {
+		return nil, setupErr("workload", err)
+	}
+	if err := r.warmUp(ctx, target); err != nil {
+		return nil, setupErr("warm-up", err)
+	}
+	if r.timeline, err = faults.NewTimeline(r.l, r.plan.steps); err != nil {
+		return nil, setupErr("timeline", err)
+	}
+	// Whatever happens from here — a failed step, Ctrl-C, a panic — every fault is healed before the lab
+	// stops (a healed fault heals again as a no-op).
+	defer func() {
+		if err := r.heal(); err != nil {
+			fmt.Fprintf(r.opts.Out, "heal on exit: %v\n", err)
+		}
+	}()
+	m, err := r.measure(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+	healErr := r.heal()
+	if ctx.Err() != nil {
+		return nil, setupErr("interrupted", ctx.Err())
+	}
+	if m.loadErr != nil {
+		return nil, setupErr("load", m.loadErr)
+	}
+	fmt.Fprintf(r.opts.Out, "drain %v, then check\n", r.s.Drain)
+	sleepCtx(ctx, r.s.Drain)
+	run, phases := r.summarize(m)
+	restarted := r.l.finalRecovery(ctx, r.opts.Out)
+	replicas := r.export(ctx, restarted)
+	run.Assertions = r.plan.judge(r.input(run, m, phases, replicas))
+	run.Assertions = append(run.Assertions, scheduleResult(m.timelineErr, healErr)...)
+	run.Events = r.l.Events()
+	run.Decide()
+	return r.write(run, m)
+}
+
+// newWorkload is the scenario's workload, with transfer ids unique to this run.
+func newWorkload(s *scenarios.Scenario) load.Workload {
 	var prefix [3]byte
 	_, _ = rand.Read(prefix[:])
-	r.workload = load.Workload{
+	return load.Workload{
 		Accounts:   s.Accounts.Count,
 		Mix:        load.Mix{Transfer: s.Workload.Mix.Transfer, Read: s.Workload.Mix.Read, StaleRead: s.Workload.Mix.StaleRead},
 		Zipf:       s.Workload.HotAccounts.Zipf,
@@ -194,46 +231,60 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		Seed:       s.Seed,
 		IDPrefix:   "r" + hex.EncodeToString(prefix[:]) + "-",
 	}
-	op, err := r.workload.Op(target)
+}
+
+// warmUp drives the scenario's warm-up, if it has one. The warm-up only reads: it opens connections and
+// warms caches without moving money, so the state at the start of the measured run is the opening state
+// the checkers model.
+func (r *runner) warmUp(ctx context.Context, target load.Target) error {
+	s := r.s
+	if s.Warmup <= 0 {
+		return nil
+	}
+	fmt.Fprintf(r.opts.Out, "warm-up %v at %s\n", s.Warmup, describeRate(s.Workload.Rate))
+	warm := r.workload
+	warm.Mix = load.Mix{Read: 1}
+	warm.Duplicates = 0
+	op, err := warm.Op(target)
 	if err != nil {
-		return nil, fmt.Errorf("%w: workload: %v", ErrSetup, err)
+		return err
 	}
+	_, err = load.Run(ctx, r.loadConfig(s.Warmup, constantPacer(s.Workload.Rate)), op)
+	return err
+}
 
-	if s.Warmup > 0 {
-		fmt.Fprintf(r.opts.Out, "warm-up %v at %s\n", s.Warmup, describeRate(s.Workload.Rate))
-		wcfg := r.loadConfig(s.Warmup, constantPacer(s.Workload.Rate))
-		// The warm-up only reads: it opens connections and warms caches without moving money, so the state
-		// at the start of the measured run is the opening state the checkers model.
-		warm := r.workload
-		warm.Mix = load.Mix{Read: 1}
-		warm.Duplicates = 0
-		wop, _ := warm.Op(target)
-		if _, err := load.Run(ctx, wcfg, wop); err != nil {
-			return nil, fmt.Errorf("%w: warm-up: %v", ErrSetup, err)
-		}
-	}
+// measurement is what the measured part of a run saw.
+type measurement struct {
+	t0           time.Time // the run's epoch: offset 0 of the load, the timeline and every event
+	rec          *results.Recorder
+	hist         *results.History
+	sampler      *health.Sampler
+	pacer        load.Pacer
+	report       *load.Report
+	loadErr      error
+	timelineErr  error
+	loadCPU      time.Duration // the process's CPU time over the load
+	profiles     []results.Profile
+	profileNotes []string
+}
 
-	if err := r.plan.startTimeline(r.l); err != nil {
-		return nil, fmt.Errorf("%w: timeline: %v", ErrSetup, err)
-	}
-	// Whatever happens from here — a failed step, Ctrl-C, a panic — every fault is healed before the lab
-	// stops (a healed fault heals again as a no-op).
-	defer func() {
-		if err := r.plan.healAll(context.Background(), r.l, r.opts.Out); err != nil {
-			fmt.Fprintf(r.opts.Out, "heal on exit: %v\n", err)
-		}
-	}()
-	t0 := time.Now()
-	r.l.SetEpoch(t0)
-	rec, err := results.NewRecorder(results.RecorderConfig{Start: t0, Horizon: s.Duration + s.Workload.Timeout + time.Second})
+// measure drives the load and the timeline from one epoch, with the lab's health sampled, a progress line
+// per second and, with RunOptions.Profile, captures in each fault window. It returns when the load is
+// over and everything it started has stopped; errors are setup errors only (the load's and the timeline's
+// own are in the measurement).
+func (r *runner) measure(ctx context.Context, op load.OpFunc) (*measurement, error) {
+	s := r.s
+	m := &measurement{t0: time.Now(), pacer: pacerFor(s.Workload.Rate)}
+	r.l.SetEpoch(m.t0)
+	rec, err := results.NewRecorder(results.RecorderConfig{Start: m.t0, Horizon: s.Duration + s.Workload.Timeout + time.Second})
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
+		return nil, setupErr("", err)
 	}
-	hist := results.NewHistory(t0, r.opts.MaxHistory)
-	lcfg := r.loadConfig(s.Duration, pacerFor(s.Workload.Rate))
-	lcfg.Recorder, lcfg.History = rec, hist
-
+	m.rec, m.hist = rec, results.NewHistory(m.t0, r.opts.MaxHistory)
+	cfg := r.loadConfig(s.Duration, m.pacer)
+	cfg.Recorder, cfg.History = m.rec, m.hist
 	fmt.Fprintf(r.opts.Out, "load %v at %s from %s; %d timeline steps\n", s.Duration, describeRate(s.Workload.Rate), strings.Join(s.Workload.From, ", "), len(s.Timeline))
+
 	runCtx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
 	var prof *profiler
@@ -241,100 +292,109 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		prof = newProfiler(r.l, r.dir, r.opts.Out)
 		prof.start(runCtx, r.plan.steps, s.Duration)
 	}
-	sampler, err := health.Start(runCtx, health.Config{Start: t0})
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
+	if m.sampler, err = health.Start(runCtx, health.Config{Start: m.t0}); err != nil {
+		return nil, setupErr("", err)
 	}
-	defer sampler.Stop()
+	defer m.sampler.Stop()
 	cpu0 := health.ProcessCPU()
 	var wg sync.WaitGroup
-	timelineErr := make(chan error, 1)
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		timelineErr <- r.plan.runTimeline(runCtx, r.l, r.opts.Out)
+		m.timelineErr = r.timeline.Run(runCtx)
 	}()
 	printed := 0 // windows the progress lines have shown; owned by the progress goroutine until wg.Wait
 	go func() {
 		defer wg.Done()
-		r.progress(runCtx, rec, sampler, t0, &printed)
+		r.progress(runCtx, m, &printed)
 	}()
-	rep, loadErr := load.Run(runCtx, lcfg, op)
-	loadCPU := health.ProcessCPU() - cpu0
-	sampler.Stop()
-	var profiles []results.Profile
-	var profileNotes []string
+	m.report, m.loadErr = load.Run(runCtx, cfg, op)
+	m.loadCPU = health.ProcessCPU() - cpu0
+	m.sampler.Stop()
 	if prof != nil {
-		profiles, profileNotes = prof.wait() // captures end within their windows, all inside the load
+		m.profiles, m.profileNotes = prof.wait() // captures end within their windows, all inside the load
 	}
 	cancelRun()
 	wg.Wait()
-	r.flushProgress(rec, sampler, &printed)
-	if r.opts.Live {
-		fmt.Fprintln(r.opts.Out)
+	r.flushProgress(m, &printed)
+	return m, nil
+}
+
+// heal heals whatever is still active (also on the exit path, after Ctrl-C: with a context of its own).
+func (r *runner) heal() error {
+	if r.timeline == nil {
+		return nil
 	}
-	tlErr := <-timelineErr
-	healErr := r.plan.healAll(context.Background(), r.l, r.opts.Out)
-	if ctx.Err() != nil {
-		return nil, fmt.Errorf("%w: interrupted: %v", ErrSetup, ctx.Err())
-	}
-	if loadErr != nil {
-		return nil, fmt.Errorf("%w: load: %v", ErrSetup, loadErr)
-	}
-	// A step that failed means the run did not test what the scenario says: the verdict can be no better
-	// than unknown, and the reason is in the summary.
-	var scheduleProblems []string
-	if tlErr != nil {
-		scheduleProblems = append(scheduleProblems, tlErr.Error())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*faults.StepTimeout)
+	defer cancel()
+	return r.timeline.HealAll(ctx)
+}
+
+// scheduleResult is the "timeline" result of a run in which a step or the final heal failed, or nothing.
+// Such a run did not test what the scenario says: the verdict can be no better than unknown, and the
+// reason is in the summary.
+func scheduleResult(timelineErr, healErr error) []results.AssertionResult {
+	var problems []string
+	if timelineErr != nil {
+		problems = append(problems, timelineErr.Error())
 	}
 	if healErr != nil {
-		scheduleProblems = append(scheduleProblems, "heal: "+healErr.Error())
+		problems = append(problems, "heal: "+healErr.Error())
 	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return []results.AssertionResult{{
+		Name: "timeline", Verdict: results.Undecided, Observed: "a fault step failed",
+		Limit: "every step injects and heals", Error: strings.Join(problems, "; "),
+	}}
+}
 
-	fmt.Fprintf(r.opts.Out, "drain %v, then check\n", s.Drain)
-	sleepCtx(ctx, s.Drain)
-	run := &results.Run{
-		ID:          r.id,
-		Scenario:    s.Name,
-		Description: s.Description,
-		Seed:        int64(s.Seed),
-		Started:     t0,
-		Duration:    s.Duration,
-		Versions:    versions(),
-		Replay:      r.opts.Replay,
-		Commit:      Commit(),
-		Load:        loadFigures(rep),
-		Total:       rec.Total(),
-		Windows:     rec.Windows(),
+// export waits for the replicas to converge — as long as the assertions ask (Plan.convergeWithin) — and
+// exports every replica, recording for each node the final recovery restarted whether it caught up.
+func (r *runner) export(ctx context.Context, restarted []regions.NodeID) []assertions.Replica {
+	within := r.plan.convergeWithin()
+	converged, reps := r.l.exportConverged(ctx, within)
+	if !converged {
+		fmt.Fprintf(r.opts.Out, "  replicas did not converge within %v\n", within)
 	}
-	run.LabHealth = judgeHealth(run, sampler.Windows(), loadCPU, dueIn(lcfg.Pacer))
-	ph := phases(s, r.l.Events())
-	run.Phases = rec.Phases(ph)
-	for i := range run.Phases {
-		run.Phases[i].Health = results.HealthOver(run.Windows, run.Phases[i].Start, run.Phases[i].End)
+	r.l.noteCaughtUp(restarted, converged, within)
+	return reps
+}
+
+// input is what the checkers judge: the run's figures and history, the exported replicas, and the
+// topology's ledger nodes as the expected set, so a replica that is missing or unreadable is named.
+func (r *runner) input(run *results.Run, m *measurement, phases []results.Phase, reps []assertions.Replica) *assertions.Input {
+	var expected []string
+	for _, n := range r.s.Topology.LedgerNodes() {
+		expected = append(expected, LedgerName(n.ID))
 	}
-	if hist.Dropped() > 0 {
-		run.Notes = append(run.Notes, fmt.Sprintf("history full: %d operations not kept (raise MaxHistory)", hist.Dropped()))
+	return &assertions.Input{
+		Start:          m.t0,
+		Accounts:       assertions.Accounts{Count: r.s.Accounts.Count, Balance: r.s.Accounts.Balance},
+		History:        m.hist,
+		Replicas:       reps,
+		Nodes:          expected,
+		Total:          run.Total,
+		Windows:        run.Windows,
+		Phases:         phases,
+		PhaseFigures:   run.Phases,
+		Spans:          m.rec,
+		Events:         r.l.Events(),
+		TransferID:     r.workload.TransferID,
+		RequestTimeout: r.s.Workload.Timeout,
 	}
-	run.Notes = append(run.Notes, r.l.Notes()...)
-	run.Notes = append(run.Notes, profileNotes...)
-	run.Profiles = profiles
-	run.Assertions = r.plan.check(ctx, r.l, &checkInput{run: run, hist: hist, workload: &r.workload, rec: rec, t0: t0, phases: ph}, r.opts.Out)
-	if len(scheduleProblems) > 0 {
-		run.Assertions = append(run.Assertions, results.AssertionResult{
-			Name: "timeline", Verdict: results.Undecided, Observed: "a fault step failed",
-			Limit: "every step injects and heals", Error: strings.Join(scheduleProblems, "; "),
-		})
+}
+
+// write writes the run directory and prints the verdict.
+func (r *runner) write(run *results.Run, m *measurement) (*Result, error) {
+	if err := results.WriteDir(r.dir, run, m.hist); err != nil {
+		return nil, setupErr("", err)
 	}
-	run.Events = r.l.Events()
-	run.Decide()
-	if err := results.WriteDir(r.dir, run, hist); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
+	if err := m.rec.SaveHistogramLog(r.dir); err != nil {
+		return nil, setupErr("", err)
 	}
-	if err := rec.SaveHistogramLog(r.dir); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
-	}
-	printVerdict(r.opts.Out, run, r.dir)
+	results.WriteVerdict(r.opts.Out, run, r.dir, results.TerminalWidth(r.opts.Out))
 	return &Result{Dir: r.dir, Run: run}, nil
 }
 
@@ -383,152 +443,6 @@ func describeRate(rate scenarios.Rate) string {
 	return fmt.Sprintf("%g/s", rate.PerSecond)
 }
 
-// judgeHealth attaches the sampler's figures to the run's windows, judges each against the
-// saturation rule, and sums up the load phase: its health, the CPU each request cost the whole
-// lab, and the peak RSS. loadCPU is the process's CPU time over the load (clients included);
-// due says how many requests the schedule called for in a span, so that sends the generator
-// never made count against the window like late ones. Windows the sampler measured but in which
-// no request was sent (a stalled generator) are added, empty, so their health is on record.
-func judgeHealth(run *results.Run, hw []results.Health, loadCPU time.Duration, due func(from, to time.Duration) uint64) *results.LabHealth {
-	rule := results.DefaultSaturationRule()
-	window := results.DefaultWindow
-	for i := len(run.Windows); i < len(hw); i++ {
-		from := time.Duration(i) * window
-		run.Windows = append(run.Windows, results.Figures{Name: fmt.Sprintf("w%d", i), Start: from, End: from + window})
-	}
-	for i := range run.Windows {
-		if i >= len(hw) || hw[i].Windows == 0 {
-			continue
-		}
-		h := hw[i]
-		w := &run.Windows[i]
-		offered, late := w.Requests, w.Late
-		if d := due(w.Start, w.End); d > offered {
-			late += d - offered // due but never sent: missed
-			offered = d
-		}
-		rule.Judge(&h, offered, late)
-		w.Health = &h
-	}
-	lh := &results.LabHealth{Rule: rule.String(), Load: results.HealthOver(run.Windows, 0, run.Duration), PeakRSS: health.PeakRSS()}
-	run.Total.Health = lh.Load
-	if run.Load != nil && run.Load.Requests > 0 {
-		lh.CPUPerOp = loadCPU / time.Duration(run.Load.Requests)
-	}
-	return lh
-}
-
-// dueIn returns how many requests the pacer called for in [from, to), or 0 when it cannot say.
-func dueIn(p load.Pacer) func(from, to time.Duration) uint64 {
-	h, ok := p.(load.Hitter)
-	return func(from, to time.Duration) uint64 {
-		if !ok || to <= from {
-			return 0
-		}
-		n := h.Hits(to - 1)
-		if from > 0 {
-			n -= min(n, h.Hits(from-1))
-		}
-		return n
-	}
-}
-
-// progress prints one line per one-second window of the load, once the window is complete: every request
-// due in it has had its full timeout to finish (a line printed earlier showed a window still filling, e.g.
-// 16 req/s for a second that ended with 2,000). Ticks the process missed are caught up; next is the first
-// window not printed yet (flushProgress prints the rest after the load).
-func (r *runner) progress(ctx context.Context, rec *results.Recorder, sampler *health.Sampler, t0 time.Time, next *int) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		complete := int((time.Since(t0) - r.l.s.Workload.Timeout) / time.Second)
-		r.printWindows(rec, sampler, next, complete)
-	}
-}
-
-// flushProgress prints the windows the live progress did not reach (the load is over, all are complete).
-func (r *runner) flushProgress(rec *results.Recorder, sampler *health.Sampler, next *int) {
-	r.printWindows(rec, sampler, next, len(rec.Windows()))
-}
-
-// printWindows prints windows *next up to (not including) upTo and advances *next. Each line describes
-// its own second: the leader at its end and the faults active in it come from the run's events, the lab's
-// health from the sampler's figures for that window.
-func (r *runner) printWindows(rec *results.Recorder, sampler *health.Sampler, next *int, upTo int) {
-	wins := rec.Windows()
-	upTo = min(upTo, len(wins), int(r.l.s.Duration/time.Second))
-	if *next >= upTo {
-		return
-	}
-	events := append(r.l.Events(), r.plan.running()...)
-	for ; *next < upTo; *next++ {
-		idx := *next
-		w := wins[idx]
-		from, to := time.Duration(idx)*time.Second, time.Duration(idx+1)*time.Second
-		lab := ""
-		if h, ok := sampler.Window(idx); ok {
-			rule := results.DefaultSaturationRule()
-			rule.Judge(&h, w.Requests, w.Late)
-			lab = fmt.Sprintf("  lab cpu %.1f machine %.1f/%d lag %.1fms", h.CPU, h.Machine, h.Cores, ms(h.SchedLagP99))
-			if h.Saturated > 0 {
-				lab += " SATURATED"
-			}
-		}
-		line := fmt.Sprintf("  [%2ds–%2ds] %6.0f req/s  ok %5.1f%%  unknown %d  failed %d  p99 %7.1fms  leader %s%s%s",
-			idx, idx+1, w.RequestRate, pct(w.OK+w.Rejected, w.Requests), w.Unknown, w.Failed, ms(w.Latency.P99),
-			leaderAt(events, to), lab, faultsIn(events, from, to))
-		if r.opts.Live {
-			fmt.Fprintf(r.opts.Out, "\r\033[K%s", line)
-		} else {
-			fmt.Fprintln(r.opts.Out, line)
-		}
-	}
-}
-
-// leaderAt is the leader the last leader event at or before at names ("none" when it says none or there
-// is none), without the "ledger:" prefix.
-func leaderAt(events []results.Event, at time.Duration) string {
-	leader, when := "none", time.Duration(-1<<62)
-	for _, e := range events {
-		if e.Kind == results.EventLeader && e.At <= at && e.At >= when {
-			leader, when = e.Target, e.At
-		}
-	}
-	return strings.TrimPrefix(leader, "ledger:")
-}
-
-// faultsIn is "  fault: name target, …" for the fault events overlapping [from, to) (open ones, Until 0,
-// run to the end), or "".
-func faultsIn(events []results.Event, from, to time.Duration) string {
-	var names []string
-	for _, e := range events {
-		if e.Kind != results.EventFault || e.At >= to || (e.Until != 0 && e.Until <= from) {
-			continue
-		}
-		if n := strings.TrimSpace(e.Name + " " + e.Target); !slices.Contains(names, n) {
-			names = append(names, n)
-		}
-	}
-	if len(names) == 0 {
-		return ""
-	}
-	return "  fault: " + strings.Join(names, ", ")
-}
-
-func pct(n, of uint64) float64 {
-	if of == 0 {
-		return 100
-	}
-	return 100 * float64(n) / float64(of)
-}
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
 func sleepCtx(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -536,40 +450,4 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	case <-t.C:
 	case <-ctx.Done():
 	}
-}
-
-func loadFigures(rep *load.Report) *results.LoadFigures {
-	if rep == nil {
-		return nil
-	}
-	return &results.LoadFigures{
-		Model: rep.Model, Pacer: rep.Pacer, SendWindow: rep.SendWindow, Requests: rep.Requests, Due: rep.Due,
-		Missed: rep.Missed, Late: rep.Late, TargetRate: rep.TargetRate, Rate: rep.Rate, PeakWorkers: rep.PeakWorkers,
-		MaxWorkers: rep.MaxWorkers, Limited: rep.Limited, LimitReason: rep.LimitReason,
-		SendLag: results.LatencyOf(rep.SendLag), Service: results.LatencyOf(rep.Service),
-	}
-}
-
-// phases are the run's phases in the vocabulary of results.StandardPhases, shared with the checkers.
-func phases(s *scenarios.Scenario, events []results.Event) []results.Phase {
-	return results.StandardPhases(s.Duration, s.Workload.Timeout, events)
-}
-
-func versions() map[string]string {
-	v := map[string]string{}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		v["go"] = bi.GoVersion
-		v["paylab"] = bi.Main.Version
-		for _, d := range bi.Deps {
-			switch d.Path {
-			case "github.com/hashicorp/raft", "go.etcd.io/bbolt", "github.com/Shopify/toxiproxy/v2", "github.com/hashicorp/raft-boltdb/v2":
-				v[d.Path] = d.Version
-			}
-		}
-	}
-	return v
-}
-
-func printVerdict(w io.Writer, run *results.Run, dir string) {
-	results.WriteVerdict(w, run, dir, results.TerminalWidth(w))
 }

@@ -124,25 +124,27 @@ func (sw *Sweep) Describe(combo []string) string {
 	return strings.Join(parts, " ")
 }
 
-// scenario loads the file and applies one combination and repeat, refusing it as run would.
-func (sw *Sweep) scenario(combo []string, repeat int) (*scenarios.Scenario, scenarios.Positions, error) {
-	s, pos, _, err := Load(sw.File)
+// plan loads the file, applies one combination and repeat, and prepares the run, refusing it as run
+// would.
+func (sw *Sweep) plan(combo []string, repeat int) (*Plan, error) {
+	s, pos, err := scenarios.LoadNamedChecked(sw.File, Check)
 	if err != nil {
-		return nil, pos, err
+		return nil, err
 	}
 	for i, ax := range sw.Axes {
 		if err := sweepKeys[ax.Key](s, combo[i]); err != nil {
-			return nil, pos, fmt.Errorf("%s=%s: %v", ax.Key, combo[i], err)
+			return nil, fmt.Errorf("%s=%s: %v", ax.Key, combo[i], err)
 		}
 	}
 	s.Seed += uint64(repeat)
 	if errs := append(s.Validate(), Check(s, pos)...); len(errs) > 0 {
-		return nil, pos, fmt.Errorf("with %s: %v", sw.Describe(combo), errs[0])
+		return nil, fmt.Errorf("with %s: %v", sw.Describe(combo), errs[0])
 	}
-	if _, err := Prepare(s, pos); err != nil {
-		return nil, pos, fmt.Errorf("with %s: %v", sw.Describe(combo), err)
+	p, err := Prepare(s, pos)
+	if err != nil {
+		return nil, fmt.Errorf("with %s: %v", sw.Describe(combo), err)
 	}
-	return s, pos, nil
+	return p, nil
 }
 
 // Check refuses the sweep before anything runs: every combination must make a scenario run accepts.
@@ -152,7 +154,7 @@ func (sw *Sweep) Check() error {
 		return err
 	}
 	for _, c := range combos {
-		if _, _, err := sw.scenario(c, 0); err != nil {
+		if _, err := sw.plan(c, 0); err != nil {
 			return err
 		}
 	}
@@ -197,11 +199,11 @@ func (sw *Sweep) Run(ctx context.Context, runsDir string) (string, []results.Swe
 
 // runOne runs one combination and repeat and turns its summary into a row.
 func (sw *Sweep) runOne(ctx context.Context, dir string, combo []string, repeat int) (results.SweepRow, error) {
-	s, pos, err := sw.scenario(combo, repeat)
+	p, err := sw.plan(combo, repeat)
 	if err != nil {
 		return results.SweepRow{}, err
 	}
-	res, err := Run(ctx, s, pos, RunOptions{RunsDir: dir})
+	res, err := p.Run(ctx, RunOptions{RunsDir: dir})
 	if err != nil {
 		return results.SweepRow{}, err
 	}

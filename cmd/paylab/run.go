@@ -34,7 +34,8 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fs.Usage()
 		return fmt.Errorf("%w: run takes one scenario", errUsage)
 	}
-	s, pos, _, err := lab.Load(fs.Arg(0))
+	// The one Prepare of the run is Load's: the seed and duration a flag overrides are not part of the plan.
+	s, _, plan, err := lab.Load(fs.Arg(0))
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -64,10 +65,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer stopProfile()
-	if _, err := lab.Prepare(s, pos); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	res, err := lab.Run(ctx, s, pos, opts)
+	res, err := plan.Run(ctx, opts)
 	if *memProfile != "" {
 		if f, ferr := os.Create(*memProfile); ferr == nil {
 			_ = pprof.WriteHeapProfile(f)
