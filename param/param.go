@@ -69,6 +69,7 @@ type Error struct {
 	Err     error
 }
 
+// Error returns the problem's text.
 func (e *Error) Error() string { return e.Err.Error() }
 
 // Unwrap returns the problem.
@@ -188,6 +189,7 @@ type ValueError struct {
 	Wording Wording
 }
 
+// Error words the problem as its Wording does.
 func (e *ValueError) Error() string { return e.Wording.value(e) }
 
 // ParseDuration reads a duration: a string Go's time.ParseDuration accepts, not negative.

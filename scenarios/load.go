@@ -44,6 +44,7 @@ type Problem struct {
 	Msg       string
 }
 
+// Error formats the problem as "file:line:col: path: message".
 func (p Problem) Error() string {
 	msg := p.Msg
 	if p.Path != "" {
@@ -55,6 +56,7 @@ func (p Problem) Error() string {
 // position is how a place in a file is written: "file:line:col".
 func position(file string, line, col int) string { return fmt.Sprintf("%s:%d:%d", file, line, col) }
 
+// Error lists the problems, one a line.
 func (e *Error) Error() string {
 	lines := make([]string, len(e.Problems))
 	for i, p := range e.Problems {
