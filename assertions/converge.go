@@ -38,6 +38,38 @@ func checkConverge(v *view, within string) results.AssertionResult {
 			unreadable = append(unreadable, nodeName(r)+": down at the end of the run (not restarted)")
 		}
 	}
+	groups := exportGroups(live)
+	res := results.AssertionResult{
+		Observed: fmt.Sprintf("%d distinct states among %d live replicas", len(groups), len(live)),
+		Limit:    "equal exports (accounts, transfers, writes) on every replica within " + within,
+	}
+	if len(v.in.Nodes) > 0 {
+		res.Observed += fmt.Sprintf(" of %d expected", len(v.in.Nodes))
+	}
+	switch {
+	case len(groups) > 1:
+		res.Verdict = results.Fail
+		res.Evidence = divergence(groups)
+	case len(groups) == 1:
+		res.Verdict = results.Pass
+		if split := hashSplit(groups[0]); split != "" {
+			res.Verdict = results.Fail
+			res.Evidence = append(res.Evidence, "equal exports, different state hashes (the state outside the export, e.g. fence tokens, differs): "+split)
+		}
+	}
+	if why := uncompared(live, unreadable); why != "" {
+		if res.Verdict == results.Fail {
+			res.Evidence = append(res.Evidence, "note: "+why)
+		} else {
+			res.Verdict, res.Error = results.Undecided, why
+		}
+	}
+	return res
+}
+
+// exportGroups groups the replicas by equal export, largest group first (the reference); ties go to
+// the highest applied index.
+func exportGroups(live []*Replica) [][]*Replica {
 	var groups [][]*Replica
 	for _, r := range live {
 		placed := false
@@ -52,56 +84,42 @@ func checkConverge(v *view, within string) results.AssertionResult {
 			groups = append(groups, []*Replica{r})
 		}
 	}
-	// The largest group is the reference; ties go to the highest applied index.
 	sort.SliceStable(groups, func(i, j int) bool {
 		if len(groups[i]) != len(groups[j]) {
 			return len(groups[i]) > len(groups[j])
 		}
 		return groups[i][0].AppliedIndex > groups[j][0].AppliedIndex
 	})
-	res := results.AssertionResult{
-		Observed: fmt.Sprintf("%d distinct states among %d live replicas", len(groups), len(live)),
-		Limit:    "equal exports (accounts, transfers, writes) on every replica within " + within,
+	return groups
+}
+
+// divergence names each distinct state's replicas, then how each differs from the reference.
+func divergence(groups [][]*Replica) []string {
+	var evidence []string
+	for i, g := range groups {
+		var nodes []string
+		for _, r := range g {
+			nodes = append(nodes, fmt.Sprintf("%s (applied %d)", nodeName(r), r.AppliedIndex))
+		}
+		evidence = append(evidence, fmt.Sprintf("state %d: %s", i+1, strings.Join(capList(nodes, MaxEvidence), ", ")))
 	}
-	if len(v.in.Nodes) > 0 {
-		res.Observed += fmt.Sprintf(" of %d expected", len(v.in.Nodes))
+	ref := groups[0][0]
+	for _, g := range groups[1:] {
+		evidence = append(evidence, diffReplicas(ref, g[0])...)
 	}
-	switch {
-	case len(groups) > 1:
-		res.Verdict = results.Fail
-		for i, g := range groups {
-			var nodes []string
-			for _, r := range g {
-				nodes = append(nodes, fmt.Sprintf("%s (applied %d)", nodeName(r), r.AppliedIndex))
-			}
-			res.Evidence = append(res.Evidence, fmt.Sprintf("state %d: %s", i+1, strings.Join(capList(nodes, MaxEvidence), ", ")))
-		}
-		ref := groups[0][0]
-		for _, g := range groups[1:] {
-			res.Evidence = append(res.Evidence, diffReplicas(ref, g[0])...)
-		}
-	case len(groups) == 1:
-		res.Verdict = results.Pass
-		if split := hashSplit(groups[0]); split != "" {
-			res.Verdict = results.Fail
-			res.Evidence = append(res.Evidence, "equal exports, different state hashes (the state outside the export, e.g. fence tokens, differs): "+split)
-		}
+	return evidence
+}
+
+// uncompared says why some replicas, or all, could not be compared ("" when every one was).
+func uncompared(live []*Replica, unreadable []string) string {
+	var why []string
+	if len(live) == 0 {
+		why = append(why, "no live replica could be read")
 	}
-	if len(unreadable) > 0 || len(live) == 0 {
-		var why []string
-		if len(live) == 0 {
-			why = append(why, "no live replica could be read")
-		}
-		if len(unreadable) > 0 {
-			why = append(why, fmt.Sprintf("%d replicas could not be compared: %s", len(unreadable), strings.Join(capList(unreadable, 3), "; ")))
-		}
-		if res.Verdict == results.Fail {
-			res.Evidence = append(res.Evidence, "note: "+strings.Join(why, "; "))
-		} else {
-			res.Verdict, res.Error = results.Undecided, strings.Join(why, "; ")
-		}
+	if len(unreadable) > 0 {
+		why = append(why, fmt.Sprintf("%d replicas could not be compared: %s", len(unreadable), strings.Join(capList(unreadable, 3), "; ")))
 	}
-	return res
+	return strings.Join(why, "; ")
 }
 
 // sameExport reports whether two replicas exported the same state: the same accounts, the same

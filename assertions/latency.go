@@ -85,79 +85,96 @@ func (lc *limitCheck) check(v *view) results.AssertionResult {
 	if err != nil {
 		return undecided(lc.name, err)
 	}
-	names := make([]string, len(spans))
-	for i, s := range spans {
-		names[i] = s.name
-	}
-	res := results.AssertionResult{Limit: lc.limit, Phase: strings.Join(capList(names, 3), ", ")}
-	breaches := &violations{what: "spans over the limit"}
+	t := &limitTally{lc: lc, breaches: &violations{what: "spans over the limit"}}
 	if lc.perWindow {
-		breaches.what = "windows over the limit"
-	}
-	untrusted := 0
-	judged := 0
-	var worst float64
-	worstText := ""
-	judge := func(f results.Figures, exact bool, label string) {
-		if f.Requests == 0 || f.Requests < lc.minRequests {
-			return
-		}
-		judged++
-		score, text, breach, trusted := lc.value(f, exact)
-		if judged == 1 || score > worst {
-			worst, worstText = score, label+": "+text
-		}
-		if !breach {
-			return
-		}
-		if !trusted {
-			untrusted++
-			return
-		}
-		breaches.add(fmt.Sprintf("%s (%s–%s): %s", label, at(f.Start), at(f.End), text), score)
+		t.breaches.what = "windows over the limit"
 	}
 	for _, s := range spans {
 		v.judging(s.from, s.to)
 		if lc.perWindow {
 			for _, w := range v.windowsIn(s) {
-				judge(w, true, "window "+w.Name)
+				t.judge(w, true, "window "+w.Name)
 			}
 			continue
 		}
 		f, exact := v.figures(s)
-		before := breaches.count
-		judge(f, exact, s.name)
-		if breaches.count > before {
-			// Point at the moments inside the span that drove it over.
-			ws := v.windowsIn(s)
-			sort.SliceStable(ws, func(i, j int) bool {
-				a, _, _, _ := lc.value(ws[i], true)
-				b, _, _, _ := lc.value(ws[j], true)
-				return a > b
-			})
-			for i := 0; i < len(ws) && i < maxWorstWindows; i++ {
-				_, text, _, _ := lc.value(ws[i], true)
-				res.Evidence = append(res.Evidence, fmt.Sprintf("  window %s–%s: %s", at(ws[i].Start), at(ws[i].End), text))
-			}
+		before := t.breaches.count
+		t.judge(f, exact, s.name)
+		if t.breaches.count > before {
+			t.worstWindows(v.windowsIn(s))
 		}
 	}
-	res.Observed = worstText
-	if judged > 0 {
-		v := worst
+	names := make([]string, len(spans))
+	for i, s := range spans {
+		names[i] = s.name
+	}
+	return t.result(strings.Join(capList(names, 3), ", "))
+}
+
+// limitTally is a limit check's findings over the spans (or windows) it judges.
+type limitTally struct {
+	lc                *limitCheck
+	breaches          *violations
+	untrusted, judged int
+	worst             float64
+	worstText         string
+	windows           []string // the worst windows inside each failing span
+}
+
+// judge holds one span's (or window's) figures against the limit; too few requests are not judged.
+func (t *limitTally) judge(f results.Figures, exact bool, label string) {
+	if f.Requests == 0 || f.Requests < t.lc.minRequests {
+		return
+	}
+	t.judged++
+	score, text, breach, trusted := t.lc.value(f, exact)
+	if t.judged == 1 || score > t.worst {
+		t.worst, t.worstText = score, label+": "+text
+	}
+	if !breach {
+		return
+	}
+	if !trusted {
+		t.untrusted++
+		return
+	}
+	t.breaches.add(fmt.Sprintf("%s (%s–%s): %s", label, at(f.Start), at(f.End), text), score)
+}
+
+// worstWindows points at the moments inside a failing span that drove it over.
+func (t *limitTally) worstWindows(ws []results.Figures) {
+	sort.SliceStable(ws, func(i, j int) bool {
+		a, _, _, _ := t.lc.value(ws[i], true)
+		b, _, _, _ := t.lc.value(ws[j], true)
+		return a > b
+	})
+	for i := 0; i < len(ws) && i < maxWorstWindows; i++ {
+		_, text, _, _ := t.lc.value(ws[i], true)
+		t.windows = append(t.windows, fmt.Sprintf("  window %s–%s: %s", at(ws[i].Start), at(ws[i].End), text))
+	}
+}
+
+// result is the verdict: a trusted breach fails; nothing judged, or a breach only by an upper bound,
+// is unknown.
+func (t *limitTally) result(phase string) results.AssertionResult {
+	lc := t.lc
+	res := results.AssertionResult{Limit: lc.limit, Phase: phase, Observed: t.worstText}
+	if t.judged > 0 {
+		v := t.worst
 		if lc.seconds {
-			v = worst / float64(time.Second)
+			v = t.worst / float64(time.Second)
 		}
 		res.Value = &v
 	}
-	res.Evidence = append(breaches.lines(), res.Evidence...)
+	res.Evidence = append(t.breaches.lines(), t.windows...)
 	switch {
-	case breaches.count > 0:
+	case t.breaches.count > 0:
 		res.Verdict = results.Fail
-	case judged == 0:
+	case t.judged == 0:
 		res.Verdict, res.Error = results.Undecided, fmt.Sprintf("no requests in phase %q to judge", lc.phase)
-	case untrusted > 0:
+	case t.untrusted > 0:
 		res.Verdict = results.Undecided
-		res.Error = fmt.Sprintf("%d spans are over the limit by an upper bound summed from windows; exact figures need the recorder (Input.Spans)", untrusted)
+		res.Error = fmt.Sprintf("%d spans are over the limit by an upper bound summed from windows; exact figures need the recorder (Input.Spans)", t.untrusted)
 	default:
 		res.Verdict = results.Pass
 	}

@@ -156,20 +156,9 @@ type component struct {
 // checkLinearizable partitions the history's reads and transfers by connected accounts and
 // runs porcupine on each part, within max_ops and one shared timeout.
 func checkLinearizable(v *view, maxOps int, timeout time.Duration) results.AssertionResult {
-	var relevant []*results.Op
-	skipped := map[results.OpType]int{}
-	for i := range v.ops {
-		op := &v.ops[i]
-		switch {
-		case op.Type == results.OpTransfer && op.Kind != outcome.Failed,
-			op.Type == results.OpRead && op.Kind == outcome.OK:
-			relevant = append(relevant, op)
-		case op.Type == results.OpBatch || op.Type == results.OpGeneric:
-			skipped[op.Type]++
-		}
-	}
-	if n := skipped[results.OpBatch] + skipped[results.OpGeneric]; n > 0 {
-		return undecided("linearizable", fmt.Errorf("the history holds %d batch or generic operations, which the bank model cannot replay", n))
+	relevant, opaque := bankOps(v)
+	if opaque > 0 {
+		return undecided("linearizable", fmt.Errorf("the history holds %d batch or generic operations, which the bank model cannot replay", opaque))
 	}
 	if len(relevant) > maxOps {
 		return undecided("linearizable", fmt.Errorf("history too long for porcupine: %d reads and transfers > max_ops %d (reads_linearizable judges reads at any size)", len(relevant), maxOps))
@@ -184,11 +173,6 @@ func checkLinearizable(v *view, maxOps int, timeout time.Duration) results.Asser
 		Observed: fmt.Sprintf("%d reads and transfers in %d independent account groups", len(relevant), len(comps)),
 	}
 	deadline := time.Now().Add(timeout)
-	model := porcupine.NondeterministicModel{
-		Step:  bankStep,
-		Equal: bankEqual,
-		Hash:  bankHash,
-	}
 	timedOut, doneOps := 0, 0
 	for _, c := range comps {
 		left := time.Until(deadline)
@@ -196,21 +180,7 @@ func checkLinearizable(v *view, maxOps int, timeout time.Duration) results.Asser
 			timedOut++
 			continue
 		}
-		init := bankState{balances: make([]int64, len(c.accounts)), decided: map[uint64]bool{}}
-		for i, a := range c.accounts {
-			init.balances[i] = opening(a)
-		}
-		m := model
-		m.Init = func() []any { return []any{init} }
-		hist := make([]porcupine.Operation, len(c.ops))
-		for i, o := range c.ops {
-			ret := int64(o.op.Done)
-			if !o.read && o.outcome == outcome.Unknown {
-				ret = math.MaxInt64 // may take effect at any time after its call
-			}
-			hist[i] = porcupine.Operation{ClientId: int(o.op.Client), Input: o, Call: int64(o.op.Sent), Output: o.outcome, Return: ret}
-		}
-		result, info := porcupine.CheckOperationsVerbose(m.ToModel(), hist, left)
+		result, info := porcupine.CheckOperationsVerbose(bankModel(c, opening), bankHistory(c), left)
 		switch result {
 		case porcupine.Unknown:
 			timedOut++
@@ -231,6 +201,51 @@ func checkLinearizable(v *view, maxOps int, timeout time.Duration) results.Asser
 	}
 	res.Verdict = results.Pass
 	return res
+}
+
+// bankOps is the operations the bank model replays (transfers not definitely failed, answered reads),
+// and how many batch or generic operations the history holds, which it cannot replay.
+func bankOps(v *view) (relevant []*results.Op, opaque int) {
+	for i := range v.ops {
+		op := &v.ops[i]
+		switch {
+		case op.Type == results.OpTransfer && op.Kind != outcome.Failed,
+			op.Type == results.OpRead && op.Kind == outcome.OK:
+			relevant = append(relevant, op)
+		case op.Type == results.OpBatch || op.Type == results.OpGeneric:
+			opaque++
+		}
+	}
+	return relevant, opaque
+}
+
+// bankModel is the bank model of one account group, starting from its opening balances.
+func bankModel(c *component, opening func(uint32) int64) porcupine.Model {
+	init := bankState{balances: make([]int64, len(c.accounts)), decided: map[uint64]bool{}}
+	for i, a := range c.accounts {
+		init.balances[i] = opening(a)
+	}
+	m := porcupine.NondeterministicModel{
+		Init:  func() []any { return []any{init} },
+		Step:  bankStep,
+		Equal: bankEqual,
+		Hash:  bankHash,
+	}
+	return m.ToModel()
+}
+
+// bankHistory is one account group's operations for porcupine; a transfer whose outcome is unknown
+// may take effect at any time after its call.
+func bankHistory(c *component) []porcupine.Operation {
+	hist := make([]porcupine.Operation, len(c.ops))
+	for i, o := range c.ops {
+		ret := int64(o.op.Done)
+		if !o.read && o.outcome == outcome.Unknown {
+			ret = math.MaxInt64
+		}
+		hist[i] = porcupine.Operation{ClientId: int(o.op.Client), Input: o, Call: int64(o.op.Sent), Output: o.outcome, Return: ret}
+	}
+	return hist
 }
 
 // openingBalances returns each account's opening balance: from a readable replica when one has

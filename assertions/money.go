@@ -66,222 +66,299 @@ func sortedAccounts(m map[string]Account) []string {
 //     hides a lost update only when its writes did not say what they read.
 func checkNoDoubleDeduct(v *view) results.AssertionResult {
 	replicas, unreadable := v.readable()
-	hist := map[string]*submissions{}
-	if v.historyOK == nil {
-		hist = v.transfers()
+	d := newDoubleDeduct(v)
+	for _, r := range replicas {
+		node := nodeName(r)
+		d.repeatedEntries(r, node)
+		d.chargedMoreThanOnce(r, node)
+		d.entriesAgainstHistory(r, node)
+		expected := committedJournal(r)
+		d.blindWrites(r, node, expected)
+		d.balancesAgainstJournal(r, node, expected)
 	}
+	return partialReplicas(d.result(len(replicas)), unreadable)
+}
+
+// doubleDeduct gathers no_double_deduct's findings over every replica: per check, what each replica
+// shows (byNode), rendered into the check's violations once every replica is read.
+type doubleDeduct struct {
+	v    *view
+	hist map[string]*submissions // the history's payments by key; empty when the history cannot be read
+
+	rep, ch, bd, orph, lu, jr *byNode
+	faceValue, unverified     int              // blind-write payments not in the history; those that did not say what they read
+	orphansOver               int              // orphans past maxOrphanFindings on one replica, counted only
+	offAccounts               map[string]int64 // account → diff, first replica that shows it
+}
+
+func newDoubleDeduct(v *view) *doubleDeduct {
+	d := &doubleDeduct{v: v, hist: map[string]*submissions{}, offAccounts: map[string]int64{},
+		rep: newByNode(), ch: newByNode(), bd: newByNode(), orph: newByNode(), lu: newByNode(), jr: newByNode()}
+	if v.historyOK == nil {
+		d.hist = v.transfers()
+	}
+	return d
+}
+
+// repeatedEntries: more than one ledger entry under one transfer id.
+func (d *doubleDeduct) repeatedEntries(r *Replica, node string) {
+	for _, t := range r.Repeated {
+		d.rep.add(fmt.Sprintf("%s: another %s entry at index %d (%s→%s %d)", t.ID, t.Status, t.Index, t.From, t.To, t.Amount), node, 1)
+	}
+}
+
+// chargedMoreThanOnce: more than one committed entry for one payment key. Only keys with an entry the
+// journal's map does not hold under that key can have two.
+func (d *doubleDeduct) chargedMoreThanOnce(r *Replica, node string) {
+	other := d.v.otherKeys(r)
+	keys := make([]string, 0, len(other))
+	for k := range other {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if committed := d.v.committedFor(r, k); len(committed) > 1 {
+			text := fmt.Sprintf("payment %s: %d committed entries: %s", k, len(committed), entriesText(committed))
+			if s, ok := d.hist[k]; ok {
+				text += fmt.Sprintf("; the history asked for %s once (%d submissions)", s.body(), s.count())
+			}
+			d.ch.add(text, node, float64(len(committed)))
+		}
+	}
+}
+
+// entryFinding is a committed entry that differs from its history payment, or has none (an orphan).
+type entryFinding struct {
+	id, text string
+	score    float64
+	orphan   bool
+}
+
+// entriesAgainstHistory holds every committed entry against its history payment; findings are sorted
+// by id so evidence is stable (the journal is a map, and sorting only the findings keeps a clean run
+// cheap).
+func (d *doubleDeduct) entriesAgainstHistory(r *Replica, node string) {
+	var found []entryFinding
+	orphansFound, over := 0, 0
+	for id, t := range r.Transfers {
+		if !t.Committed() {
+			continue
+		}
+		k := t.PaymentKey()
+		s, ok := d.hist[k]
+		switch {
+		case ok && !s.sameBody(t):
+			found = append(found, entryFinding{id: id, score: math.Abs(float64(t.Amount - s.amount)),
+				text: fmt.Sprintf("%s committed %s→%s %d at index %d; payment %s asked for %s (%s)", t.ID, t.From, t.To, t.Amount, t.Index, k, s.body(), opText(s.first))})
+		case !ok && orphansFound >= maxOrphanFindings:
+			over++ // counted, not listed: a run without its history has nothing but orphans
+		case !ok:
+			orphansFound++
+			found = append(found, entryFinding{id: id, score: float64(t.Amount), orphan: true,
+				text: fmt.Sprintf("%s: committed, no history payment %s", entryText(t), k)})
+		}
+	}
+	d.orphansOver = max(d.orphansOver, over) // replicas usually agree: the most any one shows
+	sort.Slice(found, func(i, j int) bool { return found[i].id < found[j].id })
+	for _, f := range found {
+		if f.orphan {
+			d.orph.add(f.text, node, f.score)
+		} else {
+			d.bd.add(f.text, node, f.score)
+		}
+	}
+}
+
+// committedJournal is every account's opening balance plus the committed transfers.
+func committedJournal(r *Replica) map[string]int64 {
+	expected := map[string]int64{}
+	for id, a := range r.Accounts {
+		expected[id] = a.Initial
+	}
+	for _, t := range r.Transfers {
+		if t.Committed() {
+			expected[t.From] -= t.Amount
+			expected[t.To] += t.Amount
+		}
+	}
+	return expected
+}
+
+// blindPayment is the blind writes of one payment, in journal order.
+type blindPayment struct {
+	writes    []Write
+	seen      map[string]int
+	unchecked bool // some write did not say what it read
+}
+
+// blindWrites groups the blind writes by payment, reports second writes and lost updates, and adds
+// each payment's intended effect to expected: the history's payment, or the writes' own deltas.
+func (d *doubleDeduct) blindWrites(r *Replica, node string, expected map[string]int64) {
+	payments, order := d.blindPayments(r, node)
+	for _, id := range order {
+		p := payments[id]
+		if t, ok := r.Transfers[id]; ok && t.Committed() {
+			d.rep.add(fmt.Sprintf("%s: both a committed transfer (index %d) and %d blind writes", id, t.Index, len(p.writes)), node, 1)
+		}
+		if s, ok := d.hist[id]; ok {
+			expected[s.from] -= s.amount
+			expected[s.to] += s.amount
+			continue
+		}
+		d.faceValue++
+		if p.unchecked {
+			d.unverified++
+		}
+		for _, w := range p.writes {
+			expected[w.Account] += w.New - w.Old
+		}
+	}
+}
+
+// blindPayments groups r's blind writes by payment in journal order, reporting a second write to one
+// account within a payment and every write over a balance its writer had not read.
+func (d *doubleDeduct) blindPayments(r *Replica, node string) (map[string]*blindPayment, []string) {
+	payments := map[string]*blindPayment{}
+	var order []string
+	for _, w := range r.Writes {
+		p := payments[w.Payment]
+		if p == nil {
+			p = &blindPayment{seen: map[string]int{}}
+			payments[w.Payment] = p
+			order = append(order, w.Payment)
+		}
+		p.writes = append(p.writes, w)
+		p.seen[w.Account]++
+		if !w.Checked() {
+			p.unchecked = true
+		}
+		if p.seen[w.Account] == 2 {
+			d.rep.add(fmt.Sprintf("payment %s: a second blind write to %s at index %d", w.Payment, w.Account, w.Index), node, 1)
+		}
+		if w.Stale() {
+			d.lu.add(staleWriteText(w), node, math.Abs(float64(w.Old-readBalance(w))))
+		}
+	}
+	return payments, order
+}
+
+// balancesAgainstJournal: every balance equals what its journal says, and every account the journal
+// moves money through exists.
+func (d *doubleDeduct) balancesAgainstJournal(r *Replica, node string, expected map[string]int64) {
+	ids := make([]string, 0, len(expected))
+	for id := range expected {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		a, ok := r.Accounts[id]
+		switch {
+		case !ok:
+			d.jr.add(fmt.Sprintf("%s: the journal moves %+d through an account that does not exist", id, expected[id]), node, math.Abs(float64(expected[id])))
+		case a.Balance != expected[id]:
+			diff := a.Balance - expected[id]
+			d.jr.add(fmt.Sprintf("%s: balance %d, opening %d + journal %+d = %d (off by %+d)", id, a.Balance, a.Initial, expected[id]-a.Initial, expected[id], diff),
+				node, math.Abs(float64(diff)))
+			if _, seen := d.offAccounts[id]; !seen {
+				d.offAccounts[id] = diff
+			}
+		}
+	}
+}
+
+// appliedTwice names each acknowledged key submitted more than once that touches an account off its
+// journal: the likeliest culprit, so the evidence points at transfer ids.
+func (d *doubleDeduct) appliedTwice() *violations {
+	twice := &violations{what: "duplicate submissions that touch an account off its journal (likely applied twice)"}
+	if len(d.offAccounts) == 0 {
+		return twice
+	}
+	for _, id := range sortedIDs(d.hist) {
+		s := d.hist[id]
+		if s.count() < 2 || s.kinds[outcome.OK] == 0 {
+			continue
+		}
+		dFrom, fromOff := d.offAccounts[s.from]
+		dTo, toOff := d.offAccounts[s.to]
+		if !fromOff && !toOff {
+			continue
+		}
+		text := fmt.Sprintf("%s submitted %d times (%d acknowledged), %s→%s %d; %s off by %+d, %s off by %+d",
+			id, s.count(), s.kinds[outcome.OK], s.from, s.to, s.amount, s.from, dFrom, s.to, dTo)
+		score := 0.0
+		if dFrom == -s.amount*int64(s.count()-1) || dTo == s.amount*int64(s.count()-1) {
+			score = 1 // the difference is exactly the extra applications
+		}
+		twice.add(text, score)
+	}
+	return twice
+}
+
+// result renders every finding into the verdict. Orphans fail only when the history is whole; when it
+// is not, they (and blind-write payments that did not say what they read) make a clean run unknown.
+func (d *doubleDeduct) result(replicas int) results.AssertionResult {
 	repeated := &violations{what: "idempotency keys with more than one ledger entry"}
 	charged := &violations{what: "payment keys with more than one committed ledger entry (charged more than once)"}
 	body := &violations{what: "committed entries whose body differs from the payment the history asked for"}
 	orphans := &violations{what: "committed entries no history payment asked for (orphans)"}
 	lost := &violations{what: "blind writes over a balance the writer had not read (lost updates)"}
 	journal := &violations{what: "balances that differ from opening balance + committed journal"}
-	twice := &violations{what: "duplicate submissions that touch an account off its journal (likely applied twice)"}
-	rep, ch, bd, orph, lu, jr := newByNode(), newByNode(), newByNode(), newByNode(), newByNode(), newByNode()
-	faceValue, unverified := 0, 0
-	orphansOver := 0                  // orphans past maxOrphanFindings on one replica, counted only
-	offAccounts := map[string]int64{} // account → diff, first replica that shows it
-	for _, r := range replicas {
-		node := nodeName(r)
-		for _, t := range r.Repeated {
-			rep.add(fmt.Sprintf("%s: another %s entry at index %d (%s→%s %d)", t.ID, t.Status, t.Index, t.From, t.To, t.Amount), node, 1)
-		}
-		// Only keys with an entry the journal's map does not hold under that key can have two.
-		other := v.otherKeys(r)
-		keys := make([]string, 0, len(other))
-		for k := range other {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			if committed := v.committedFor(r, k); len(committed) > 1 {
-				text := fmt.Sprintf("payment %s: %d committed entries: %s", k, len(committed), entriesText(committed))
-				if s, ok := hist[k]; ok {
-					text += fmt.Sprintf("; the history asked for %s once (%d submissions)", s.body(), s.count())
-				}
-				ch.add(text, node, float64(len(committed)))
-			}
-		}
-		// Every committed entry against its history payment; findings sorted by id so evidence is
-		// stable (the journal is a map, and sorting only the findings keeps a clean run cheap).
-		type finding struct {
-			id, text string
-			score    float64
-			orphan   bool
-		}
-		var found []finding
-		orphansFound, over := 0, 0
-		for id, t := range r.Transfers {
-			if !t.Committed() {
-				continue
-			}
-			k := t.PaymentKey()
-			s, ok := hist[k]
-			switch {
-			case ok && !s.sameBody(t):
-				found = append(found, finding{id: id, score: math.Abs(float64(t.Amount - s.amount)),
-					text: fmt.Sprintf("%s committed %s→%s %d at index %d; payment %s asked for %s (%s)", t.ID, t.From, t.To, t.Amount, t.Index, k, s.body(), opText(s.first))})
-			case !ok && orphansFound >= maxOrphanFindings:
-				over++ // counted, not listed: a run without its history has nothing but orphans
-			case !ok:
-				orphansFound++
-				found = append(found, finding{id: id, score: float64(t.Amount), orphan: true,
-					text: fmt.Sprintf("%s: committed, no history payment %s", entryText(t), k)})
-			}
-		}
-		orphansOver = max(orphansOver, over) // replicas usually agree: the most any one shows
-		sort.Slice(found, func(i, j int) bool { return found[i].id < found[j].id })
-		for _, f := range found {
-			if f.orphan {
-				orph.add(f.text, node, f.score)
-			} else {
-				bd.add(f.text, node, f.score)
-			}
-		}
-		expected := map[string]int64{}
-		for id, a := range r.Accounts {
-			expected[id] = a.Initial
-		}
-		for _, t := range r.Transfers {
-			if t.Committed() {
-				expected[t.From] -= t.Amount
-				expected[t.To] += t.Amount
-			}
-		}
-		// Blind writes, grouped by payment in journal order.
-		type payment struct {
-			writes    []Write
-			seen      map[string]int
-			unchecked bool // some write did not say what it read
-		}
-		payments := map[string]*payment{}
-		var order []string
-		for _, w := range r.Writes {
-			p := payments[w.Payment]
-			if p == nil {
-				p = &payment{seen: map[string]int{}}
-				payments[w.Payment] = p
-				order = append(order, w.Payment)
-			}
-			p.writes = append(p.writes, w)
-			p.seen[w.Account]++
-			if !w.Checked() {
-				p.unchecked = true
-			}
-			if p.seen[w.Account] == 2 {
-				rep.add(fmt.Sprintf("payment %s: a second blind write to %s at index %d", w.Payment, w.Account, w.Index), node, 1)
-			}
-			if w.Stale() {
-				lu.add(staleWriteText(w), node, math.Abs(float64(w.Old-readBalance(w))))
-			}
-		}
-		for _, id := range order {
-			p := payments[id]
-			if t, ok := r.Transfers[id]; ok && t.Committed() {
-				rep.add(fmt.Sprintf("%s: both a committed transfer (index %d) and %d blind writes", id, t.Index, len(p.writes)), node, 1)
-			}
-			if s, ok := hist[id]; ok {
-				expected[s.from] -= s.amount
-				expected[s.to] += s.amount
-				continue
-			}
-			faceValue++
-			if p.unchecked {
-				unverified++
-			}
-			for _, w := range p.writes {
-				expected[w.Account] += w.New - w.Old
-			}
-		}
-		ids := make([]string, 0, len(expected))
-		for id := range expected {
-			ids = append(ids, id)
-		}
-		sort.Strings(ids)
-		for _, id := range ids {
-			a, ok := r.Accounts[id]
-			switch {
-			case !ok:
-				jr.add(fmt.Sprintf("%s: the journal moves %+d through an account that does not exist", id, expected[id]), node, math.Abs(float64(expected[id])))
-			case a.Balance != expected[id]:
-				diff := a.Balance - expected[id]
-				jr.add(fmt.Sprintf("%s: balance %d, opening %d + journal %+d = %d (off by %+d)", id, a.Balance, a.Initial, expected[id]-a.Initial, expected[id], diff),
-					node, math.Abs(float64(diff)))
-				if _, seen := offAccounts[id]; !seen {
-					offAccounts[id] = diff
-				}
-			}
-		}
-	}
-	rep.into(repeated, len(replicas))
-	ch.into(charged, len(replicas))
-	bd.into(body, len(replicas))
-	lu.into(lost, len(replicas))
-	jr.into(journal, len(replicas))
-	gap := v.historyGap()
+	d.rep.into(repeated, replicas)
+	d.ch.into(charged, replicas)
+	d.bd.into(body, replicas)
+	d.lu.into(lost, replicas)
+	d.jr.into(journal, replicas)
+	gap := d.v.historyGap()
 	orphanGap := gap
-	if n := v.opaqueOps(); orphanGap == "" && n > 0 {
+	if n := d.v.opaqueOps(); orphanGap == "" && n > 0 {
 		orphanGap = fmt.Sprintf("the history holds %d batch or generic operations whose transfers it does not itemize", n)
 	}
 	if orphanGap == "" {
-		orph.into(orphans, len(replicas))
-		orphans.count += orphansOver
+		d.orph.into(orphans, replicas)
+		orphans.count += d.orphansOver
 	}
-
-	// An acknowledged key submitted more than once that touches an account off its journal
-	// is the likeliest culprit: name it, so the evidence points at transfer ids.
-	if len(offAccounts) > 0 {
-		for _, id := range sortedIDs(hist) {
-			s := hist[id]
-			if s.count() < 2 || s.kinds[outcome.OK] == 0 {
-				continue
-			}
-			dFrom, fromOff := offAccounts[s.from]
-			dTo, toOff := offAccounts[s.to]
-			if !fromOff && !toOff {
-				continue
-			}
-			text := fmt.Sprintf("%s submitted %d times (%d acknowledged), %s→%s %d; %s off by %+d, %s off by %+d",
-				id, s.count(), s.kinds[outcome.OK], s.from, s.to, s.amount, s.from, dFrom, s.to, dTo)
-			score := 0.0
-			if dFrom == -s.amount*int64(s.count()-1) || dTo == s.amount*int64(s.count()-1) {
-				score = 1 // the difference is exactly the extra applications
-			}
-			twice.add(text, score)
-		}
-	}
-
+	twice := d.appliedTwice()
 	bad := repeated.count + charged.count + body.count + orphans.count + lost.count + journal.count
 	res := results.AssertionResult{
 		Verdict: verdictOf(bad),
-		Observed: doubleDeductObserved(bad, twice.count, len(replicas), []finding{{repeated.count, "keys with more than one entry"},
+		Observed: doubleDeductObserved(bad, twice.count, replicas, []finding{{repeated.count, "keys with more than one entry"},
 			{charged.count, "payments charged more than once"}, {body.count, "wrong bodies"}, {orphans.count, "orphans"},
 			{lost.count, "lost updates"}, {journal.count, "balances off their journal"}}),
 		Limit:    "one entry per key; one committed entry per payment key, with the body the history asked for; no blind write over an unread balance; balance = opening + committed journal",
 		Evidence: evidenceOf(charged, repeated, body, orphans, lost, journal, twice),
 	}
-	if orphanGap != "" && len(orph.order) > 0 {
-		// An entry the history does not know may be a payment the history did not keep.
-		unknownOrphans := &violations{what: "committed entries the history does not show (it may not have kept their payments)"}
-		orph.into(unknownOrphans, len(replicas))
-		unknownOrphans.count += orphansOver
-		res.Evidence = append(res.Evidence, unknownOrphans.lines()...)
-		if res.Verdict == results.Pass {
-			res.Verdict = results.Undecided
-			res.Error = fmt.Sprintf("%d committed entries could not be held against the history: %s", unknownOrphans.count, orphanGap)
-		}
+	d.unknownOrphans(&res, orphanGap, replicas)
+	d.faceValueNote(&res, gap)
+	return res
+}
+
+// unknownOrphans: an entry the history does not know may be a payment the history did not keep.
+func (d *doubleDeduct) unknownOrphans(res *results.AssertionResult, orphanGap string, replicas int) {
+	if orphanGap == "" || len(d.orph.order) == 0 {
+		return
 	}
-	if faceValue > 0 {
-		res.Evidence = append(res.Evidence, fmt.Sprintf("note: %d blind-write payments not in the history were taken at face value (%d of them with writes that did not say what they read)", faceValue, unverified))
-		if unverified > 0 && gap != "" && res.Verdict == results.Pass {
-			// A lost update through a blind write that did not record what it read hides in
-			// new−old: only the history's payment can show it, and this one may be among what
-			// the history lacks.
-			res.Verdict = results.Undecided
-			res.Error = fmt.Sprintf("%d blind-write payments could not be held against the history: %s", unverified, gap)
-		}
+	unknownOrphans := &violations{what: "committed entries the history does not show (it may not have kept their payments)"}
+	d.orph.into(unknownOrphans, replicas)
+	unknownOrphans.count += d.orphansOver
+	res.Evidence = append(res.Evidence, unknownOrphans.lines()...)
+	if res.Verdict == results.Pass {
+		res.Verdict = results.Undecided
+		res.Error = fmt.Sprintf("%d committed entries could not be held against the history: %s", unknownOrphans.count, orphanGap)
 	}
-	return partialReplicas(res, unreadable)
+}
+
+// faceValueNote says how many blind-write payments were taken at face value. A lost update through a
+// blind write that did not record what it read hides in new−old: only the history's payment can show
+// it, and this one may be among what the history lacks.
+func (d *doubleDeduct) faceValueNote(res *results.AssertionResult, gap string) {
+	if d.faceValue == 0 {
+		return
+	}
+	res.Evidence = append(res.Evidence, fmt.Sprintf("note: %d blind-write payments not in the history were taken at face value (%d of them with writes that did not say what they read)", d.faceValue, d.unverified))
+	if d.unverified > 0 && gap != "" && res.Verdict == results.Pass {
+		res.Verdict = results.Undecided
+		res.Error = fmt.Sprintf("%d blind-write payments could not be held against the history: %s", d.unverified, gap)
+	}
 }
 
 // finding is one count a checker's observed line reports.

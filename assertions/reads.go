@@ -176,45 +176,12 @@ func buildReads(*params) (checkFunc, error) { return checkReads, nil }
 
 // checkReads is the reads_linearizable checker (see the comment at the top of this file).
 func checkReads(v *view) results.AssertionResult {
-	res := results.AssertionResult{Limit: "every read returns a balance its account held at an index inside the read's real-time window of the ledger's commit order; reads never go back"}
-	// The reads, and the accounts they read (numbered densely).
-	var reads []int
-	dense := map[uint32]int32{}
-	var accts []uint32
-	stale := 0
-	for i := range v.ops {
-		op := &v.ops[i]
-		if (op.Type != results.OpRead && op.Type != results.OpStaleRead) || op.Kind != outcome.OK {
-			continue
-		}
-		reads = append(reads, i)
-		if op.Type == results.OpStaleRead {
-			stale++
-		}
-		if _, ok := dense[op.From]; !ok {
-			dense[op.From] = int32(len(accts))
-			accts = append(accts, op.From)
-		}
-	}
-	if len(reads) == 0 {
+	rs := answeredReads(v)
+	if len(rs.ops) == 0 {
 		return undecided(readsChecker, fmt.Errorf("the history holds no answered read, so no read can be judged"))
 	}
-
-	// The journal: the readable replica with the highest applied index.
-	replicas, _ := v.readable()
-	rep := replicas[0]
-	for _, r := range replicas[1:] {
-		if r.AppliedIndex > rep.AppliedIndex {
-			rep = r
-		}
-	}
-	acked := 0
-	for i := range v.ops {
-		if op := &v.ops[i]; op.Type == results.OpTransfer && op.Kind == outcome.OK {
-			acked++
-		}
-	}
-	if len(rep.Transfers) == 0 && len(rep.Writes) == 0 && acked > 0 {
+	rep := newestReplica(v)
+	if acked := acknowledgedTransfers(v); len(rep.Transfers) == 0 && len(rep.Writes) == 0 && acked > 0 {
 		return undecided(readsChecker, fmt.Errorf("%s exports no journal, yet the history has %d acknowledged transfers: the commit order is unknown", nodeName(rep), acked))
 	}
 	opening, err := v.openingBalances()
@@ -229,135 +196,248 @@ func checkReads(v *view) results.AssertionResult {
 		keys    []historyKey
 	)
 	concurrently(
-		func() { led, entries = rebuildReadLedger(v, rep, dense, accts, opening) },
+		func() { led, entries = rebuildReadLedger(v, rep, rs.accts, opening) },
 		func() { journal = journalByKey(rep) },
 		func() { keys = historyKeys(v) },
 	)
 	acks, sends, missing := readBounds(v, rep, keys, journal)
-	// prefix maxima of acknowledged indexes (by ack time) and suffix minima of first-sent
-	// indexes (by send time), with the operation that sets each.
-	ackMax := make([]int, len(acks)) // index into acks of the maximum of acks[:k+1]
-	for k := range acks {
-		ackMax[k] = k
-		if k > 0 && acks[ackMax[k-1]].idx >= acks[k].idx {
-			ackMax[k] = ackMax[k-1]
-		}
-	}
-	sendMin := make([]int, len(sends)) // index into sends of the minimum of sends[k:]
-	for k := len(sends) - 1; k >= 0; k-- {
-		sendMin[k] = k
-		if k+1 < len(sends) && sends[sendMin[k+1]].idx <= sends[k].idx {
-			sendMin[k] = sendMin[k+1]
-		}
-	}
+	j := newReadJudge(v, led, rs.dense, acks, sends)
+	j.judgeAll(rs.ops)
+	return j.result(rs, rep, entries, missing)
+}
 
-	bySent := slices.Clone(reads)
+// readSet is the history's answered reads (indexes into v.ops) and the accounts they read, numbered
+// densely.
+type readSet struct {
+	ops   []int
+	dense map[uint32]int32
+	accts []uint32
+	stale int // how many of ops are stale reads
+}
+
+func answeredReads(v *view) readSet {
+	rs := readSet{dense: map[uint32]int32{}}
+	for i := range v.ops {
+		op := &v.ops[i]
+		if (op.Type != results.OpRead && op.Type != results.OpStaleRead) || op.Kind != outcome.OK {
+			continue
+		}
+		rs.ops = append(rs.ops, i)
+		if op.Type == results.OpStaleRead {
+			rs.stale++
+		}
+		if _, ok := rs.dense[op.From]; !ok {
+			rs.dense[op.From] = int32(len(rs.accts))
+			rs.accts = append(rs.accts, op.From)
+		}
+	}
+	return rs
+}
+
+// newestReplica is the journal the reads are judged against: the readable replica with the highest
+// applied index.
+func newestReplica(v *view) *Replica {
+	replicas, _ := v.readable()
+	rep := replicas[0]
+	for _, r := range replicas[1:] {
+		if r.AppliedIndex > rep.AppliedIndex {
+			rep = r
+		}
+	}
+	return rep
+}
+
+func acknowledgedTransfers(v *view) int {
+	acked := 0
+	for i := range v.ops {
+		if op := &v.ops[i]; op.Type == results.OpTransfer && op.Kind == outcome.OK {
+			acked++
+		}
+	}
+	return acked
+}
+
+// readJudge places every read, in order of sending, at the smallest legal index of the journal, and
+// explains each read that fits nowhere.
+type readJudge struct {
+	v     *view
+	led   *readLedger
+	dense map[uint32]int32
+	acks  []readBound // by ack time
+	sends []readBound // by send time
+	// ackMax[k] indexes the maximum of acks[:k+1]; sendMin[k] the minimum of sends[k:].
+	ackMax, sendMin []int
+	placed          []readPlace // by operation: the smallest legal index of each read
+	clients         map[uint16]*clientLast
+	rtMax           uint64 // the highest index of a read that returned before the current one was sent
+	rtOp            int    // the read that set rtMax, -1 when none
+
+	never, stale, back, future *violations
+}
+
+// clientLast is the last read a client had placed.
+type clientLast struct {
+	op   int
+	idx  uint64
+	done time.Duration
+	set  bool
+}
+
+// readWindow is what bounds one read: lo and hi from the transfers around it in real time (with the
+// operations that set them, -1 when none), and from, the floor that earlier reads add (clientFloor is
+// the part of it the client's own earlier read sets, from clientOp).
+type readWindow struct {
+	lo, hi            uint64
+	loOp, hiOp        int
+	from, clientFloor uint64
+	clientOp          int
+}
+
+func newReadJudge(v *view, led *readLedger, dense map[uint32]int32, acks, sends []readBound) *readJudge {
+	j := &readJudge{v: v, led: led, dense: dense, acks: acks, sends: sends,
+		ackMax: make([]int, len(acks)), sendMin: make([]int, len(sends)),
+		placed: make([]readPlace, len(v.ops)), clients: map[uint16]*clientLast{}, rtOp: -1,
+		never:  &violations{what: "reads of a balance the account never held"},
+		stale:  &violations{what: "stale reads: a balance older than a change acknowledged before the read was sent"},
+		back:   &violations{what: "reads that went back: older than a read that finished before they began"},
+		future: &violations{what: "reads from the future: a balance set only by a transfer sent after the read returned"},
+	}
+	// Prefix maxima of acknowledged indexes (by ack time) and suffix minima of first-sent indexes
+	// (by send time), with the operation that sets each.
+	for k := range acks {
+		j.ackMax[k] = k
+		if k > 0 && acks[j.ackMax[k-1]].idx >= acks[k].idx {
+			j.ackMax[k] = j.ackMax[k-1]
+		}
+	}
+	for k := len(sends) - 1; k >= 0; k-- {
+		j.sendMin[k] = k
+		if k+1 < len(sends) && sends[j.sendMin[k+1]].idx <= sends[k].idx {
+			j.sendMin[k] = j.sendMin[k+1]
+		}
+	}
+	return j
+}
+
+// judgeAll judges the reads in order of sending; before each, every linearizable read that returned
+// before it was sent raises the real-time floor.
+func (j *readJudge) judgeAll(reads []int) {
+	bySent, byDone := readOrders(j.v, reads)
+	p := 0
+	for _, ri := range bySent {
+		r := &j.v.ops[ri]
+		for p < len(byDone) && j.v.ops[byDone[p]].Done < r.Sent {
+			if q := j.placed[byDone[p]]; q.ok && (j.rtOp < 0 || q.idx > j.rtMax) {
+				j.rtMax, j.rtOp = q.idx, byDone[p]
+			}
+			p++
+		}
+		j.judge(ri)
+	}
+}
+
+// readOrders sorts the reads by sending, and the linearizable ones (they bound later reads) by return.
+func readOrders(v *view, reads []int) (bySent, byDone []int) {
+	bySent = slices.Clone(reads)
 	slices.SortFunc(bySent, func(a, b int) int { return cmp.Or(cmp.Compare(v.ops[a].Sent, v.ops[b].Sent), cmp.Compare(a, b)) })
-	var byDone []int // linearizable reads only: they bound later reads
 	for _, i := range reads {
 		if v.ops[i].Type == results.OpRead {
 			byDone = append(byDone, i)
 		}
 	}
 	slices.SortFunc(byDone, func(a, b int) int { return cmp.Or(cmp.Compare(v.ops[a].Done, v.ops[b].Done), cmp.Compare(a, b)) })
+	return bySent, byDone
+}
 
-	placed := make([]readPlace, len(v.ops)) // by operation: the smallest legal index of each read
-
-	type clientLast struct {
-		op   int
-		idx  uint64
-		done time.Duration
-		set  bool
+// judge places read ri, or records why it fits nowhere.
+func (j *readJudge) judge(ri int) {
+	r := &j.v.ops[ri]
+	a, x := j.dense[r.From], r.Amount
+	w := j.window(r)
+	if r.Type != results.OpRead { // a stale read: any committed state up to hi, most likely a recent one
+		if _, ok := j.led.lastBefore(a, x, w.hi); ok {
+			return
+		}
+	} else if i, ok := j.led.first(a, x, w.from, w.hi); ok {
+		j.placed[ri] = readPlace{idx: i, ok: true}
+		cl := j.clients[r.Client]
+		if cl == nil {
+			cl = &clientLast{}
+			j.clients[r.Client] = cl
+		}
+		*cl = clientLast{op: ri, idx: i, done: r.Done, set: true}
+		return
 	}
-	clients := map[uint16]*clientLast{}
+	j.explain(r, w)
+}
 
-	never := &violations{what: "reads of a balance the account never held"}
-	staleV := &violations{what: "stale reads: a balance older than a change acknowledged before the read was sent"}
-	back := &violations{what: "reads that went back: older than a read that finished before they began"}
-	future := &violations{what: "reads from the future: a balance set only by a transfer sent after the read returned"}
-
-	rtMax, rtOp := uint64(0), -1 // the highest index of a read that returned before the current one was sent
-	p := 0
-	for _, ri := range bySent {
-		r := &v.ops[ri]
-		for p < len(byDone) && v.ops[byDone[p]].Done < r.Sent {
-			if q := placed[byDone[p]]; q.ok && (rtOp < 0 || q.idx > rtMax) {
-				rtMax, rtOp = q.idx, byDone[p]
-			}
-			p++
-		}
-		a := dense[r.From]
-		x := r.Amount
-		// lo: acknowledged before R was sent.
-		lo, loOp := uint64(0), -1
-		if k := sort.Search(len(acks), func(k int) bool { return acks[k].at >= r.Sent }); k > 0 {
-			b := acks[ackMax[k-1]]
-			lo, loOp = b.idx, b.op
-		}
-		// hi: first sent after R returned.
-		hi, hiOp := noIndex, -1
-		if k := sort.Search(len(sends), func(k int) bool { return sends[k].at > r.Done }); k < len(sends) {
-			b := sends[sendMin[k]]
-			hi, hiOp = b.idx-1, b.op
-			if b.idx == 0 {
-				hi = 0
-			}
-		}
-		linear := r.Type == results.OpRead
-		from := uint64(0)
-		var cl *clientLast
-		clientFloor := uint64(0)
-		if linear {
-			from = max(lo, rtMax)
-			cl = clients[r.Client]
-			if cl != nil && cl.set && cl.done <= r.Sent {
-				clientFloor = cl.idx
-				from = max(from, clientFloor)
-			}
-		}
-		if !linear { // a stale read: any committed state up to hi, most likely a recent one
-			if _, ok := led.lastBefore(a, x, hi); ok {
-				continue
-			}
-		} else if i, ok := led.first(a, x, from, hi); ok {
-			placed[ri] = readPlace{idx: i, ok: true}
-			if cl == nil {
-				cl = &clientLast{}
-				clients[r.Client] = cl
-			}
-			*cl = clientLast{op: ri, idx: i, done: r.Done, set: true}
-			continue
-		}
-		// Why not: the most basic reason first.
-		who := fmt.Sprintf("read %s = %d by %s", v.accountID(r.From), x, opText(r))
-		if len(led.valRange(a, x)) == 0 { // the opening balance is a change at index 0
-			never.add(fmt.Sprintf("%s: %s never held %d (from index %d, where the read's window starts, it held %s)", who, v.accountID(r.From), x, from, led.heldText(a, from)), 1)
-			continue
-		}
-		last, heldBefore := led.lastBefore(a, x, hi)
-		switch {
-		case !heldBefore:
-			firstIdx, _ := led.first(a, x, 0, noIndex-1)
-			text := fmt.Sprintf("%s: %s held %d only from index %d", who, v.accountID(r.From), x, firstIdx)
-			if hiOp >= 0 {
-				text += fmt.Sprintf(", after %s (index %d), whose first submission was sent at %s, after the read returned", v.transfer(v.ops[hiOp].Key), hi+1, at(v.ops[hiOp].Sent))
-			}
-			future.add(text, float64(firstIdx-min(firstIdx, hi)))
-		case lo > last && linear:
-			staleV.add(fmt.Sprintf("%s: %s held %d up to index %d, but %s was acknowledged at %s, before the read was sent, and committed at index %d",
-				who, v.accountID(r.From), x, last, v.transfer(v.ops[loOp].Key), at(v.ops[loOp].Done), lo), float64(lo-last))
-		case clientFloor > last:
-			back.add(fmt.Sprintf("%s: %s held %d up to index %d, but client %d's earlier read, %s, already saw index %d (non-monotonic client)",
-				who, v.accountID(r.From), x, last, r.Client, opText(&v.ops[cl.op]), clientFloor), float64(clientFloor-last))
-		default:
-			back.add(fmt.Sprintf("%s: %s held %d up to index %d, but %s, which returned before this read was sent, saw index %d",
-				who, v.accountID(r.From), x, last, readText(v, rtOp), rtMax), float64(rtMax-last))
+// window bounds read r: lo, acknowledged before r was sent; hi, first sent after r returned; and for a
+// linearizable read, from: no lower than lo, than any read that returned before r was sent, or than
+// the client's own last read.
+func (j *readJudge) window(r *results.Op) readWindow {
+	w := readWindow{loOp: -1, hi: noIndex, hiOp: -1, clientOp: -1}
+	if k := sort.Search(len(j.acks), func(k int) bool { return j.acks[k].at >= r.Sent }); k > 0 {
+		b := j.acks[j.ackMax[k-1]]
+		w.lo, w.loOp = b.idx, b.op
+	}
+	if k := sort.Search(len(j.sends), func(k int) bool { return j.sends[k].at > r.Done }); k < len(j.sends) {
+		b := j.sends[j.sendMin[k]]
+		w.hi, w.hiOp = b.idx-1, b.op
+		if b.idx == 0 {
+			w.hi = 0
 		}
 	}
-	res.Verdict = verdictOf(never.count + staleV.count + back.count + future.count)
-	res.Observed = fmt.Sprintf("%d reads (%d stale) of %d accounts against %s's journal of %d entries; %d illegal",
-		len(reads), stale, len(accts), nodeName(rep), entries, never.count+staleV.count+back.count+future.count)
-	res.Evidence = evidenceOf(never, staleV, back, future)
+	if r.Type != results.OpRead {
+		return w
+	}
+	w.from = max(w.lo, j.rtMax)
+	if cl := j.clients[r.Client]; cl != nil && cl.set && cl.done <= r.Sent {
+		w.clientFloor, w.clientOp = cl.idx, cl.op
+		w.from = max(w.from, w.clientFloor)
+	}
+	return w
+}
+
+// explain records why read r fits nowhere in its window: the most basic reason first.
+func (j *readJudge) explain(r *results.Op, w readWindow) {
+	v, a, x := j.v, j.dense[r.From], r.Amount
+	who := fmt.Sprintf("read %s = %d by %s", v.accountID(r.From), x, opText(r))
+	if len(j.led.valRange(a, x)) == 0 { // the opening balance is a change at index 0
+		j.never.add(fmt.Sprintf("%s: %s never held %d (from index %d, where the read's window starts, it held %s)", who, v.accountID(r.From), x, w.from, j.led.heldText(a, w.from)), 1)
+		return
+	}
+	last, heldBefore := j.led.lastBefore(a, x, w.hi)
+	switch {
+	case !heldBefore:
+		firstIdx, _ := j.led.first(a, x, 0, noIndex-1)
+		text := fmt.Sprintf("%s: %s held %d only from index %d", who, v.accountID(r.From), x, firstIdx)
+		if w.hiOp >= 0 {
+			text += fmt.Sprintf(", after %s (index %d), whose first submission was sent at %s, after the read returned", v.transfer(v.ops[w.hiOp].Key), w.hi+1, at(v.ops[w.hiOp].Sent))
+		}
+		j.future.add(text, float64(firstIdx-min(firstIdx, w.hi)))
+	case w.lo > last && r.Type == results.OpRead:
+		j.stale.add(fmt.Sprintf("%s: %s held %d up to index %d, but %s was acknowledged at %s, before the read was sent, and committed at index %d",
+			who, v.accountID(r.From), x, last, v.transfer(v.ops[w.loOp].Key), at(v.ops[w.loOp].Done), w.lo), float64(w.lo-last))
+	case w.clientFloor > last:
+		j.back.add(fmt.Sprintf("%s: %s held %d up to index %d, but client %d's earlier read, %s, already saw index %d (non-monotonic client)",
+			who, v.accountID(r.From), x, last, r.Client, opText(&v.ops[w.clientOp]), w.clientFloor), float64(w.clientFloor-last))
+	default:
+		j.back.add(fmt.Sprintf("%s: %s held %d up to index %d, but %s, which returned before this read was sent, saw index %d",
+			who, v.accountID(r.From), x, last, readText(v, j.rtOp), j.rtMax), float64(j.rtMax-last))
+	}
+}
+
+// result is the verdict over every read; transfers acknowledged but missing from the journal bound no
+// read, so a clean run with them is unknown.
+func (j *readJudge) result(rs readSet, rep *Replica, entries, missing int) results.AssertionResult {
+	illegal := j.never.count + j.stale.count + j.back.count + j.future.count
+	res := results.AssertionResult{
+		Limit:   "every read returns a balance its account held at an index inside the read's real-time window of the ledger's commit order; reads never go back",
+		Verdict: verdictOf(illegal),
+		Observed: fmt.Sprintf("%d reads (%d stale) of %d accounts against %s's journal of %d entries; %d illegal",
+			len(rs.ops), rs.stale, len(rs.accts), nodeName(rep), entries, illegal),
+		Evidence: evidenceOf(j.never, j.stale, j.back, j.future),
+	}
 	if missing > 0 {
 		note := fmt.Sprintf("%d transfers acknowledged committed are not in %s's journal (see no_lost_ack); they bound no read", missing, nodeName(rep))
 		if res.Verdict == results.Pass {
@@ -396,28 +476,39 @@ func (l *readLedger) heldText(a int32, i uint64) string {
 // rebuildReadLedger replays rep's journal (committed transfers, repeated entries and blind
 // writes, by index) over the accounts that were read and returns their balances after every
 // index that changed them, with the number of journal entries.
-func rebuildReadLedger(v *view, rep *Replica, dense map[uint32]int32, accts []uint32, opening func(uint32) int64) (*readLedger, int) {
+func rebuildReadLedger(v *view, rep *Replica, accts []uint32, opening func(uint32) int64) (*readLedger, int) {
+	entries := len(rep.Transfers) + len(rep.Repeated) + len(rep.Writes)
+	moves := readMoves(v, rep, accts, entries)
+	changes := replayReadMoves(moves, accts, opening)
+	return indexReadChanges(changes, len(accts)), entries
+}
+
+// readMove is one journal entry's effect on a read account.
+type readMove struct {
+	idx   uint64
+	write bool // a blind write sets the balance; a transfer adds to it
+	acct  int32
+	delta int64
+}
+
+// readMoves is every effect of rep's journal on the read accounts, by index; transfers of an index
+// before writes (a write is an entry of its own). Moves that tie commute: transfers of one index add
+// up in any order.
+func readMoves(v *view, rep *Replica, accts []uint32, entries int) []readMove {
 	byName := make(map[string]int32, len(accts))
 	for d, a := range accts {
 		byName[v.accountID(a)] = int32(d)
 	}
-	type move struct {
-		idx   uint64
-		write bool // a blind write sets the balance; a transfer adds to it
-		acct  int32
-		delta int64
-	}
-	entries := len(rep.Transfers) + len(rep.Repeated) + len(rep.Writes)
-	moves := make([]move, 0, 2*entries)
+	moves := make([]readMove, 0, 2*entries)
 	addTransfer := func(t *Transfer) {
 		if !t.Committed() {
 			return
 		}
 		if a, ok := byName[t.From]; ok {
-			moves = append(moves, move{idx: t.Index, acct: a, delta: -t.Amount})
+			moves = append(moves, readMove{idx: t.Index, acct: a, delta: -t.Amount})
 		}
 		if a, ok := byName[t.To]; ok {
-			moves = append(moves, move{idx: t.Index, acct: a, delta: t.Amount})
+			moves = append(moves, readMove{idx: t.Index, acct: a, delta: t.Amount})
 		}
 	}
 	for _, t := range rep.Transfers {
@@ -428,12 +519,10 @@ func rebuildReadLedger(v *view, rep *Replica, dense map[uint32]int32, accts []ui
 	}
 	for _, w := range rep.Writes {
 		if a, ok := byName[w.Account]; ok {
-			moves = append(moves, move{idx: w.Index, write: true, acct: a, delta: w.New})
+			moves = append(moves, readMove{idx: w.Index, write: true, acct: a, delta: w.New})
 		}
 	}
-	// By index; transfers of an index before writes (a write is an entry of its own). Moves
-	// that tie commute: transfers of one index add up in any order.
-	slices.SortFunc(moves, func(x, y move) int {
+	slices.SortFunc(moves, func(x, y readMove) int {
 		if c := cmp.Compare(x.idx, y.idx); c != 0 || x.write == y.write {
 			return c
 		}
@@ -442,6 +531,12 @@ func rebuildReadLedger(v *view, rep *Replica, dense map[uint32]int32, accts []ui
 		}
 		return -1
 	})
+	return moves
+}
+
+// replayReadMoves applies the moves to the opening balances and returns each account's balance at
+// index 0 and after every index that touched it.
+func replayReadMoves(moves []readMove, accts []uint32, opening func(uint32) int64) []readChange {
 	bal := make([]int64, len(accts))
 	for d, a := range accts {
 		bal[d] = opening(a)
@@ -475,20 +570,25 @@ func rebuildReadLedger(v *view, rep *Replica, dense map[uint32]int32, accts []ui
 	if len(moves) > 0 {
 		flush(moves[len(moves)-1].idx)
 	}
-	// Index 0 is the opening state: a change recorded at index 0 (none should be) replaces it.
-	led := &readLedger{byAcct: make([]readChange, len(changes)), start: make([]int, len(accts)+1)}
+	return changes
+}
+
+// indexReadChanges lays the changes out by account, each account's run in index order. Index 0 is the
+// opening state: a change recorded at index 0 (none should be) replaces it.
+func indexReadChanges(changes []readChange, accounts int) *readLedger {
+	led := &readLedger{byAcct: make([]readChange, len(changes)), start: make([]int, accounts+1)}
 	for _, c := range changes {
 		led.start[c.acct+1]++
 	}
-	for a := 1; a <= len(accts); a++ {
+	for a := 1; a <= accounts; a++ {
 		led.start[a] += led.start[a-1]
 	}
-	fill := slices.Clone(led.start[:len(accts)])
+	fill := slices.Clone(led.start[:accounts])
 	for _, c := range changes { // stable: each account's changes stay in index order
 		led.byAcct[fill[c.acct]] = c
 		fill[c.acct]++
 	}
-	return led, entries
+	return led
 }
 
 // historyKey is everything the history says about one transfer key for the read checker: the

@@ -66,114 +66,151 @@ const (
 )
 
 func (rc recovery) check(v *view) results.AssertionResult {
-	ws := append([]results.Figures(nil), v.in.Windows...)
-	sort.SliceStable(ws, func(i, j int) bool { return ws[i].Start < ws[j].Start })
-	// Empty windows after the last request are no evidence when the lab was healthy in them (the
-	// load had ended); empty and saturated, the generator stalled behind a collapse, and they
-	// stay, bad, for the lab-health rule to judge.
-	for len(ws) > 0 && ws[len(ws)-1].Requests == 0 && (ws[len(ws)-1].Health == nil || ws[len(ws)-1].Health.Saturated == 0) {
-		ws = ws[:len(ws)-1]
-	}
-	from := "start"
-	if rc.heal {
-		from = "heal"
-	}
-	res := results.AssertionResult{Limit: fmt.Sprintf("< %s from each fault's %s to the last stretch of ≥ %d windows at ≥ %s success that lasts until the next fault or the end", rc.below, from, rc.stable, pct(rc.ratio))}
+	ws := recoveryWindows(v)
 	if len(ws) == 0 {
 		return undecided("recovery_time", fmt.Errorf("the run recorded no one-second windows with requests"))
 	}
-	window := ws[0].End - ws[0].Start
-	slow := &violations{what: "faults not recovered within the limit"}
-	var measured, undecidedFaults []string
-	worst := time.Duration(-1)
-	faults, unmeasured, calm := 0, 0, 0
+	t := &recoveryTally{rc: rc, v: v, ws: ws, window: ws[0].End - ws[0].Start, worst: -1,
+		slow: &violations{what: "faults not recovered within the limit"}}
 	all := v.faults()
 	for _, f := range all {
 		if rc.fault != "" && !matchesFault(f, rc.fault) {
 			continue
 		}
-		faults++
+		t.faults++
 		t0 := f.At
 		if rc.heal {
 			if f.Until <= f.At {
-				slow.add(fmt.Sprintf("%s at %s: never healed, so no recovery from heal to measure", f.Label(), at(f.At)), float64(v.end()))
-				unmeasured++
+				t.slow.add(fmt.Sprintf("%s at %s: never healed, so no recovery from heal to measure", f.Label(), at(f.At)), float64(v.end()))
+				t.unmeasured++
 				continue
 			}
 			t0 = f.Until
 		}
-		// The horizon: the next fault to start after t0 (its impact is its own), else the end.
-		horizon, next := time.Duration(-1), ""
-		for _, g := range all {
-			if g.At > t0 {
-				horizon, next = g.At, fmt.Sprintf("the next fault, %s at %s", g.Label(), at(g.At))
-				break
-			}
-		}
-		until := "the end of the run"
-		if horizon >= 0 {
-			until = next
-		}
-		label := fmt.Sprintf("%s %s at %s", f.Label(), from, at(t0))
-		outcome, took, trace := rc.recoveredBy(ws, t0, horizon)
-		switch outcome {
-		case noImpact:
-			v.judging(t0, t0+time.Duration(rc.stable)*window)
-			calm++
-			worst = max(worst, 0)
-			measured = append(measured, fmt.Sprintf("%s: no impact (every window up to %s at ≥ %s success)", label, until, pct(rc.ratio)))
-		case recovered:
-			v.judging(t0, t0+took+time.Duration(rc.stable)*window)
-			worst = max(worst, took)
-			measured = append(measured, fmt.Sprintf("%s: %s", label, took))
-			if took >= rc.below {
-				slow.add(fmt.Sprintf("%s: recovered after %s, for good until %s; %s", label, took, until, trace), float64(took))
-			}
-		case notRecovered:
-			end := v.end()
-			if horizon >= 0 {
-				end = horizon
-			}
-			v.judging(t0, end)
-			unmeasured++
-			worst = max(worst, end-t0)
-			switch {
-			case horizon < 0:
-				slow.add(fmt.Sprintf("%s: not recovered by the end of the run (%s); %s", label, at(ws[len(ws)-1].End), trace), float64(end-t0))
-			case end-t0 >= rc.below:
-				slow.add(fmt.Sprintf("%s: not recovered within %s, before %s; %s", label, end-t0, next, trace), float64(end-t0))
-			default:
-				undecidedFaults = append(undecidedFaults, fmt.Sprintf("%s: %s struck %s later, before the limit ran out, and before a recovery; %s", label, next, end-t0, trace))
-			}
-		case noWindows:
-			unmeasured++
-			undecidedFaults = append(undecidedFaults, fmt.Sprintf("%s: no whole window before %s to judge", label, until))
-		}
+		t.judge(f, t0, all)
 	}
-	if faults == 0 {
+	if t.faults == 0 {
 		what := "the run had no faults"
 		if rc.fault != "" {
 			what = fmt.Sprintf("the run had no fault named %q (faults: %s)", rc.fault, faultNames(all))
 		}
 		return undecided("recovery_time", fmt.Errorf("nothing to recover from: %s", what))
 	}
-	res.Verdict = verdictOf(slow.count)
-	res.Observed = fmt.Sprintf("worst %s over %d faults", max(worst, 0), faults)
-	if calm > 0 {
-		res.Observed += fmt.Sprintf(" (%d with no impact)", calm)
+	return t.result()
+}
+
+// recoveryWindows is the run's windows in time order. Empty windows after the last request are no
+// evidence when the lab was healthy in them (the load had ended); empty and saturated, the generator
+// stalled behind a collapse, and they stay, bad, for the lab-health rule to judge.
+func recoveryWindows(v *view) []results.Figures {
+	ws := append([]results.Figures(nil), v.in.Windows...)
+	sort.SliceStable(ws, func(i, j int) bool { return ws[i].Start < ws[j].Start })
+	for len(ws) > 0 && ws[len(ws)-1].Requests == 0 && (ws[len(ws)-1].Health == nil || ws[len(ws)-1].Health.Saturated == 0) {
+		ws = ws[:len(ws)-1]
 	}
-	if unmeasured > 0 {
-		res.Observed = fmt.Sprintf("%d of %d faults not recovered", unmeasured, faults)
+	return ws
+}
+
+// recoveryTally is recovery_time's findings over the faults it measures.
+type recoveryTally struct {
+	rc     recovery
+	v      *view
+	ws     []results.Figures
+	window time.Duration
+
+	slow                      *violations
+	measured, undecidedFaults []string
+	worst                     time.Duration
+	faults, unmeasured, calm  int
+}
+
+func (rc recovery) from() string {
+	if rc.heal {
+		return "heal"
+	}
+	return "start"
+}
+
+// nextFault is the horizon of a fault measured from t0: the next fault to start after t0 (its impact
+// is its own), or -1 for the end of the run, with the words that name it.
+func nextFault(all []results.Event, t0 time.Duration) (horizon time.Duration, until string) {
+	for _, g := range all {
+		if g.At > t0 {
+			return g.At, fmt.Sprintf("the next fault, %s at %s", g.Label(), at(g.At))
+		}
+	}
+	return -1, "the end of the run"
+}
+
+// judge measures fault f's recovery from t0 up to its horizon.
+func (t *recoveryTally) judge(f results.Event, t0 time.Duration, all []results.Event) {
+	rc, v := t.rc, t.v
+	horizon, until := nextFault(all, t0)
+	label := fmt.Sprintf("%s %s at %s", f.Label(), rc.from(), at(t0))
+	outcome, took, trace := rc.recoveredBy(t.ws, t0, horizon)
+	switch outcome {
+	case noImpact:
+		v.judging(t0, t0+time.Duration(rc.stable)*t.window)
+		t.calm++
+		t.worst = max(t.worst, 0)
+		t.measured = append(t.measured, fmt.Sprintf("%s: no impact (every window up to %s at ≥ %s success)", label, until, pct(rc.ratio)))
+	case recovered:
+		v.judging(t0, t0+took+time.Duration(rc.stable)*t.window)
+		t.worst = max(t.worst, took)
+		t.measured = append(t.measured, fmt.Sprintf("%s: %s", label, took))
+		if took >= rc.below {
+			t.slow.add(fmt.Sprintf("%s: recovered after %s, for good until %s; %s", label, took, until, trace), float64(took))
+		}
+	case notRecovered:
+		t.notRecovered(label, t0, horizon, until, trace)
+	case noWindows:
+		t.unmeasured++
+		t.undecidedFaults = append(t.undecidedFaults, fmt.Sprintf("%s: no whole window before %s to judge", label, until))
+	}
+}
+
+// notRecovered: the horizon came before a lasting recovery. It fails when the run ended first or the
+// limit ran out before the next fault; otherwise the next fault struck too early to judge.
+func (t *recoveryTally) notRecovered(label string, t0, horizon time.Duration, next, trace string) {
+	end := t.v.end()
+	if horizon >= 0 {
+		end = horizon
+	}
+	t.v.judging(t0, end)
+	t.unmeasured++
+	t.worst = max(t.worst, end-t0)
+	switch {
+	case horizon < 0:
+		t.slow.add(fmt.Sprintf("%s: not recovered by the end of the run (%s); %s", label, at(t.ws[len(t.ws)-1].End), trace), float64(end-t0))
+	case end-t0 >= t.rc.below:
+		t.slow.add(fmt.Sprintf("%s: not recovered within %s, before %s; %s", label, end-t0, next, trace), float64(end-t0))
+	default:
+		t.undecidedFaults = append(t.undecidedFaults, fmt.Sprintf("%s: %s struck %s later, before the limit ran out, and before a recovery; %s", label, next, end-t0, trace))
+	}
+}
+
+// result is the verdict over every measured fault; faults the next one cut short make a clean run
+// unknown.
+func (t *recoveryTally) result() results.AssertionResult {
+	rc := t.rc
+	res := results.AssertionResult{Limit: fmt.Sprintf("< %s from each fault's %s to the last stretch of ≥ %d windows at ≥ %s success that lasts until the next fault or the end", rc.below, rc.from(), rc.stable, pct(rc.ratio))}
+	res.Verdict = verdictOf(t.slow.count)
+	res.Observed = fmt.Sprintf("worst %s over %d faults", max(t.worst, 0), t.faults)
+	if t.calm > 0 {
+		res.Observed += fmt.Sprintf(" (%d with no impact)", t.calm)
+	}
+	if t.unmeasured > 0 {
+		res.Observed = fmt.Sprintf("%d of %d faults not recovered", t.unmeasured, t.faults)
 	} else {
-		secs := max(worst, 0).Seconds()
+		secs := max(t.worst, 0).Seconds()
 		res.Value = &secs
 	}
-	res.Evidence = append(slow.lines(), capList(measured, MaxEvidence)...)
-	if len(undecidedFaults) > 0 {
-		res.Evidence = append(res.Evidence, capList(undecidedFaults, MaxEvidence)...)
+	res.Evidence = append(t.slow.lines(), capList(t.measured, MaxEvidence)...)
+	if len(t.undecidedFaults) > 0 {
+		res.Evidence = append(res.Evidence, capList(t.undecidedFaults, MaxEvidence)...)
 		if res.Verdict == results.Pass {
 			res.Verdict = results.Undecided
-			res.Error = fmt.Sprintf("%d faults could not be judged: the next fault struck before they recovered and before the limit ran out", len(undecidedFaults))
+			res.Error = fmt.Sprintf("%d faults could not be judged: the next fault struck before they recovered and before the limit ran out", len(t.undecidedFaults))
 		}
 	}
 	return res
@@ -346,11 +383,30 @@ func hitsNode(target, node string) bool {
 // A loss with no later leader event naming another node or a higher term shows no failover
 // at all, and is unknown (issue 10, item 6: "5 ms failover" with no leader change).
 func checkFailover(v *view, below time.Duration) results.AssertionResult {
-	res := results.AssertionResult{Limit: "< " + below.String() + " from leader loss to the first commit under a new leader"}
 	losses := leaderLosses(v.in.Events)
 	if len(losses) == 0 {
 		return undecided("failover_time", fmt.Errorf("no leader loss in the run (no leader events without a leader, no fault on the leader)"))
 	}
+	f := &failovers{v: v, below: below, commits: commitsBySent(v), runEnd: v.end(), worst: -1,
+		slow: &violations{what: "leader losses not followed by a commit under a new leader within the limit"}}
+	f.end = f.runEnd // the load's end: leader changes after it (the checks, the exports) are not the run's
+	for _, op := range v.ops {
+		f.end = max(f.end, op.Done)
+	}
+	for _, l := range losses {
+		f.judge(l)
+	}
+	losses = losses[:len(losses)-len(f.afterRun)] // those after the run come last (events in time order)
+	if len(losses) == 0 {
+		res := undecided("failover_time", fmt.Errorf("no leader loss during the load (%d after it, not judged)", len(f.afterRun)))
+		res.Evidence = capList(f.afterRun, MaxEvidence)
+		return res
+	}
+	return f.result(len(losses))
+}
+
+// commitsBySent is the history's acknowledged transfers in order of sending.
+func commitsBySent(v *view) []*results.Op {
 	commits := make([]*results.Op, 0, len(v.ops))
 	for i := range v.ops {
 		if op := &v.ops[i]; op.Type == results.OpTransfer && op.Kind == outcome.OK {
@@ -358,88 +414,100 @@ func checkFailover(v *view, below time.Duration) results.AssertionResult {
 		}
 	}
 	sort.Slice(commits, func(i, j int) bool { return commits[i].Sent < commits[j].Sent })
-	runEnd := v.end() // the load's end: leader changes after it (the checks, the exports) are not the run's
-	end := runEnd
-	for _, op := range v.ops {
-		end = max(end, op.Done)
+	return commits
+}
+
+// failovers is failover_time's findings over the leader losses.
+type failovers struct {
+	v           *view
+	below       time.Duration
+	commits     []*results.Op // by send time
+	runEnd, end time.Duration // the load's end (0 when the input does not say); the last answer's
+
+	slow                           *violations
+	measured, noFailover, afterRun []string
+	worst                          time.Duration
+	uncommitted                    int
+}
+
+// judge measures one leader loss to the first commit under its new leader.
+func (f *failovers) judge(l leaderLoss) {
+	who := l.leader
+	if who == "" {
+		who = "(not yet seen)"
 	}
-	slow := &violations{what: "leader losses not followed by a commit under a new leader within the limit"}
-	var measured, noFailover, afterRun []string
-	worst := time.Duration(-1)
-	uncommitted := 0
-	for _, l := range losses {
-		who := l.leader
-		if who == "" {
-			who = "(not yet seen)"
+	label := fmt.Sprintf("leader %s lost at %s (%s)", who, at(l.at), l.cause)
+	if f.runEnd > 0 && l.at >= f.runEnd { // runEnd 0: the input does not say where the load ended
+		f.afterRun = append(f.afterRun, fmt.Sprintf("%s: after the load ended at %s, not judged", label, at(f.runEnd)))
+		return
+	}
+	if l.next == nil {
+		why := "no leader event followed"
+		if l.back {
+			why = fmt.Sprintf("the same node, %s, led again with no higher term recorded", l.leader)
 		}
-		label := fmt.Sprintf("leader %s lost at %s (%s)", who, at(l.at), l.cause)
-		if runEnd > 0 && l.at >= runEnd { // runEnd 0: the input does not say where the load ended
-			afterRun = append(afterRun, fmt.Sprintf("%s: after the load ended at %s, not judged", label, at(runEnd)))
-			continue
-		}
-		if l.next == nil {
-			why := "no leader event followed"
-			if l.back {
-				why = fmt.Sprintf("the same node, %s, led again with no higher term recorded", l.leader)
-			}
-			noFailover = append(noFailover, fmt.Sprintf("%s: no new leader elected (%s), so no failover to measure", label, why))
-			continue
-		}
-		newLeader := fmt.Sprintf("new leader %s at %s", l.next.Target, at(l.next.At))
-		i := sort.Search(len(commits), func(i int) bool { return commits[i].Sent >= l.at })
-		var next *results.Op
-		for ; i < len(commits); i++ { // the earliest answer after the new leader among commits sent after the loss
-			c := commits[i]
-			if next != nil && c.Sent > next.Done {
-				break
-			}
-			if c.Done >= l.next.At && (next == nil || c.Done < next.Done) {
-				next = c
-			}
-		}
-		if next == nil && end-l.at < below {
-			// The run ended before the limit was reached: this loss cannot be judged either way.
-			noFailover = append(noFailover, fmt.Sprintf("%s, %s: the run ended %s after the loss, before the limit, with no commit yet: not judged", label, newLeader, end-l.at))
-			continue
-		}
-		if next == nil {
-			v.judging(l.at, end)
-			uncommitted++
-			slow.add(fmt.Sprintf("%s, %s: no transfer sent after the loss committed by the end of the run (%s)", label, newLeader, at(end)), float64(end-l.at))
-			worst = max(worst, end-l.at)
-			continue
-		}
+		f.noFailover = append(f.noFailover, fmt.Sprintf("%s: no new leader elected (%s), so no failover to measure", label, why))
+		return
+	}
+	newLeader := fmt.Sprintf("new leader %s at %s", l.next.Target, at(l.next.At))
+	next := f.firstCommitAfter(l)
+	switch {
+	case next == nil && f.end-l.at < f.below:
+		// The run ended before the limit was reached: this loss cannot be judged either way.
+		f.noFailover = append(f.noFailover, fmt.Sprintf("%s, %s: the run ended %s after the loss, before the limit, with no commit yet: not judged", label, newLeader, f.end-l.at))
+	case next == nil:
+		f.v.judging(l.at, f.end)
+		f.uncommitted++
+		f.slow.add(fmt.Sprintf("%s, %s: no transfer sent after the loss committed by the end of the run (%s)", label, newLeader, at(f.end)), float64(f.end-l.at))
+		f.worst = max(f.worst, f.end-l.at)
+	default:
 		took := next.Done - l.at
-		v.judging(l.at, next.Done)
-		worst = max(worst, took)
+		f.v.judging(l.at, next.Done)
+		f.worst = max(f.worst, took)
 		text := fmt.Sprintf("%s, %s: next commit after %s, %s", label, newLeader, took, opText(next))
-		measured = append(measured, text)
-		if took >= below {
-			slow.add(text, float64(took))
+		f.measured = append(f.measured, text)
+		if took >= f.below {
+			f.slow.add(text, float64(took))
 		}
 	}
-	losses = losses[:len(losses)-len(afterRun)] // those after the run come last (events in time order)
-	if len(losses) == 0 {
-		res := undecided("failover_time", fmt.Errorf("no leader loss during the load (%d after it, not judged)", len(afterRun)))
-		res.Evidence = capList(afterRun, MaxEvidence)
-		return res
+}
+
+// firstCommitAfter is the earliest answer after the new leader's event among the commits sent after
+// the loss; nil when none.
+func (f *failovers) firstCommitAfter(l leaderLoss) *results.Op {
+	var next *results.Op
+	for i := sort.Search(len(f.commits), func(i int) bool { return f.commits[i].Sent >= l.at }); i < len(f.commits); i++ {
+		c := f.commits[i]
+		if next != nil && c.Sent > next.Done {
+			break
+		}
+		if c.Done >= l.next.At && (next == nil || c.Done < next.Done) {
+			next = c
+		}
 	}
-	res.Verdict = verdictOf(slow.count)
-	res.Observed = fmt.Sprintf("worst %s over %d leader losses", max(worst, 0), len(losses)-len(noFailover))
-	if uncommitted > 0 {
-		res.Observed = fmt.Sprintf("%d of %d leader losses not followed by a commit", uncommitted, len(losses)-len(noFailover))
-	} else if worst >= 0 {
-		secs := worst.Seconds()
+	return next
+}
+
+// result is the verdict over the losses during the load; losses with no new leader make a clean run
+// unknown.
+func (f *failovers) result(losses int) results.AssertionResult {
+	res := results.AssertionResult{Limit: "< " + f.below.String() + " from leader loss to the first commit under a new leader"}
+	res.Verdict = verdictOf(f.slow.count)
+	res.Observed = fmt.Sprintf("worst %s over %d leader losses", max(f.worst, 0), losses-len(f.noFailover))
+	if f.uncommitted > 0 {
+		res.Observed = fmt.Sprintf("%d of %d leader losses not followed by a commit", f.uncommitted, losses-len(f.noFailover))
+	} else if f.worst >= 0 {
+		secs := f.worst.Seconds()
 		res.Value = &secs
 	}
-	res.Evidence = append(slow.lines(), capList(measured, MaxEvidence)...)
-	res.Evidence = append(res.Evidence, capList(afterRun, MaxEvidence)...)
-	if len(noFailover) > 0 {
-		res.Evidence = append(res.Evidence, capList(noFailover, MaxEvidence)...)
+	res.Evidence = append(f.slow.lines(), capList(f.measured, MaxEvidence)...)
+	res.Evidence = append(res.Evidence, capList(f.afterRun, MaxEvidence)...)
+	if len(f.noFailover) > 0 {
+		res.Evidence = append(res.Evidence, capList(f.noFailover, MaxEvidence)...)
 		if res.Verdict == results.Pass {
 			res.Verdict = results.Undecided
-			res.Error = fmt.Sprintf("%d of %d leader losses were not followed by a new leader (another node or a higher term), so no failover was shown", len(noFailover), len(losses))
-			if len(noFailover) == len(losses) {
+			res.Error = fmt.Sprintf("%d of %d leader losses were not followed by a new leader (another node or a higher term), so no failover was shown", len(f.noFailover), losses)
+			if len(f.noFailover) == losses {
 				res.Observed = "no failover: no new leader after any leader loss"
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 )
 
@@ -159,109 +160,147 @@ var (
 func ReadReplica(r io.Reader) (Replica, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), MaxExportLine)
-	var rep Replica
-	line := 0
-	header := false
-	var tr *trailer
-	var seen trailer // what the lines before the trailer hold
-	lines := sha256.New()
+	x := exportReader{lines: sha256.New()}
 	for sc.Scan() {
-		line++
-		raw := sc.Bytes()
-		b := bytes.TrimSpace(raw)
-		if tr != nil {
-			if len(b) == 0 {
-				continue
-			}
-			return Replica{}, fmt.Errorf("read replica export line %d: a record after the trailer", line)
-		}
-		if len(b) == 0 {
-			lines.Write(raw)
-			lines.Write([]byte{'\n'})
-			continue
-		}
-		if line > MaxExportRecords {
-			return Replica{}, fmt.Errorf("read replica export: more than %d records", MaxExportRecords)
-		}
-		var rec exportRecord
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&rec); err != nil {
-			return Replica{}, fmt.Errorf("read replica export line %d: %w", line, err)
-		}
-		if rec.Type == "error" {
-			return Replica{}, fmt.Errorf("read replica export %s line %d: %w: %s", rep.Node, line, ErrExportFailed, rec.Error)
-		}
-		if rec.Type == "trailer" {
-			if !header || rec.Trailer == nil {
-				return Replica{}, fmt.Errorf("read replica export line %d: a trailer before the header, or an empty one", line)
-			}
-			tr = rec.Trailer
-			continue
-		}
-		lines.Write(raw)
-		lines.Write([]byte{'\n'})
-		if !header && rec.Type != "header" {
-			return Replica{}, fmt.Errorf("read replica export line %d: %q record before the header", line, rec.Type)
-		}
-		switch rec.Type {
-		case "header":
-			if header || rec.Header == nil {
-				return Replica{}, fmt.Errorf("read replica export line %d: a second or empty header", line)
-			}
-			header = true
-			rep.Node, rep.AppliedIndex, rep.StateHash = rec.Header.Node, rec.Header.AppliedIndex, rec.Header.StateHash
-			rep.Accounts = map[string]Account{}
-			rep.Transfers = map[string]Transfer{}
-		case "account":
-			a := rec.Account
-			if a == nil || a.ID == "" {
-				return Replica{}, fmt.Errorf("read replica export line %d: account record without an id", line)
-			}
-			if _, dup := rep.Accounts[a.ID]; dup {
-				return Replica{}, fmt.Errorf("read replica export line %d: account %q appears twice", line, a.ID)
-			}
-			rep.Accounts[a.ID] = *a
-			seen.Accounts++
-		case "transfer":
-			t := rec.Transfer
-			if t == nil || t.ID == "" {
-				return Replica{}, fmt.Errorf("read replica export line %d: transfer record without an id", line)
-			}
-			if t.Status != StatusCommitted && t.Status != StatusRejected {
-				return Replica{}, fmt.Errorf("read replica export line %d: transfer %q has status %q, want committed or rejected", line, t.ID, t.Status)
-			}
-			seen.Transfers++
-			if _, dup := rep.Transfers[t.ID]; dup {
-				rep.Repeated = append(rep.Repeated, *t)
-				continue
-			}
-			rep.Transfers[t.ID] = *t
-		case "write":
-			w := rec.Write
-			if w == nil || w.Account == "" {
-				return Replica{}, fmt.Errorf("read replica export line %d: write record without an account", line)
-			}
-			rep.Writes = append(rep.Writes, *w)
-			seen.Writes++
-		default:
-			return Replica{}, fmt.Errorf("read replica export line %d: unknown record type %q", line, rec.Type)
+		x.line++
+		if err := x.readLine(sc.Bytes()); err != nil {
+			return Replica{}, err
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return Replica{}, fmt.Errorf("read replica export after line %d: %w", line, err)
+		return Replica{}, fmt.Errorf("read replica export after line %d: %w", x.line, err)
 	}
-	if !header {
-		return Replica{}, fmt.Errorf("read replica export: no header (empty or truncated export): %w", ErrNoTrailer)
+	if err := x.whole(); err != nil {
+		return Replica{}, err
 	}
+	return x.rep, nil
+}
+
+// exportReader is ReadReplica's state: the replica read so far, and what the lines before the
+// trailer hold, to hold against the trailer.
+type exportReader struct {
+	rep    Replica
+	line   int
+	header bool
+	tr     *trailer
+	seen   trailer   // what the lines before the trailer hold
+	lines  hash.Hash // SHA-256 of the lines before the trailer
+}
+
+// readLine takes one line of the export: blank lines count towards the trailer's hash, nothing but
+// blank lines may follow the trailer.
+func (x *exportReader) readLine(raw []byte) error {
+	b := bytes.TrimSpace(raw)
+	if x.tr != nil {
+		if len(b) == 0 {
+			return nil
+		}
+		return fmt.Errorf("read replica export line %d: a record after the trailer", x.line)
+	}
+	if len(b) == 0 {
+		x.hashLine(raw)
+		return nil
+	}
+	if x.line > MaxExportRecords {
+		return fmt.Errorf("read replica export: more than %d records", MaxExportRecords)
+	}
+	var rec exportRecord
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rec); err != nil {
+		return fmt.Errorf("read replica export line %d: %w", x.line, err)
+	}
+	switch {
+	case rec.Type == "error":
+		return fmt.Errorf("read replica export %s line %d: %w: %s", x.rep.Node, x.line, ErrExportFailed, rec.Error)
+	case rec.Type == "trailer":
+		if !x.header || rec.Trailer == nil {
+			return fmt.Errorf("read replica export line %d: a trailer before the header, or an empty one", x.line)
+		}
+		x.tr = rec.Trailer
+		return nil
+	}
+	x.hashLine(raw)
+	if !x.header && rec.Type != "header" {
+		return fmt.Errorf("read replica export line %d: %q record before the header", x.line, rec.Type)
+	}
+	return x.record(&rec)
+}
+
+func (x *exportReader) hashLine(raw []byte) {
+	x.lines.Write(raw)
+	x.lines.Write([]byte{'\n'})
+}
+
+// record adds one header, account, transfer or write record to the replica.
+func (x *exportReader) record(rec *exportRecord) error {
+	rep := &x.rep
+	switch rec.Type {
+	case "header":
+		if x.header || rec.Header == nil {
+			return fmt.Errorf("read replica export line %d: a second or empty header", x.line)
+		}
+		x.header = true
+		rep.Node, rep.AppliedIndex, rep.StateHash = rec.Header.Node, rec.Header.AppliedIndex, rec.Header.StateHash
+		rep.Accounts = map[string]Account{}
+		rep.Transfers = map[string]Transfer{}
+	case "account":
+		a := rec.Account
+		if a == nil || a.ID == "" {
+			return fmt.Errorf("read replica export line %d: account record without an id", x.line)
+		}
+		if _, dup := rep.Accounts[a.ID]; dup {
+			return fmt.Errorf("read replica export line %d: account %q appears twice", x.line, a.ID)
+		}
+		rep.Accounts[a.ID] = *a
+		x.seen.Accounts++
+	case "transfer":
+		return x.transfer(rec.Transfer)
+	case "write":
+		w := rec.Write
+		if w == nil || w.Account == "" {
+			return fmt.Errorf("read replica export line %d: write record without an account", x.line)
+		}
+		rep.Writes = append(rep.Writes, *w)
+		x.seen.Writes++
+	default:
+		return fmt.Errorf("read replica export line %d: unknown record type %q", x.line, rec.Type)
+	}
+	return nil
+}
+
+// transfer adds a transfer record; a second record under one id is a repeated entry.
+func (x *exportReader) transfer(t *Transfer) error {
+	if t == nil || t.ID == "" {
+		return fmt.Errorf("read replica export line %d: transfer record without an id", x.line)
+	}
+	if t.Status != StatusCommitted && t.Status != StatusRejected {
+		return fmt.Errorf("read replica export line %d: transfer %q has status %q, want committed or rejected", x.line, t.ID, t.Status)
+	}
+	x.seen.Transfers++
+	if _, dup := x.rep.Transfers[t.ID]; dup {
+		x.rep.Repeated = append(x.rep.Repeated, *t)
+		return nil
+	}
+	x.rep.Transfers[t.ID] = *t
+	return nil
+}
+
+// whole checks, at the end of the export, that it had a header and a trailer agreeing with the lines
+// before it.
+func (x *exportReader) whole() error {
+	if !x.header {
+		return fmt.Errorf("read replica export: no header (empty or truncated export): %w", ErrNoTrailer)
+	}
+	seen, tr := x.seen, x.tr
 	if tr == nil {
-		return Replica{}, fmt.Errorf("read replica export %s after line %d (%d accounts, %d transfers, %d writes read): %w",
-			rep.Node, line, seen.Accounts, seen.Transfers, seen.Writes, ErrNoTrailer)
+		return fmt.Errorf("read replica export %s after line %d (%d accounts, %d transfers, %d writes read): %w",
+			x.rep.Node, x.line, seen.Accounts, seen.Transfers, seen.Writes, ErrNoTrailer)
 	}
-	seen.LinesSHA256 = hex.EncodeToString(lines.Sum(nil))
+	seen.LinesSHA256 = hex.EncodeToString(x.lines.Sum(nil))
 	if *tr != seen {
-		return Replica{}, fmt.Errorf("read replica export %s: %w: it says %d accounts, %d transfers, %d writes, lines %s; the export holds %d, %d, %d, lines %s",
-			rep.Node, ErrTrailerMismatch, tr.Accounts, tr.Transfers, tr.Writes, short(tr.LinesSHA256), seen.Accounts, seen.Transfers, seen.Writes, short(seen.LinesSHA256))
+		return fmt.Errorf("read replica export %s: %w: it says %d accounts, %d transfers, %d writes, lines %s; the export holds %d, %d, %d, lines %s",
+			x.rep.Node, ErrTrailerMismatch, tr.Accounts, tr.Transfers, tr.Writes, short(tr.LinesSHA256), seen.Accounts, seen.Transfers, seen.Writes, short(seen.LinesSHA256))
 	}
-	return rep, nil
+	return nil
 }

@@ -1,15 +1,10 @@
 package faults
 
 import (
-	"errors"
 	"fmt"
-	"math"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 
-	"paylab/suggest"
+	"paylab/param"
 )
 
 // ParamType is the type of a fault parameter as a scenario writes it.
@@ -59,64 +54,23 @@ func (v values) frac(name string) float64      { return v.v[name].(float64) }
 func (v values) str(name string) string        { return v.v[name].(string) }
 
 // parseParams checks raw (a step's parameters as decoded from YAML) against
-// decl: no unknown names, every value of its declared type and within its
+// decl with the shared parameter grammar (package param), in the timeline's
+// wording: no unknown names, every value of its declared type and within its
 // bounds, required ones present. Each problem names its parameter; all are
 // joined.
 func parseParams(decl []Param, raw map[string]any) (values, error) {
-	out := values{v: map[string]any{}, given: map[string]bool{}}
-	var errs []error
-	names := make([]string, 0, len(raw))
-	for name := range raw {
-		names = append(names, name)
+	specs := make([]param.Spec, len(decl))
+	for i, p := range decl {
+		specs[i] = p.spec()
 	}
-	slices.Sort(names) // report in a stable order
-	for _, name := range names {
-		i := slices.IndexFunc(decl, func(p Param) bool { return p.Name == name })
-		if i < 0 {
-			errs = append(errs, &ParamError{Param: name, Unknown: true,
-				Err: fmt.Errorf("unknown parameter %q (%s%s)", name, known(decl), suggest.DidYouMean(name, paramNames(decl)))})
-			continue
-		}
-		v, err := decl[i].parse(raw[name])
-		if err != nil {
-			errs = append(errs, &ParamError{Param: name, Err: fmt.Errorf("parameter %s: %w", name, err)})
-			continue
-		}
-		out.v[name] = v
-		out.given[name] = true
-	}
-	for _, p := range decl {
-		if _, ok := out.v[p.Name]; ok || slices.Contains(names, p.Name) {
-			continue
-		}
-		if p.Required {
-			errs = append(errs, &ParamError{Param: p.Name, Missing: true, Err: fmt.Errorf("parameter %s is required: %s", p.Name, p.Doc)})
-			continue
-		}
-		v, err := p.parse(p.Default)
-		if err != nil { // a bug in the catalogue; TestCatalogueDefaultsParse catches it
-			errs = append(errs, fmt.Errorf("parameter %s: default %q: %w", p.Name, p.Default, err))
-			continue
-		}
-		out.v[p.Name] = v
-	}
-	return out, errors.Join(errs...)
+	v, err := param.Parse("", specs, raw, param.StepWording)
+	return values{v: v.Value, given: v.Given}, err
 }
 
 // ParamError is a problem with one parameter of a step, so a caller can point at the parameter in its
 // file: an unknown name (Unknown, at the key), a missing required one (Missing, at the step) or a bad value
-// (at the value). Err's text names the parameter.
-type ParamError struct {
-	Param   string
-	Unknown bool
-	Missing bool
-	Err     error
-}
-
-func (e *ParamError) Error() string { return e.Err.Error() }
-
-// Unwrap returns the problem.
-func (e *ParamError) Unwrap() error { return e.Err }
+// (at the value). Err's text names the parameter. It is the shared grammar's error (param.Error).
+type ParamError = param.Error
 
 // TargetError is a problem with a step's target (unknown region, zone, node or link; none given).
 type TargetError struct {
@@ -129,143 +83,34 @@ func (e *TargetError) Error() string { return fmt.Sprintf("target %q: %v", e.Tar
 // Unwrap returns the problem.
 func (e *TargetError) Unwrap() error { return e.Err }
 
-func paramNames(decl []Param) []string {
-	names := make([]string, len(decl))
-	for i, p := range decl {
-		names[i] = p.Name
+// kind is t in the shared grammar (0 for a type it does not know).
+func (t ParamType) kind() param.Kind {
+	switch t {
+	case Duration:
+		return param.Duration
+	case Int:
+		return param.Whole
+	case Fraction:
+		return param.Fraction
+	case Choice:
+		return param.Word
 	}
-	return names
+	return 0
 }
 
-func known(decl []Param) string {
-	if len(decl) == 0 {
-		return "this fault takes no parameters"
-	}
-	names := make([]string, len(decl))
-	for i, p := range decl {
-		names[i] = p.Name
-	}
-	return "known: " + strings.Join(names, ", ")
+// spec is p in the shared grammar.
+func (p Param) spec() param.Spec {
+	return param.Spec{Name: p.Name, Kind: p.Type.kind(), Required: p.Required, Default: p.Default,
+		Choices: p.Choices, Check: p.check, Doc: p.Doc}
 }
 
 // parse converts one YAML scalar to the parameter's Go type and checks it.
 // A default is parsed the same way, from its text.
 func (p Param) parse(raw any) (any, error) {
-	var v any
-	var err error
-	switch p.Type {
-	case Duration:
-		v, err = parseDuration(raw)
-	case Int:
-		v, err = parseInt(raw)
-	case Fraction:
-		v, err = parseFraction(raw)
-	case Choice:
-		s, ok := raw.(string)
-		if !ok || !slices.Contains(p.Choices, s) {
-			err = fmt.Errorf("%s, want one of %s", describe(raw), strings.Join(p.Choices, ", "))
-		}
-		v = s
-	default:
-		err = fmt.Errorf("parameter type %q is not handled", p.Type)
+	if p.Type.kind() == 0 {
+		return nil, fmt.Errorf("parameter type %q is not handled", p.Type)
 	}
-	if err == nil && p.check != nil {
-		err = p.check(v)
-	}
-	return v, err
-}
-
-func parseDuration(raw any) (time.Duration, error) {
-	s, ok := raw.(string)
-	if !ok {
-		return 0, fmt.Errorf("%s, want a duration such as 40ms", describe(raw))
-	}
-	d, err := time.ParseDuration(strings.TrimSpace(s))
-	if err != nil {
-		return 0, fmt.Errorf("%q, want a duration such as 40ms", s)
-	}
-	if d < 0 {
-		return 0, fmt.Errorf("%v is negative", d)
-	}
-	return d, nil
-}
-
-func parseInt(raw any) (int64, error) {
-	var n int64
-	switch v := raw.(type) {
-	case int:
-		n = int64(v)
-	case int64:
-		n = v
-	case uint64:
-		if v > math.MaxInt64 {
-			return 0, fmt.Errorf("%d is too large", v)
-		}
-		n = int64(v)
-	case float64:
-		if v != math.Trunc(v) || math.Abs(v) > 1<<53 {
-			return 0, fmt.Errorf("%v, want a whole number", v)
-		}
-		n = int64(v)
-	case string: // a default, or a quoted number
-		i, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("%q, want a whole number", v)
-		}
-		n = i
-	default:
-		return 0, fmt.Errorf("%s, want a whole number", describe(raw))
-	}
-	if n < 0 {
-		return 0, fmt.Errorf("%d is negative", n)
-	}
-	return n, nil
-}
-
-func parseFraction(raw any) (float64, error) {
-	var f float64
-	switch v := raw.(type) {
-	case float64:
-		f = v
-	case int:
-		f = float64(v)
-	case int64:
-		f = float64(v)
-	case string:
-		s := strings.TrimSpace(v)
-		pct := strings.HasSuffix(s, "%")
-		x, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(s, "%")), 64)
-		if err != nil {
-			return 0, fmt.Errorf("%q, want a fraction such as 0.25 or 25%%", v)
-		}
-		if pct {
-			x /= 100
-		}
-		f = x
-	default:
-		return 0, fmt.Errorf("%s, want a fraction such as 0.25 or 25%%", describe(raw))
-	}
-	if math.IsNaN(f) || f < 0 || f > 1 {
-		return 0, fmt.Errorf("%v, want 0 to 1", raw)
-	}
-	return f, nil
-}
-
-// describe names a raw value and its YAML type for an error message.
-func describe(raw any) string {
-	switch v := raw.(type) {
-	case nil:
-		return "empty value"
-	case string:
-		return fmt.Sprintf("%q", v)
-	case int, int64, uint64:
-		return fmt.Sprintf("number %v", v)
-	case float64:
-		return fmt.Sprintf("number %v", v)
-	case bool:
-		return fmt.Sprintf("boolean %v", v)
-	}
-	return fmt.Sprintf("%T", raw)
+	return p.spec().Parse(raw, param.StepWording)
 }
 
 // Checks shared by several parameters.

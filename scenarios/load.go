@@ -27,33 +27,51 @@ var library embed.FS
 // MaxFileBytes bounds a scenario file.
 const MaxFileBytes = 1 << 20
 
-// Error is every problem found in one scenario file, each as "file:line:col: message".
+// Error is every problem found in one scenario file, one a line, each as "file:line:col: path: message".
+// errors.As finds each Problem in it.
 type Error struct {
 	File     string
 	Problems []Problem
 }
 
-// Problem is one positioned problem.
+// Problem is one problem of a scenario file at its place: "file:line:col: path: message" (no path when
+// the problem is not one field's). It is the one positioned error of loading and validating a scenario:
+// the YAML reader, the format's checks, the catalogues' and the lab's extra checks all end as Problems.
 type Problem struct {
+	File      string
 	Line, Col int
-	Path      string
+	Path      string // the YAML path ("timeline[2].target"), "" for the file as a whole
 	Msg       string
 }
 
-func (p Problem) format(file string) string {
+// Error formats the problem as "file:line:col: path: message".
+func (p Problem) Error() string {
 	msg := p.Msg
 	if p.Path != "" {
 		msg = p.Path + ": " + msg
 	}
-	return fmt.Sprintf("%s:%d:%d: %s", file, p.Line, p.Col, msg)
+	return position(p.File, p.Line, p.Col) + ": " + msg
 }
 
+// position is how a place in a file is written: "file:line:col".
+func position(file string, line, col int) string { return fmt.Sprintf("%s:%d:%d", file, line, col) }
+
+// Error lists the problems, one a line.
 func (e *Error) Error() string {
 	lines := make([]string, len(e.Problems))
 	for i, p := range e.Problems {
-		lines[i] = p.format(e.File)
+		lines[i] = p.Error()
 	}
 	return strings.Join(lines, "\n")
+}
+
+// Unwrap returns each problem, so errors.As finds a Problem.
+func (e *Error) Unwrap() []error {
+	errs := make([]error, len(e.Problems))
+	for i, p := range e.Problems {
+		errs[i] = p
+	}
+	return errs
 }
 
 // Positions maps YAML paths ("timeline[2].target") to where they are in the file, so checks made later
@@ -64,11 +82,16 @@ type Positions struct {
 	keys map[string][2]int // where the key naming each mapping value is
 }
 
+// problem is a Problem at lc (line, column) of the file.
+func (p Positions) problem(lc [2]int, path, msg string) Problem {
+	return Problem{File: p.file, Line: lc[0], Col: lc[1], Path: path, Msg: msg}
+}
+
 // KeyOf returns "file:line:col" of the key that names path ("timeline[0].latncy"), or of its value when
 // path is not a mapping key.
 func (p Positions) KeyOf(path string) string {
 	lc := p.keyLineCol(path)
-	return fmt.Sprintf("%s:%d:%d", p.file, lc[0], lc[1])
+	return position(p.file, lc[0], lc[1])
 }
 
 func (p Positions) keyLineCol(path string) [2]int {
@@ -86,21 +109,13 @@ func (p Positions) Has(path string) bool {
 
 // Of returns "file:line:col" for path, or the nearest enclosing path that has a position.
 func (p Positions) Of(path string) string {
-	for {
-		if lc, ok := p.at[path]; ok {
-			return fmt.Sprintf("%s:%d:%d", p.file, lc[0], lc[1])
-		}
-		i := strings.LastIndexAny(path, ".[")
-		if i < 0 {
-			return p.file + ":1:1"
-		}
-		path = path[:i]
-	}
+	lc := p.lineCol(path)
+	return position(p.file, lc[0], lc[1])
 }
 
-// Errorf formats a positioned error for path.
+// Errorf returns a Problem at path (or the nearest enclosing path that has a position).
 func (p Positions) Errorf(path, format string, args ...any) error {
-	return fmt.Errorf("%s: %s: %s", p.Of(path), path, fmt.Sprintf(format, args...))
+	return p.problem(p.lineCol(path), path, fmt.Sprintf(format, args...))
 }
 
 // Load reads a scenario file strictly: unknown fields, wrong types and invalid values are all reported, each
@@ -237,7 +252,7 @@ func parse(file string, data []byte, extras ...Extra) (*Scenario, Positions, []P
 	if err := dec.Decode(&root); err != nil {
 		// yaml.v3 reports syntax errors as text ("yaml: line N: …") with no typed position, so the line is
 		// read from its message; everything paylab reports itself carries its position.
-		p := Problem{Line: 1, Col: 1, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+		p := pos.problem([2]int{1, 1}, "", strings.TrimPrefix(err.Error(), "yaml: "))
 		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 			fmt.Sscan(m[1], &p.Line)
 			p.Msg = m[2]
@@ -249,7 +264,7 @@ func parse(file string, data []byte, extras ...Extra) (*Scenario, Positions, []P
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
-		return nil, pos, []Problem{{Line: extra.Line, Col: extra.Column, Msg: "a scenario file holds one YAML document"}}
+		return nil, pos, []Problem{pos.problem([2]int{extra.Line, extra.Column}, "", "a scenario file holds one YAML document")}
 	}
 	doc := &root
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
@@ -264,7 +279,7 @@ func parse(file string, data []byte, extras ...Extra) (*Scenario, Positions, []P
 	// were replaced by empty ones, so they keep their defaults too.
 	s := Default()
 	if err := doc.Decode(&s); err != nil {
-		return nil, pos, append(w.problems, Problem{Line: doc.Line, Col: doc.Column, Msg: err.Error()})
+		return nil, pos, append(w.problems, pos.problem([2]int{doc.Line, doc.Column}, "", err.Error()))
 	}
 	for i := range s.Timeline {
 		s.Timeline[i].Pos = pos.Of(fmt.Sprintf("timeline[%d]", i))
@@ -288,7 +303,7 @@ func parse(file string, data []byte, extras ...Extra) (*Scenario, Positions, []P
 		if fe.AtKey {
 			lc = pos.keyLineCol(fe.Path)
 		}
-		problems = append(problems, Problem{Line: lc[0], Col: lc[1], Path: fe.Path, Msg: fe.Msg})
+		problems = append(problems, pos.problem(lc, fe.Path, fe.Msg))
 	}
 	if len(problems) > 0 {
 		sort.SliceStable(problems, func(i, j int) bool {
@@ -329,7 +344,7 @@ var (
 )
 
 func (w *walker) report(n *yaml.Node, path, format string, args ...any) {
-	w.problems = append(w.problems, Problem{Line: n.Line, Col: n.Column, Path: path, Msg: fmt.Sprintf(format, args...)})
+	w.problems = append(w.problems, w.pos.problem([2]int{n.Line, n.Column}, path, fmt.Sprintf(format, args...)))
 	w.bad = append(w.bad, path)
 }
 
@@ -457,7 +472,7 @@ func (w *walker) checkDecoder(n *yaml.Node, t reflect.Type, path string) bool {
 	if pe.AtKey {
 		lc = w.pos.keyLineCol(at)
 	}
-	w.problems = append(w.problems, Problem{Line: lc[0], Col: lc[1], Path: at, Msg: pe.Msg})
+	w.problems = append(w.problems, w.pos.problem(lc, at, pe.Msg))
 	w.bad = append(w.bad, path)
 	return false
 }
