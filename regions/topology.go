@@ -99,13 +99,45 @@ type Ledger struct {
 	InitialLeader *Placement `yaml:"initial_leader"`
 }
 
-// Gateways says how many gateway nodes each region runs and in which mode
-// ("safe" or "naive") their cache and lock mechanisms run. Gateway i of a
-// region (from 0) sits in zone i mod len(zones).
+// Gateways says how many gateway nodes each region runs and how their Redis-backed mechanisms run. Gateway
+// i of a region (from 0) sits in zone i mod len(zones). Each mechanism is "off" (the default: the gateway
+// relies on the ledger alone), "safe" (what a careful team ships) or "naive" (what a team writes first;
+// the scenarios that catch each naive mode are in the library). A region's Redis (its RedisNode) runs only
+// when some mechanism is on.
 type Gateways struct {
-	PerRegion int    `yaml:"per_region"`
-	Cache     string `yaml:"cache"`
-	Lock      string `yaml:"lock"`
+	PerRegion int `yaml:"per_region"`
+	// Cache is the cache-aside of balance reads (nodes/gateway RedisBalanceCache): naive = one fixed
+	// CacheTTL; safe = TTL jitter, one rebuild per key, cached absence, serve-stale.
+	Cache string `yaml:"cache"`
+	// Lock is the per-account lock: naive = SETNX with LockTTL around read-check-write (the ledger's blind
+	// balance writes) and an unconditional DEL; safe = a fenced lock (INCR token, compare-and-delete)
+	// around the ledger's own conditional transfer.
+	Lock string `yaml:"lock"`
+	// Idempotency: naive = SETNX keys with IdempotencyTTL decide, and a claimed payment goes to the ledger
+	// under a fresh transfer id; safe = the ledger's own idempotency by payment key, results also cached.
+	Idempotency string `yaml:"idempotency"`
+	// CacheTTL, LockTTL and IdempotencyTTL are the mechanisms' TTLs (defaults 2s, 3s, 60s).
+	CacheTTL       time.Duration `yaml:"cache_ttl"`
+	LockTTL        time.Duration `yaml:"lock_ttl"`
+	IdempotencyTTL time.Duration `yaml:"idempotency_ttl"`
+	// Limiter, when set, is a token bucket per account and one for all requests, in Redis.
+	Limiter *Limiter `yaml:"limiter"`
+}
+
+// Limiter sets the gateways' rate limiter (nodes/gateway RedisLimiter): Rate tokens per second up to Burst
+// per account, GlobalRate up to GlobalBurst over every request of the region's gateways (0: that bucket
+// off); OnError "open" (default: let requests through when Redis fails) or "closed" (refuse them).
+type Limiter struct {
+	Rate        float64 `yaml:"rate"`
+	Burst       int     `yaml:"burst"`
+	GlobalRate  float64 `yaml:"global_rate"`
+	GlobalBurst int     `yaml:"global_burst"`
+	OnError     string  `yaml:"on_error"`
+}
+
+// UsesRedis says whether any gateway mechanism needs the regions' Redis.
+func (g Gateways) UsesRedis() bool {
+	return g.Cache != ModeOff || g.Lock != ModeOff || g.Idempotency != ModeOff || g.Limiter != nil
 }
 
 // DNS holds the lab DNS settings: the TTL of pay.lab. answers, how often the
@@ -117,8 +149,9 @@ type DNS struct {
 	HealthThreshold int           `yaml:"health_threshold"`
 }
 
-// Gateway and lock modes accepted in Gateways.
+// The modes of a gateway mechanism (Gateways).
 const (
+	ModeOff   = "off"
 	ModeSafe  = "safe"
 	ModeNaive = "naive"
 )
@@ -141,7 +174,7 @@ func DefaultTopology() Topology {
 			ElectionTimeout:  300 * time.Millisecond,
 			HeartbeatTimeout: 75 * time.Millisecond,
 		},
-		Gateways: Gateways{PerRegion: 1, Cache: ModeSafe, Lock: ModeSafe},
+		Gateways: Gateways{PerRegion: 1, Cache: ModeOff, Lock: ModeOff, Idempotency: ModeOff, CacheTTL: 2 * time.Second, LockTTL: 3 * time.Second, IdempotencyTTL: time.Minute},
 		DNS:      DNS{TTL: 2 * time.Second, HealthInterval: 500 * time.Millisecond, HealthThreshold: 3},
 	}
 }
@@ -275,17 +308,47 @@ func (t Topology) checkLedger(p *problems) {
 	}
 }
 
+// checkMechanisms checks the gateways' Redis-backed mechanisms: modes, TTLs and the limiter.
+func (t Topology) checkMechanisms(p *problems) {
+	g := t.Gateways
+	for _, m := range []struct{ field, mode string }{{"cache", g.Cache}, {"lock", g.Lock}, {"idempotency", g.Idempotency}} {
+		if m.mode != ModeOff && m.mode != ModeSafe && m.mode != ModeNaive {
+			p.bad("gateways."+m.field, "%q, want %q, %q or %q", m.mode, ModeOff, ModeSafe, ModeNaive)
+		}
+	}
+	for _, d := range []struct {
+		field string
+		v     time.Duration
+	}{{"cache_ttl", g.CacheTTL}, {"lock_ttl", g.LockTTL}, {"idempotency_ttl", g.IdempotencyTTL}} {
+		if d.v < time.Millisecond || d.v > time.Hour {
+			p.bad("gateways."+d.field, "%v, want 1ms to 1h", d.v)
+		}
+	}
+	if l := g.Limiter; l != nil {
+		switch {
+		case l.Rate < 0 || l.GlobalRate < 0:
+			p.bad("gateways.limiter", "rates %g and %g must not be negative", l.Rate, l.GlobalRate)
+		case l.Rate == 0 && l.GlobalRate == 0:
+			p.bad("gateways.limiter", "set rate, global_rate or both (a limiter with neither limits nothing)")
+		}
+		if l.Rate > 0 && l.Burst < 1 {
+			p.bad("gateways.limiter.burst", "%d, want at least 1 with a rate", l.Burst)
+		}
+		if l.GlobalRate > 0 && l.GlobalBurst < 1 {
+			p.bad("gateways.limiter.global_burst", "%d, want at least 1 with a global_rate", l.GlobalBurst)
+		}
+		if l.OnError != "" && l.OnError != "open" && l.OnError != "closed" {
+			p.bad("gateways.limiter.on_error", "%q, want \"open\" or \"closed\"", l.OnError)
+		}
+	}
+}
+
 // checkGatewaysAndDNS checks the gateways' count and modes and the lab DNS's TTL and health checks.
 func (t Topology) checkGatewaysAndDNS(p *problems) {
 	if t.Gateways.PerRegion < 1 || t.Gateways.PerRegion > MaxGatewaysPer {
 		p.bad("gateways.per_region", "%d, want 1 to %d", t.Gateways.PerRegion, MaxGatewaysPer)
 	}
-	if t.Gateways.Cache != ModeSafe && t.Gateways.Cache != ModeNaive {
-		p.bad("gateways.cache", "%q, want %q or %q", t.Gateways.Cache, ModeSafe, ModeNaive)
-	}
-	if t.Gateways.Lock != ModeSafe && t.Gateways.Lock != ModeNaive {
-		p.bad("gateways.lock", "%q, want %q or %q", t.Gateways.Lock, ModeSafe, ModeNaive)
-	}
+	t.checkMechanisms(p)
 	if t.DNS.TTL < time.Second || t.DNS.TTL%time.Second != 0 {
 		p.bad("dns.ttl", "%v, want a whole number of seconds, at least 1s (DNS TTLs are seconds)", t.DNS.TTL)
 	}

@@ -14,34 +14,29 @@ import (
 	"paylab/nodes/ledger/client"
 )
 
-// Mode selects how a gateway mechanism (cache, lock) behaves: "safe" is what a careful team ships, "naive" the
-// seed article's patterns as written. The names match regions.Topology.Gateways.
+// Mode selects how a gateway mechanism (cache, lock, idempotency) behaves: "off" leaves it to the ledger
+// alone, "safe" is what a careful team ships, "naive" the pattern payment teams write first (each naive mode
+// has a library scenario whose checkers catch it). The names match regions.Topology.Gateways.
 type Mode string
 
-// Modes. Only ModeSafe is implemented today: with no Redis behind the gateway, the safe cache and lock are
-// pass-through (every balance read goes to the ledger, whose transfers are atomic and need no lock). ModeNaive
-// (SETNX lock with a fixed TTL and an unfenced read-check-write, a cache that serves stale balances) arrives
-// with the Redis issue; until then Validate refuses it, so no naive scenario can pass by running safe code.
+// Modes.
 const (
+	ModeOff   Mode = "off"
 	ModeSafe  Mode = "safe"
 	ModeNaive Mode = "naive"
 )
 
-// ErrModeNotImplemented marks a mode the gateway names but cannot run yet (naive, until the Redis issue).
-var ErrModeNotImplemented = errors.New("not implemented yet")
-
-// Validate accepts the modes a gateway can run: "" (safe) and safe. Naive is refused with
-// ErrModeNotImplemented (it arrives with the Redis issue); anything else is not a mode. The lab calls it
-// when a scenario is validated, so `paylab validate` refuses what `paylab run` would.
+// Validate accepts "" (off), off, safe and naive.
 func (m Mode) Validate() error {
 	switch m {
-	case "", ModeSafe:
+	case "", ModeOff, ModeSafe, ModeNaive:
 		return nil
-	case ModeNaive:
-		return fmt.Errorf("%q is %w (it arrives with the Redis issue); only %q exists", m, ErrModeNotImplemented, ModeSafe)
 	}
-	return fmt.Errorf("%q must be %q or %q", m, ModeSafe, ModeNaive)
+	return fmt.Errorf("%q must be %q, %q or %q", m, ModeOff, ModeSafe, ModeNaive)
 }
+
+// On says whether the mechanism runs (safe or naive).
+func (m Mode) On() bool { return m == ModeSafe || m == ModeNaive }
 
 // Config configures one gateway. Start from DefaultConfig, then set ID, Region, Ledger.Nodes and SigningKey.
 type Config struct {
@@ -95,10 +90,22 @@ type Config struct {
 	// batch shares its raft entry with other transfers).
 	BatchMax int
 
-	// Cache is the balance and idempotency cache mode ("" means safe). Only "safe" exists: see Mode.
+	// Cache is the balance cache's mode ("" means off); on, Balances must be set (a RedisBalanceCache of the
+	// same mode).
 	Cache Mode
-	// Lock is the per-account lock mode ("" means safe). Only "safe" exists: see Mode.
+	// Lock is the per-account lock's mode ("" means off). Safe holds a fenced lock (Locks) around the
+	// ledger's conditional transfer; naive holds Locks' lease around read-check-write: read both balances
+	// through the cache, check, and set each with the ledger's blind balance write. On, Locks must be set.
 	Lock Mode
+	// IdempotencyMode ("" means off) — naive: Claims decides whether a payment is new, and a new one goes to
+	// the ledger under a fresh transfer id carrying the client's id as its payment key; safe: the ledger's
+	// own idempotency decides (Idempotency may cache results). Naive needs Claims.
+	IdempotencyMode Mode
+	// Claims is the naive idempotency's key store (a RedisIdempotency).
+	Claims IdempotencyClaims
+	// FailOpen says what the naive idempotency does when Claims fails: true treats the payment as new (the
+	// availability choice payment teams make, and the path to a double charge); false answers 503.
+	FailOpen bool
 
 	// Nonces, when set, replaces the in-memory nonce store (the Redis issue shares one per region).
 	Nonces NonceStore
@@ -156,8 +163,10 @@ func DefaultConfig() Config {
 		MaxInFlight:      4096,
 		BatchWindow:      5 * time.Millisecond,
 		BatchMax:         256,
-		Cache:            ModeSafe,
-		Lock:             ModeSafe,
+		Cache:            ModeOff,
+		Lock:             ModeOff,
+		IdempotencyMode:  ModeOff,
+		FailOpen:         true,
 	}
 }
 
@@ -207,10 +216,18 @@ func (c Config) Validate() error {
 	for _, m := range []struct {
 		name string
 		mode Mode
-	}{{"Cache", c.Cache}, {"Lock", c.Lock}} {
+	}{{"Cache", c.Cache}, {"Lock", c.Lock}, {"IdempotencyMode", c.IdempotencyMode}} {
 		if err := m.mode.Validate(); err != nil {
 			bad("%s %v", m.name, err)
 		}
+	}
+	switch {
+	case c.Cache.On() && c.Balances == nil:
+		bad("Cache %q needs a balance cache (Balances)", c.Cache)
+	case c.Lock.On() && c.Locks == nil:
+		bad("Lock %q needs an account locker (Locks)", c.Lock)
+	case c.IdempotencyMode == ModeNaive && c.Claims == nil:
+		bad("IdempotencyMode naive needs an idempotency key store (Claims)")
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("gateway config: %w", errors.Join(errs...))

@@ -53,11 +53,10 @@ type Gateway struct {
 
 // Start validates cfg, connects the ledger client and serves the HTTP API on cfg.Addr until Close.
 func Start(cfg Config) (*Gateway, error) {
-	if cfg.Cache == "" {
-		cfg.Cache = ModeSafe
-	}
-	if cfg.Lock == "" {
-		cfg.Lock = ModeSafe
+	for _, m := range []*Mode{&cfg.Cache, &cfg.Lock, &cfg.IdempotencyMode} {
+		if *m == "" {
+			*m = ModeOff
+		}
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err

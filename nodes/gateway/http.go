@@ -227,6 +227,9 @@ func (g *Gateway) handleTransfer(w http.ResponseWriter, r *http.Request, body []
 	if !ok {
 		return
 	}
+	if g.cfg.IdempotencyMode == ModeNaive && g.claimPayment(ctx, w, t, ticket) {
+		return
+	}
 	lease, err := g.locks.Lock(ctx, t.From)
 	if err != nil {
 		ticket.Done(time.Now(), Ignored)
@@ -234,11 +237,21 @@ func (g *Gateway) handleTransfer(w http.ResponseWriter, r *http.Request, body []
 		return
 	}
 	sent := t
-	if g.cfg.Broken.NewLedgerIDOnRetry && g.forwardedBefore(t.ID) {
+	switch {
+	case g.cfg.IdempotencyMode == ModeNaive:
+		// Redis decided the payment is new: the ledger gets a transfer id of the gateway's, so it cannot
+		// recognise a payment whose key Redis forgot.
+		sent.ID, sent.Payment = g.ledger.NewID(), t.ID
+	case g.cfg.Broken.NewLedgerIDOnRetry && g.forwardedBefore(t.ID):
 		// Test-only: a retry goes to the ledger as a new transfer serving the same payment.
 		sent.ID, sent.Payment = g.ledger.NewID(), t.ID
 	}
-	res := g.batcher.transfer(ctx, sent)
+	var res client.TransferResult
+	if g.cfg.Lock == ModeNaive {
+		res = g.readCheckWrite(ctx, sent, lease)
+	} else {
+		res = g.batcher.transfer(ctx, sent)
+	}
 	res.ID = t.ID
 	lease.Release(context.WithoutCancel(ctx))
 	ticket.Done(time.Now(), ledgerVerdict(ctx, res.Outcome, res.Err))

@@ -257,3 +257,50 @@ func TestBalanceCacheSafeServesStaleWhileAnotherRebuilds(t *testing.T) {
 		})
 	}
 }
+
+// TestRedisIdempotencyForgetsAfterItsTTL: a claimed key refuses a second claim until it expires; a stored
+// result is read back; after the TTL the payment can be claimed again — the naive mode's double charge.
+func TestRedisIdempotencyForgetsAfterItsTTL(t *testing.T) {
+	for kind, rdb := range redisServers(t) {
+		t.Run(string(kind), func(t *testing.T) {
+			ctx := context.Background()
+			s, err := NewRedisIdempotency(rdb, 50*time.Millisecond)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.prefix = string(kind) + ":idem:"
+			if ok, err := s.Claim(ctx, "pay-1"); !ok || err != nil {
+				t.Fatalf("first claim: %v %v", ok, err)
+			}
+			if ok, _ := s.Claim(ctx, "pay-1"); ok {
+				t.Fatal("a held key was claimed twice")
+			}
+			if _, _, ok, _ := s.Get(ctx, "pay-1"); ok {
+				t.Fatal("a claim without a result read as decided")
+			}
+			tr := ledger.Transfer{ID: "pay-1", From: "a", To: "b", Amount: 5}
+			if err := s.Put(ctx, tr, ledger.TransferResult{ID: "pay-1", Status: ledger.StatusCommitted, Index: 9}); err != nil {
+				t.Fatal(err)
+			}
+			gt, gr, ok, err := s.Get(ctx, "pay-1")
+			if !ok || err != nil || gt != tr || gr.Index != 9 {
+				t.Fatalf("get: %+v %+v %v %v", gt, gr, ok, err)
+			}
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				if ok, err := s.Claim(ctx, "pay-1"); err != nil {
+					t.Fatal(err)
+				} else if ok {
+					break // the key expired: the same payment is new again
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the idempotency key never expired")
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			if _, err := NewRedisIdempotency(rdb, 0); err == nil {
+				t.Fatal("a zero TTL was accepted")
+			}
+		})
+	}
+}

@@ -23,6 +23,12 @@ type IdempotencyCache interface {
 	Put(ctx context.Context, t ledger.Transfer, res ledger.TransferResult) error
 }
 
+// IdempotencyClaims decides, in the naive idempotency mode, whether a payment is new: Claim takes the
+// client's key and reports whether no one held it (RedisIdempotency: SET NX with a TTL).
+type IdempotencyClaims interface {
+	Claim(ctx context.Context, key string) (bool, error)
+}
+
 // BalanceCache is the cache-aside store of account reads. The gateway consults it only for reads that asked
 // for ?stale=true (a linearizable read always goes to the ledger leader) and invalidates both accounts of
 // every committed transfer. Expiry, and what protects the ledger when many readers miss at once, belong to
@@ -85,10 +91,11 @@ func (noLease) Release(context.Context)                                    {}
 func (noLimit) Allow(context.Context, string) (bool, time.Duration, error) { return true, 0, nil }
 
 var (
-	_ IdempotencyCache = noIdempotencyCache{}
-	_ BalanceCache     = noBalanceCache{}
-	_ AccountLocker    = noLocks{}
-	_ RateLimiter      = noLimit{}
-	_ BalanceCache     = (*RedisBalanceCache)(nil)
-	_ NonceStore       = (*MemoryNonceStore)(nil)
+	_ IdempotencyCache  = noIdempotencyCache{}
+	_ BalanceCache      = noBalanceCache{}
+	_ AccountLocker     = noLocks{}
+	_ RateLimiter       = noLimit{}
+	_ BalanceCache      = (*RedisBalanceCache)(nil)
+	_ IdempotencyClaims = (*RedisIdempotency)(nil)
+	_ NonceStore        = (*MemoryNonceStore)(nil)
 )
