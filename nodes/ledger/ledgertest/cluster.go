@@ -23,6 +23,8 @@ type Options struct {
 	Configure func(i int, c *ledger.Config)
 	// Listen, when set, gives node i its raft stream layer before every start (cluster.Options.Listen).
 	Listen func(i int) (raft.StreamLayer, error)
+	// Wire, when set, runs once every node has started, before the bootstrap (cluster.Options.Wire).
+	Wire func(ctx context.Context) error
 }
 
 // Cluster is a cluster.Local whose nodes tests address by position. Methods are safe for concurrent use.
@@ -37,6 +39,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	copts := cluster.Options{IDs: ids, Dir: opts.Dir, Configure: opts.Configure}
 	if opts.Listen != nil {
 		copts.Listen = func(id string) (raft.StreamLayer, error) { return opts.Listen(slices.Index(ids, id)) }
+	}
+	if opts.Wire != nil {
+		copts.Wire = func(ctx context.Context, _ *cluster.Local) error { return opts.Wire(ctx) }
 	}
 	l, err := cluster.Start(ctx, copts)
 	if err != nil {
