@@ -41,7 +41,8 @@ type Cluster interface {
 	// TransferLeadership asks the leader from to hand leadership to the node to (raft's leadership transfer)
 	// and returns when the transfer finished or failed.
 	TransferLeadership(ctx context.Context, from, to string) error
-	// Close stops every node that is up, cleanly; a restart finishing afterwards stops what it started.
+	// Close stops every node that is up, cleanly, and waits for the restarts under way (each then stops the
+	// node it started).
 	Close() error
 }
 

@@ -42,9 +42,10 @@ type Local struct {
 	ownDir bool
 	ids    []string // fixed at Start
 
-	mu      sync.Mutex
-	closing bool
-	members map[string]*member
+	mu       sync.Mutex
+	closing  bool
+	members  map[string]*member
+	restarts sync.WaitGroup // restarts under way; Close waits for them before it removes the temp dir
 }
 
 var _ Cluster = (*Local)(nil)
@@ -321,6 +322,7 @@ func (c *Local) Restart(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	defer c.restarts.Done()
 	node, err := c.startNode(ctx, m.cfg)
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -335,7 +337,7 @@ func (c *Local) Restart(ctx context.Context, id string) error {
 	return nil
 }
 
-// claim marks a down node as starting and returns it.
+// claim marks a down node as starting, counts the restart, and returns the node.
 func (c *Local) claim(id string) (*member, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -349,10 +351,12 @@ func (c *Local) claim(id string) (*member, error) {
 		return nil, fmt.Errorf("restart %s: %w", id, ErrUp)
 	}
 	m.starting = true
+	c.restarts.Add(1)
 	return m, nil
 }
 
-// Close implements Cluster, and removes the temp dir the cluster made.
+// Close implements Cluster, and removes the temp dir the cluster made once the restarts under way have
+// finished (each stops the node it started).
 func (c *Local) Close() error {
 	c.mu.Lock()
 	c.closing = true
@@ -371,6 +375,7 @@ func (c *Local) Close() error {
 			}
 		}
 	}
+	c.restarts.Wait()
 	if c.ownDir {
 		if err := os.RemoveAll(c.dir); err != nil {
 			errs = append(errs, err)
