@@ -5,6 +5,7 @@ package ledgertest
 
 import (
 	"context"
+	"fmt"
 	"slices"
 
 	"github.com/hashicorp/raft"
@@ -102,14 +103,18 @@ func (c *Cluster) LeaderIndex() int {
 	return slices.Index(c.ids, id)
 }
 
-// WaitLeader waits until a live node is a ready leader.
+// WaitLeader waits until a live node is a ready leader and returns it.
 func (c *Cluster) WaitLeader(ctx context.Context) (*ledger.Node, error) {
-	var l *ledger.Node
-	err := poll(ctx, "a leader", func() (bool, error) {
-		l = c.Leader()
-		return l != nil, nil
-	})
-	return l, err
+	for {
+		id, err := cluster.WaitLeader(ctx, c.local)
+		if err != nil {
+			return nil, fmt.Errorf("wait for a leader: %w", err)
+		}
+		if n := c.local.Node(id); n != nil {
+			return n, nil
+		}
+		// It went down between the two looks: wait for the next one.
+	}
 }
 
 // Crash stops node i abruptly (no clean-shutdown marker, no leadership transfer).
