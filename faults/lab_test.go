@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"slices"
 	"sort"
@@ -17,6 +16,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"paylab/nodes/ledger"
+	"paylab/nodes/ledger/cluster"
 	"paylab/nodes/ledger/ledgertest"
 	"paylab/regions"
 	"paylab/results"
@@ -51,37 +51,6 @@ func labTopology() regions.Topology {
 	return topo
 }
 
-// rebindLayer is a ledger node's raft stream layer that survives the node's
-// crash: the ledger closes its layer on crash, and ledgertest restarts the
-// node with the configuration it started with, so the test points that
-// configuration at this wrapper and gives it a fresh regions layer (same
-// address) before each restart.
-type rebindLayer struct {
-	mu  sync.Mutex
-	cur *regions.StreamLayer
-}
-
-var _ raft.StreamLayer = (*rebindLayer)(nil)
-
-func (l *rebindLayer) get() *regions.StreamLayer {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.cur
-}
-
-func (l *rebindLayer) set(s *regions.StreamLayer) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.cur = s
-}
-
-func (l *rebindLayer) Accept() (net.Conn, error) { return l.get().Accept() }
-func (l *rebindLayer) Close() error              { return l.get().Close() }
-func (l *rebindLayer) Addr() net.Addr            { return l.get().Addr() }
-func (l *rebindLayer) Dial(a raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return l.get().Dial(a, timeout)
-}
-
 // clientsPerRegion is how many resolvers stand for a region's clients.
 const clientsPerRegion = 4
 
@@ -91,7 +60,6 @@ type testLab struct {
 	dns     *regions.DNSServer
 	cluster *ledgertest.Cluster
 	ids     []regions.NodeID // ledger node i of the cluster is ids[i]
-	layers  []*rebindLayer
 	start   time.Time
 
 	mu        sync.Mutex
@@ -117,15 +85,7 @@ func startTestLab(t testing.TB) *testLab {
 		}
 	})
 	for _, n := range l.topo.LedgerNodes() {
-		s, err := l.nw.ListenRaft(n.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
 		l.ids = append(l.ids, n.ID)
-		l.layers = append(l.layers, &rebindLayer{cur: s})
-	}
-	if err := l.nw.Connect(ctx); err != nil {
-		t.Fatal(err)
 	}
 	if l.dns, err = regions.StartDNS(regions.DNSConfigFor(l.topo, 1)); err != nil {
 		t.Fatal(err)
@@ -145,14 +105,15 @@ func startTestLab(t testing.TB) *testLab {
 		}
 	}
 	l.cluster, err = ledgertest.Start(ctx, ledgertest.Options{Nodes: len(l.ids), Configure: func(i int, c *ledger.Config) {
-		c.StreamLayer = l.layers[i]
 		c.HeartbeatTimeout, c.ElectionTimeout, c.LeaderLeaseTimeout = testHeartbeat, testElection, testLease
 		c.TransportTimeout = 500 * time.Millisecond // an RPC whose answer a one-way fault drops is retried soon
 		c.ApplyTimeout = 2 * time.Second
 		if os.Getenv("RAFTLOG") != "" {
 			c.LogOutput, c.LogLevel = os.Stderr, os.Getenv("RAFTLOG")
 		}
-	}})
+	}, Listen: func(i int) (raft.StreamLayer, error) {
+		return l.nw.ListenRaft(l.ids[i]) // on its first start a free port, after a crash the same address again
+	}, Wire: l.nw.Connect}) // the raft links' proxies, once every node listens
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,10 +122,7 @@ func startTestLab(t testing.TB) *testLab {
 			t.Errorf("close cluster: %v", err)
 		}
 	})
-	var accounts []ledger.Account
-	for i := range 64 {
-		accounts = append(accounts, ledger.Account{ID: fmt.Sprintf("acc-%d", i), Balance: 1 << 40})
-	}
+	accounts := cluster.Accounts(64, 1<<40)
 	if err := l.atLeader(ctx, func(n *ledger.Node) error { _, err := n.CreateAccounts(ctx, accounts); return err }); err != nil {
 		t.Fatal(err)
 	}
@@ -195,24 +153,16 @@ func (l *testLab) CrashNode(ctx context.Context, id regions.NodeID) error {
 	if err := l.nw.NodeDown(ctx, id); err != nil {
 		return err
 	}
-	return l.cluster.Crash(i)
+	return l.cluster.Local().Crash(ctx, l.cluster.ID(i))
 }
 
+// RestartNode starts the node again (a fresh raft layer on its address) and opens its links.
 func (l *testLab) RestartNode(ctx context.Context, id regions.NodeID) error {
 	i, err := l.index(id)
 	if err != nil {
 		return err
 	}
-	if l.cluster.Node(i) != nil {
-		return fmt.Errorf("restart %s: it is up", id)
-	}
-	s, err := l.nw.ListenRaft(id) // the crashed node's layer is closed; listen again on its address
-	if err != nil {
-		return err
-	}
-	l.layers[i].set(s)
-	if _, err := l.cluster.Restart(i); err != nil {
-		_ = s.Close()
+	if err := l.cluster.Local().Restart(ctx, l.cluster.ID(i)); err != nil {
 		return err
 	}
 	return l.nw.NodeUp(ctx, id)

@@ -120,7 +120,7 @@ func (l *Lab) converged() bool {
 	// Cheap checks first: every live replica caught up, all at one applied index. Only then hash the
 	// states, which reads every record.
 	var live []*ledgerNode
-	for _, n := range l.ledgers {
+	for _, n := range l.ledgerNodes() {
 		if n.node == nil {
 			continue
 		}
@@ -154,7 +154,7 @@ func (l *Lab) converged() bool {
 // is down is reported as not live with an error.
 func (l *Lab) exportReplicas() []assertions.Replica {
 	l.mu.Lock()
-	nodes := append([]*ledgerNode(nil), l.ledgers...)
+	nodes := l.ledgerNodes()
 	l.mu.Unlock()
 	var out []assertions.Replica
 	for _, n := range nodes {

@@ -47,7 +47,7 @@ func (l *Lab) startGateways(ctx context.Context) error {
 	for _, r := range topo.Regions {
 		for _, n := range topo.GatewayNodes(r.Name) {
 			urls := map[string]string{}
-			for _, ln := range l.ledgers {
+			for _, ln := range l.ledgerNodes() {
 				addr, err := l.nw.Addr(regions.LinkID{From: n.ID, To: ln.id})
 				if err != nil {
 					return fmt.Errorf("gateway %s: %w", n.ID, err)

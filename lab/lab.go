@@ -7,14 +7,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
 	"paylab/nodes/gateway"
-	"paylab/nodes/ledger"
 	"paylab/nodes/ledger/client"
+	"paylab/nodes/ledger/cluster"
 	"paylab/regions"
 	"paylab/results"
 	"paylab/scenarios"
@@ -39,11 +37,13 @@ type Lab struct {
 	nw   *regions.Network
 	t0   time.Time // events are recorded as offsets from it (set by SetEpoch)
 
-	mu      sync.Mutex
-	closing bool // Close has begun: a restart finishing now stops what it started
-	ledgers []*ledgerNode
-	events  []results.Event
-	notes   []string
+	// ledgerIDs are the ledger nodes' placements in topology order (fixed once built); cluster runs them.
+	ledgerIDs []regions.NodeID
+	cluster   cluster.Cluster
+
+	mu     sync.Mutex
+	events []results.Event
+	notes  []string
 
 	gateways []*gatewayNode
 	dns      *regions.DNSServer
@@ -63,31 +63,8 @@ type Lab struct {
 	bg        sync.WaitGroup // short-lived goroutines recording events on behalf of raft's callbacks
 }
 
-// ledgerNode is one ledger replica and what is needed to restart it.
-type ledgerNode struct {
-	id   regions.NodeID
-	name string // raft/ledger id: "us-east-a"
-	cfg  ledger.Config
-	node *ledger.Node // nil while down
-	// starting: a restart is under way outside the lab's lock (ledger.Start replays the log and can take a
-	// while; holding l.mu across it stalled the progress line, the leader watcher and event recording).
-	starting bool
-}
-
 // maxEvents bounds the events a lab keeps.
 const maxEvents = 10_000
-
-// labGroupCommitInterval is the ledger nodes' GroupCommitInterval in a lab: under load a group-commit entry
-// starts at most every 5 ms, so each raft entry (three fsynced log appends, three state commits, two
-// AppendEntries through proxies) carries more payments — about −8% CPU per payment in zone-failover at
-// 2,000/s, for at most 5 ms more latency (docs/PERFORMANCE.md, "Cut 2").
-const labGroupCommitInterval = 5 * time.Millisecond
-
-// LedgerName is the ledger node id used for a placement: "us-east-a" (raft ids cannot hold ':' or '/').
-func LedgerName(id regions.NodeID) string {
-	s := strings.TrimPrefix(string(id), "ledger:")
-	return strings.NewReplacer("/", "-", ":", "-").Replace(s)
-}
 
 // Build starts every part of the scenario's system and waits until the ledger has a leader and the accounts
 // exist. On error everything already started is stopped.
@@ -137,186 +114,6 @@ func (l *Lab) Scenario() *scenarios.Scenario { return l.s }
 // network, so faults never blind the lab itself.
 func (l *Lab) Control() *client.Client { return l.ctl }
 
-func (l *Lab) startLedger(ctx context.Context) error {
-	topo := l.s.Topology
-	var servers []ledger.Server
-	urls := map[string]string{}
-	for _, n := range topo.LedgerNodes() {
-		layer, err := l.nw.ListenRaft(n.ID)
-		if err != nil {
-			return fmt.Errorf("start ledger %s: %w", n.ID, err)
-		}
-		cfg := ledger.DefaultConfig()
-		cfg.ID = LedgerName(n.ID)
-		cfg.Dir = filepath.Join(l.opts.Dir, cfg.ID)
-		cfg.StreamLayer = layer
-		applyLedgerSettings(&cfg, l.s)
-		cfg.GroupCommitInterval = labGroupCommitInterval
-		cfg.LogOutput = l.opts.RaftLog
-		placed := n.ID
-		cfg.OnSnapshotInstalled = func(index uint64) {
-			// On raft's FSM goroutine, which must not wait for the lab's lock: the event is recorded by a
-			// goroutine the lab owns (Close waits for it).
-			now := time.Now()
-			l.bg.Go(func() {
-				l.Record(results.Event{At: l.Since(now), Kind: results.EventNote, Name: "snapshot-installed", Target: string(placed),
-					Detail: fmt.Sprintf("caught up from the leader's snapshot at index %d", index)})
-			})
-		}
-		node, err := ledger.Start(cfg)
-		if err != nil {
-			layer.Close()
-			return fmt.Errorf("start ledger %s: %w", n.ID, err)
-		}
-		cfg.HTTPAddr = node.HTTPAddr() // a restart comes back on the same port
-		cfg.StreamLayer = nil
-		l.mu.Lock()
-		l.ledgers = append(l.ledgers, &ledgerNode{id: n.ID, name: cfg.ID, cfg: cfg, node: node})
-		l.mu.Unlock()
-		servers = append(servers, ledger.Server{ID: cfg.ID, RaftAddr: node.RaftAddr()})
-		urls[cfg.ID] = node.URL()
-		if err := l.nw.RegisterFor(n.ID, regions.KindGateway, node.HTTPAddr()); err != nil {
-			return err
-		}
-	}
-	if err := l.nw.Connect(ctx); err != nil {
-		return fmt.Errorf("connect the ledger's links: %w", err)
-	}
-	for _, ln := range l.ledgers {
-		if err := ln.node.Bootstrap(servers); err != nil {
-			return err
-		}
-	}
-	ccfg := client.DefaultConfig(urls)
-	ccfg.Deadline = 30 * time.Second
-	var err error
-	if l.ctl, err = client.New(ccfg); err != nil {
-		return err
-	}
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	leader, err := l.waitLeader(wctx)
-	if err != nil {
-		return fmt.Errorf("ledger: %w", err)
-	}
-	if il := topo.Ledger.InitialLeader; il != nil && leader != regions.LedgerID(*il) {
-		if leader, err = l.pinLeader(wctx, leader, regions.LedgerID(*il)); err != nil {
-			return fmt.Errorf("ledger: initial leader %s: %w", *il, err)
-		}
-	}
-	l.logf("ledger: %d nodes, leader %s (heartbeat %v, election %v)", len(l.ledgers), leader, l.ledgers[0].cfg.HeartbeatTimeout, l.ledgers[0].cfg.ElectionTimeout)
-	return nil
-}
-
-// pinLeader hands leadership from the current leader to want (raft's leadership transfer), retrying a
-// bounded number of times (a transfer can lose to a concurrent election), and returns the leader after.
-func (l *Lab) pinLeader(ctx context.Context, leader, want regions.NodeID) (regions.NodeID, error) {
-	var errs []error
-	for range pinLeaderAttempts {
-		l.mu.Lock()
-		from, _ := l.ledger(leader)
-		to, err := l.ledger(want)
-		l.mu.Unlock()
-		if err != nil {
-			return leader, err
-		}
-		if from != nil && from.node != nil && to.node != nil {
-			if err := from.node.TransferLeadership(to.cfg.ID, to.node.RaftAddr()); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		got, err := l.waitLeader(ctx)
-		if err != nil {
-			return leader, errors.Join(append(errs, err)...)
-		}
-		if leader = got; leader == want {
-			return leader, nil
-		}
-	}
-	return leader, fmt.Errorf("still led by %s after %d transfers: %w", leader, pinLeaderAttempts, errors.Join(errs...))
-}
-
-// pinLeaderAttempts bounds the leadership transfers pinLeader tries.
-const pinLeaderAttempts = 5
-
-// waitLeader waits until some live node is a ready leader and returns its placement.
-func (l *Lab) waitLeader(ctx context.Context) (regions.NodeID, error) {
-	t := time.NewTicker(10 * time.Millisecond)
-	defer t.Stop()
-	for {
-		if id, ok := l.LeaderNode(); ok {
-			return id, nil
-		}
-		select {
-		case <-ctx.Done():
-			return "", fmt.Errorf("no leader elected: %w", ctx.Err())
-		case <-t.C:
-		}
-	}
-}
-
-func (l *Lab) seedAccounts(ctx context.Context) error {
-	as := make([]ledger.Account, l.s.Accounts.Count)
-	for i := range as {
-		as[i] = ledger.Account{ID: fmt.Sprintf("acc-%d", i), Balance: l.s.Accounts.Balance}
-	}
-	if err := l.ctl.CreateAccounts(ctx, as); err != nil {
-		return fmt.Errorf("seed %d accounts: %w", len(as), err)
-	}
-	l.logf("accounts: %d × %d", len(as), l.s.Accounts.Balance)
-	return nil
-}
-
-// LedgerNodes lists the ledger nodes in topology order.
-func (l *Lab) LedgerNodes() []regions.NodeID {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := make([]regions.NodeID, len(l.ledgers))
-	for i, n := range l.ledgers {
-		out[i] = n.id
-	}
-	return out
-}
-
-// LeaderNode is the placement of the ready ledger leader, if any.
-func (l *Lab) LeaderNode() (regions.NodeID, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if n := l.leaderLocked(); n != nil {
-		return n.id, true
-	}
-	return "", false
-}
-
-// leaderTerm is the ready leader and its raft term, or "" and 0.
-func (l *Lab) leaderTerm() (regions.NodeID, uint64) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if n := l.leaderLocked(); n != nil {
-		return n.id, n.node.Term()
-	}
-	return "", 0
-}
-
-// leaderLocked is the live ledger node that is the ready leader, or nil. Call with l.mu held.
-func (l *Lab) leaderLocked() *ledgerNode {
-	for _, n := range l.ledgers {
-		if n.node != nil && n.node.IsLeader() {
-			return n
-		}
-	}
-	return nil
-}
-
-func (l *Lab) ledger(id regions.NodeID) (*ledgerNode, error) {
-	for _, n := range l.ledgers {
-		if n.id == id {
-			return n, nil
-		}
-	}
-	return nil, fmt.Errorf("no ledger node %s", id)
-}
-
 // CrashNode stops a node abruptly, as a killed process: a ledger node with no leadership transfer and no
 // clean-shutdown marker, a gateway with its connections and requests in flight cut (gateway.Crash). Before
 // the process goes, the network marks it down (regions.Network.NodeDown): every link towards it refuses new
@@ -331,7 +128,7 @@ func (l *Lab) CrashNode(ctx context.Context, id regions.NodeID) error {
 	var crash func() error
 	switch n.Kind {
 	case regions.KindLedger:
-		crash = func() error { return l.crashLedger(id) }
+		crash = func() error { return l.crashLedger(ctx, id) }
 	case regions.KindGateway:
 		crash = func() error { return l.crashGateway(id) }
 	default:
@@ -367,7 +164,7 @@ func (l *Lab) RestartNode(ctx context.Context, id regions.NodeID) error {
 	var err error
 	switch n.Kind {
 	case regions.KindLedger:
-		err = l.restartLedger(id)
+		err = l.restartLedger(ctx, id)
 	case regions.KindGateway:
 		err = l.restartGateway(id)
 	default:
@@ -405,71 +202,6 @@ func (l *Lab) noteEntry(region string, was bool) {
 		detail = "up: a gateway of the region serves again"
 	}
 	l.Record(results.Event{At: l.Since(time.Now()), Kind: results.EventNote, Name: "entry", Target: region, Detail: detail})
-}
-
-func (l *Lab) crashLedger(id regions.NodeID) error {
-	l.mu.Lock()
-	n, err := l.ledger(id)
-	var node *ledger.Node
-	if err == nil {
-		node, n.node = n.node, nil
-	}
-	l.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	if node == nil {
-		return fmt.Errorf("crash %s: %w", id, errAlreadyDown)
-	}
-	return node.Crash()
-}
-
-// restartLedger starts a crashed ledger node again. The lab's lock is held only to claim the node (starting)
-// and to install it, not across ledger.Start.
-func (l *Lab) restartLedger(id regions.NodeID) error {
-	l.mu.Lock()
-	n, err := l.ledger(id)
-	switch {
-	case err != nil:
-	case l.closing:
-		err = fmt.Errorf("restart %s: the lab is closing", id)
-	case n.node != nil || n.starting:
-		err = fmt.Errorf("restart %s: %w", id, errAlreadyUp)
-	default:
-		n.starting = true
-	}
-	cfg := n.cfg
-	l.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	node, err := l.startLedgerAgain(id, cfg)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n.starting = false
-	if err != nil {
-		return err
-	}
-	if l.closing {
-		return errors.Join(fmt.Errorf("restart %s: the lab closed meanwhile", id), node.Close())
-	}
-	n.node = node
-	return nil
-}
-
-// startLedgerAgain listens on the node's raft address again and starts it from its own files.
-func (l *Lab) startLedgerAgain(id regions.NodeID, cfg ledger.Config) (*ledger.Node, error) {
-	layer, err := l.nw.ListenRaft(id)
-	if err != nil {
-		return nil, fmt.Errorf("restart %s: %w", id, err)
-	}
-	cfg.StreamLayer = layer
-	node, err := ledger.Start(cfg)
-	if err != nil {
-		layer.Close()
-		return nil, fmt.Errorf("restart %s: %w", id, err)
-	}
-	return node, nil
 }
 
 func (l *Lab) gateway(id regions.NodeID) (*gatewayNode, error) {
@@ -599,9 +331,6 @@ func (l *Lab) watchLeader() {
 // directory keeps the node files until the caller deletes them).
 func (l *Lab) Close() error {
 	l.closeOnce.Do(func() {
-		l.mu.Lock()
-		l.closing = true
-		l.mu.Unlock()
 		var errs []error
 		select {
 		case <-l.watchStop:
@@ -638,21 +367,12 @@ func (l *Lab) Close() error {
 				errs = append(errs, err)
 			}
 		}
-		l.mu.Lock()
-		nodes := l.ledgers
-		l.mu.Unlock()
 		if l.watching {
 			<-l.watchDone
 		}
-		for _, n := range nodes {
-			l.mu.Lock()
-			node := n.node
-			n.node = nil
-			l.mu.Unlock()
-			if node != nil {
-				if err := node.Close(); err != nil {
-					errs = append(errs, err)
-				}
+		if l.cluster != nil {
+			if err := l.cluster.Close(); err != nil {
+				errs = append(errs, err)
 			}
 		}
 		if l.nw != nil {
@@ -706,10 +426,10 @@ func (l *Lab) Addresses() Addresses {
 			a.Entries[r.Name] = e
 		}
 	}
-	for _, n := range l.ledgers {
-		na := NodeAddr{ID: string(n.id), Name: n.name, URL: "http://" + n.cfg.HTTPAddr}
-		if n.node != nil {
-			na.Raft = n.node.RaftAddr()
+	for _, id := range l.ledgerIDs {
+		na := NodeAddr{ID: string(id), Name: LedgerName(id), URL: l.httpURL(id)}
+		if l.cluster != nil {
+			na.Raft, _ = l.cluster.RaftAddr(na.Name) // "" while the node is down
 		}
 		a.Ledgers = append(a.Ledgers, na)
 	}
@@ -721,16 +441,6 @@ func (l *Lab) Addresses() Addresses {
 
 // SigningKeyHex is the per-run gateway signing key, for people signing requests by hand.
 func (l *Lab) SigningKeyHex() string { return hex.EncodeToString(l.signKey) }
-
-// httpURL is a ledger node's API base URL (the control plane's direct address).
-func (l *Lab) httpURL(id regions.NodeID) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if n, err := l.ledger(id); err == nil {
-		return "http://" + n.cfg.HTTPAddr
-	}
-	return ""
-}
 
 // firstGatewayURL is the first gateway's id and base URL, or empty strings.
 func (l *Lab) firstGatewayURL() [2]string {

@@ -1,126 +1,85 @@
-// Package ledgertest starts in-process ledger clusters on loopback for tests and benchmarks: N durable nodes
-// with real raft, bbolt files and TCP, plus the verbs a test needs (wait for a leader, crash, restart, wait for
-// replication, compare state hashes). Helpers return errors; callers decide whether that fails a test.
+// Package ledgertest gives tests an in-process ledger cluster (cluster.Local: N durable nodes with real raft,
+// bbolt files and TCP on loopback) addressed by position, plus the waits a test needs (for a leader, for
+// replication, for equal state hashes). Helpers return errors; callers decide whether that fails a test.
 package ledgertest
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"sync"
-	"syscall"
-	"time"
+	"slices"
+
+	"github.com/hashicorp/raft"
 
 	"paylab/nodes/ledger"
+	"paylab/nodes/ledger/cluster"
 )
 
 // Options configure a cluster.
 type Options struct {
-	// Nodes is the cluster size (default 3).
+	// Nodes is the cluster size (default 3); the nodes are named n1, n2, ….
 	Nodes int
 	// Dir is where node directories go; empty means a new temp dir removed by Close.
 	Dir string
 	// Configure, when set, adjusts each node's config before it starts (i is the node's position).
 	Configure func(i int, c *ledger.Config)
+	// Listen, when set, gives node i its raft stream layer before every start (cluster.Options.Listen).
+	Listen func(i int) (raft.StreamLayer, error)
+	// Wire, when set, runs once every node has started, before the bootstrap (cluster.Options.Wire).
+	Wire func(ctx context.Context) error
 }
 
-// Cluster is a set of ledger nodes in this process. Methods are safe for concurrent use.
+// Cluster is a cluster.Local whose nodes tests address by position. Methods are safe for concurrent use.
 type Cluster struct {
-	mu      sync.Mutex
-	nodes   []*ledger.Node // nil while a node is down
-	cfgs    []ledger.Config
-	servers []ledger.Server
-	dir     string
-	ownDir  bool
+	local *cluster.Local
+	ids   []string
 }
 
 // Start creates, starts and bootstraps a cluster and waits until it has a leader.
 func Start(ctx context.Context, opts Options) (*Cluster, error) {
-	if opts.Nodes == 0 {
-		opts.Nodes = 3
+	ids := cluster.DefaultIDs(opts.Nodes)
+	copts := cluster.Options{IDs: ids, Dir: opts.Dir, Configure: opts.Configure}
+	if opts.Listen != nil {
+		copts.Listen = func(id string) (raft.StreamLayer, error) { return opts.Listen(slices.Index(ids, id)) }
 	}
-	c := &Cluster{dir: opts.Dir}
-	if c.dir == "" {
-		d, err := os.MkdirTemp("", "paylab-ledger-")
-		if err != nil {
-			return nil, fmt.Errorf("cluster temp dir: %w", err)
-		}
-		c.dir, c.ownDir = d, true
+	if opts.Wire != nil {
+		copts.Wire = func(ctx context.Context, _ *cluster.Local) error { return opts.Wire(ctx) }
 	}
-	for i := 0; i < opts.Nodes; i++ {
-		cfg := ledger.DefaultConfig()
-		cfg.ID = fmt.Sprintf("n%d", i+1)
-		cfg.Dir = filepath.Join(c.dir, cfg.ID)
-		if opts.Configure != nil {
-			opts.Configure(i, &cfg)
-		}
-		n, err := ledger.Start(cfg)
-		if err != nil {
-			c.Close()
-			return nil, fmt.Errorf("start node %s: %w", cfg.ID, err)
-		}
-		// Restarts reuse the ports the node got, so peers' raft configuration and clients' maps stay valid.
-		if cfg.StreamLayer == nil {
-			cfg.RaftAddr = n.RaftAddr()
-		}
-		cfg.HTTPAddr = n.HTTPAddr()
-		c.nodes = append(c.nodes, n)
-		c.cfgs = append(c.cfgs, cfg)
-		c.servers = append(c.servers, ledger.Server{ID: cfg.ID, RaftAddr: n.RaftAddr()})
-	}
-	for _, n := range c.nodes {
-		if err := n.Bootstrap(c.servers); err != nil {
-			c.Close()
-			return nil, err
-		}
-	}
-	if _, err := c.WaitLeader(ctx); err != nil {
-		c.Close()
+	l, err := cluster.Start(ctx, copts)
+	if err != nil {
 		return nil, err
 	}
-	return c, nil
+	return &Cluster{local: l, ids: ids}, nil
 }
+
+// Local is the cluster under the positions, for callers that speak node ids (cluster.Cluster).
+func (c *Cluster) Local() *cluster.Local { return c.local }
+
+// ID is the id of node i.
+func (c *Cluster) ID(i int) string { return c.ids[i] }
 
 // Dir is the directory holding the node directories.
-func (c *Cluster) Dir() string { return c.dir }
+func (c *Cluster) Dir() string { return c.local.Dir() }
 
 // Size is the number of nodes, up or down.
-func (c *Cluster) Size() int { return len(c.cfgs) }
+func (c *Cluster) Size() int { return len(c.ids) }
 
 // Node returns node i, or nil while it is down.
-func (c *Cluster) Node(i int) *ledger.Node {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.nodes[i]
-}
+func (c *Cluster) Node(i int) *ledger.Node { return c.local.Node(c.ids[i]) }
 
 // Config returns the configuration node i runs with (ports pinned after the first start).
 func (c *Cluster) Config(i int) ledger.Config {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.cfgs[i]
+	cfg, _ := c.local.Config(c.ids[i]) // every position names a node
+	return cfg
 }
 
 // URLs maps node id to HTTP base URL, for clients.
-func (c *Cluster) URLs() map[string]string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make(map[string]string, len(c.cfgs))
-	for _, cfg := range c.cfgs {
-		out[cfg.ID] = "http://" + cfg.HTTPAddr
-	}
-	return out
-}
+func (c *Cluster) URLs() map[string]string { return cluster.URLs(c.local) }
 
 // Live returns the nodes that are up.
 func (c *Cluster) Live() []*ledger.Node {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	var out []*ledger.Node
-	for _, n := range c.nodes {
-		if n != nil {
+	for _, id := range c.local.Live() {
+		if n := c.local.Node(id); n != nil {
 			out = append(out, n)
 		}
 	}
@@ -129,173 +88,48 @@ func (c *Cluster) Live() []*ledger.Node {
 
 // Leader returns the live node that is a ready leader, or nil.
 func (c *Cluster) Leader() *ledger.Node {
-	for _, n := range c.Live() {
-		if n.IsLeader() {
-			return n
-		}
+	if id, _, ok := c.local.Leader(); ok {
+		return c.local.Node(id)
 	}
 	return nil
 }
 
 // LeaderIndex returns the position of the ready leader, or -1.
 func (c *Cluster) LeaderIndex() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for i, n := range c.nodes {
-		if n != nil && n.IsLeader() {
-			return i
-		}
+	id, _, ok := c.local.Leader()
+	if !ok {
+		return -1
 	}
-	return -1
+	return slices.Index(c.ids, id)
 }
 
-// poll calls cond every few milliseconds until it is true or ctx ends.
-func poll(ctx context.Context, what string, cond func() (bool, error)) error {
-	t := time.NewTicker(5 * time.Millisecond)
-	defer t.Stop()
-	var last error
-	for {
-		ok, err := cond()
-		if ok {
-			return nil
-		}
-		last = err
-		select {
-		case <-ctx.Done():
-			if last != nil {
-				return fmt.Errorf("wait for %s: %w (last: %v)", what, ctx.Err(), last)
-			}
-			return fmt.Errorf("wait for %s: %w", what, ctx.Err())
-		case <-t.C:
-		}
-	}
-}
-
-// WaitLeader waits until a live node is a ready leader.
+// WaitLeader waits until a live node is a ready leader and returns it.
 func (c *Cluster) WaitLeader(ctx context.Context) (*ledger.Node, error) {
-	var l *ledger.Node
-	err := poll(ctx, "a leader", func() (bool, error) {
-		l = c.Leader()
-		return l != nil, nil
-	})
-	return l, err
-}
-
-// WaitApplied waits until every live node has applied index.
-func (c *Cluster) WaitApplied(ctx context.Context, index uint64) error {
-	return poll(ctx, fmt.Sprintf("index %d on every live node", index), func() (bool, error) {
-		for _, n := range c.Live() {
-			if got := n.FSM().AppliedIndex(); got < index {
-				return false, fmt.Errorf("%s applied %d", n.ID(), got)
-			}
+	for {
+		id, err := cluster.WaitLeader(ctx, c.local)
+		if err != nil {
+			return nil, fmt.Errorf("wait for a leader: %w", err)
 		}
-		return true, nil
-	})
-}
-
-// WaitConverged waits until every live node has applied the leader's last index and all state hashes match;
-// it returns the common summary.
-func (c *Cluster) WaitConverged(ctx context.Context) (ledger.StateSummary, error) {
-	var sum ledger.StateSummary
-	err := poll(ctx, "equal state on every live node", func() (bool, error) {
-		l := c.Leader()
-		if l == nil {
-			return false, errors.New("no leader")
+		if n := c.local.Node(id); n != nil {
+			return n, nil
 		}
-		target := l.Status().CommitIndex
-		var first *ledger.StateSummary
-		for _, n := range c.Live() {
-			if n.Status().CommitIndex < target {
-				return false, fmt.Errorf("%s knows commit index %d < leader's %d", n.ID(), n.Status().CommitIndex, target)
-			}
-			if ok, err := n.CaughtUp(); !ok || err != nil {
-				return false, fmt.Errorf("%s has not applied its committed entries (applied %d): %v", n.ID(), n.FSM().AppliedIndex(), err)
-			}
-		}
-		for _, n := range c.Live() {
-			s, err := n.FSM().Summary()
-			if err != nil {
-				return false, err
-			}
-			if first == nil {
-				first = &s
-			} else if s.Hash != first.Hash || s.AppliedIndex != first.AppliedIndex {
-				return false, fmt.Errorf("%s hash %.12s at %d differs from %.12s at %d", n.ID(), s.Hash, s.AppliedIndex, first.Hash, first.AppliedIndex)
-			}
-		}
-		sum = *first
-		return true, nil
-	})
-	return sum, err
+		// It went down between the two looks: wait for the next one.
+	}
 }
 
 // Crash stops node i abruptly (no clean-shutdown marker, no leadership transfer).
-func (c *Cluster) Crash(i int) error { return c.stop(i, false) }
+func (c *Cluster) Crash(i int) error { return c.local.Crash(context.Background(), c.ids[i]) }
 
 // Stop stops node i cleanly.
-func (c *Cluster) Stop(i int) error { return c.stop(i, true) }
-
-func (c *Cluster) stop(i int, clean bool) error {
-	c.mu.Lock()
-	n := c.nodes[i]
-	c.nodes[i] = nil
-	c.mu.Unlock()
-	if n == nil {
-		return fmt.Errorf("node %d is already down", i)
-	}
-	if clean {
-		return n.Close()
-	}
-	return n.Crash()
-}
+func (c *Cluster) Stop(i int) error { return c.local.Stop(context.Background(), c.ids[i]) }
 
 // Restart starts node i again from its own files, on the same addresses.
 func (c *Cluster) Restart(i int) (*ledger.Node, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.nodes[i] != nil {
-		return nil, fmt.Errorf("node %d is up", i)
+	if err := c.local.Restart(context.Background(), c.ids[i]); err != nil {
+		return nil, err
 	}
-	// The node comes back on its own ports. While it was down the kernel may have handed one of them to an
-	// outgoing connection as its ephemeral port (both come from the same range); that connection ends soon,
-	// so a bind refused with EADDRINUSE is retried for a bounded time rather than failing the restart.
-	var n *ledger.Node
-	var err error
-	for wait, deadline := 10*time.Millisecond, time.Now().Add(restartBindPatience); ; wait = min(2*wait, time.Second) {
-		n, err = ledger.Start(c.cfgs[i])
-		if err == nil || !errors.Is(err, syscall.EADDRINUSE) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(wait)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("restart %s: %w", c.cfgs[i].ID, err)
-	}
-	c.nodes[i] = n
-	return n, nil
+	return c.local.Node(c.ids[i]), nil
 }
-
-// restartBindPatience bounds how long Restart retries a bind refused because the port is in use.
-const restartBindPatience = 30 * time.Second
 
 // Close stops every live node cleanly and removes the temp dir the cluster made.
-func (c *Cluster) Close() error {
-	var errs []error
-	for i := range c.cfgs {
-		c.mu.Lock()
-		n := c.nodes[i]
-		c.nodes[i] = nil
-		c.mu.Unlock()
-		if n != nil {
-			if err := n.Close(); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	if c.ownDir {
-		if err := os.RemoveAll(c.dir); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
+func (c *Cluster) Close() error { return c.local.Close() }
