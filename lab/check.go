@@ -36,15 +36,24 @@ func applyLedgerSettings(cfg *ledger.Config, s *scenarios.Scenario) {
 
 // Check applies the rules of the parts the lab would build from s — the ledger's and the gateways'
 // configuration checks — without starting anything, so `paylab validate` refuses everything `paylab run`
-// would (a naive gateway mode, raft timeouts the ledger refuses). It is a scenarios.Extra.
+// would (a gateway mode or limiter the gateway refuses, raft timeouts the ledger refuses). It is a
+// scenarios.Extra.
 func Check(s *scenarios.Scenario, _ scenarios.Positions) []scenarios.FieldError {
 	var errs []scenarios.FieldError
+	g := s.Topology.Gateways
 	for _, m := range []struct{ path, mode string }{
-		{"topology.gateways.cache", s.Topology.Gateways.Cache},
-		{"topology.gateways.lock", s.Topology.Gateways.Lock},
+		{"topology.gateways.cache", g.Cache},
+		{"topology.gateways.lock", g.Lock},
+		{"topology.gateways.idempotency", g.Idempotency},
 	} {
 		if err := gateway.Mode(m.mode).Validate(); err != nil {
 			errs = append(errs, scenarios.FieldError{Path: m.path, Msg: err.Error()})
+		}
+	}
+	if lim := g.Limiter; lim != nil {
+		cfg := gateway.LimiterConfig{Rate: lim.Rate, Burst: lim.Burst, GlobalRate: lim.GlobalRate, GlobalBurst: lim.GlobalBurst, OnError: gateway.FailPolicy(lim.OnError)}
+		if err := cfg.Validate(); err != nil {
+			errs = append(errs, scenarios.FieldError{Path: "topology.gateways.limiter", Msg: err.Error()})
 		}
 	}
 	// The ledger node's configuration as startLedger builds it, with placeholders for what only a running

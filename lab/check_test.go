@@ -55,8 +55,8 @@ expect: {verdict: fail, failing: [p99-during]}
 // when the scenario is loaded, at the line:col of what caused it.
 func TestLoadRefusesWhatTheLabWould(t *testing.T) {
 	for _, tc := range []struct{ body, want string }{
-		{strings.Replace(checkBase, "heartbeat_timeout: 50ms}", "heartbeat_timeout: 50ms}\n  gateways: {cache: naive}", 1) + "assertions: [conservation]\n",
-			`t.yaml:6:21: topology.gateways.cache: "naive" is not implemented yet`},
+		{strings.Replace(checkBase, "heartbeat_timeout: 50ms}", "heartbeat_timeout: 50ms}\n  gateways: {cache: sometimes}", 1) + "assertions: [conservation]\n",
+			`t.yaml:6:21: topology.gateways.cache: "sometimes", want "off", "safe" or "naive"`},
 		{strings.Replace(checkBase, "election_timeout: 200ms, heartbeat_timeout: 50ms", "election_timeout: 4ms, heartbeat_timeout: 2ms", 1) + "assertions: [conservation]\n",
 			"topology.ledger: the ledger refuses these raft timeouts"},
 		{checkBase + "ledger: {trailing_logs: 0, snapshot_threshold: 0}\nassertions: [conservation]\n",

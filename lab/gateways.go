@@ -13,6 +13,8 @@ import (
 	"paylab/nodes/ledger/client"
 	"paylab/regions"
 	"paylab/results"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // clientGroupsPerRegion is how many independent client populations (each with its own resolver cache and
@@ -24,6 +26,7 @@ type gatewayNode struct {
 	id  regions.NodeID
 	cfg gateway.Config   // with Addr set to where it first listened: a restart comes back there
 	gw  *gateway.Gateway // nil while down
+	rdb *redis.Client    // its Redis, through its own link (nil without Redis); outlives restarts
 }
 
 // clientGroup is one population of clients in a region: a resolver (its own DNS cache) and a ledger-API
@@ -63,19 +66,24 @@ func (l *Lab) startGateways(ctx context.Context) error {
 			cfg.Ledger.AttemptTimeout = max(100*time.Millisecond, l.s.Workload.Timeout/4)
 			cfg.Ledger.Deadline = l.s.Workload.Timeout
 			cfg.SigningKey = key
-			cfg.Cache = gateway.Mode(topo.Gateways.Cache)
-			cfg.Lock = gateway.Mode(topo.Gateways.Lock)
+			rdb, err := l.gatewayMechanisms(&cfg, n.ID, r.Name)
+			if err != nil {
+				return err
+			}
 			id := n.ID
 			cfg.OnBreakerChange = func(t gateway.BreakerTransition) {
 				l.Record(results.BreakerEvent(l.Since(t.At), string(id), t.From.String(), t.To.String(), t.Reason))
 			}
 			g, err := gateway.Start(cfg)
 			if err != nil {
+				if rdb != nil {
+					_ = rdb.Close()
+				}
 				return fmt.Errorf("start gateway %s: %w", n.ID, err)
 			}
 			cfg.Addr = g.Addr()
 			l.mu.Lock()
-			l.gateways = append(l.gateways, &gatewayNode{id: n.ID, cfg: cfg, gw: g})
+			l.gateways = append(l.gateways, &gatewayNode{id: n.ID, cfg: cfg, gw: g, rdb: rdb})
 			l.mu.Unlock()
 			if err := l.nw.Register(n.ID, g.Addr()); err != nil {
 				return err

@@ -13,6 +13,7 @@ import (
 	"paylab/nodes/gateway"
 	"paylab/nodes/ledger/client"
 	"paylab/nodes/ledger/cluster"
+	"paylab/nodes/redisnode"
 	"paylab/regions"
 	"paylab/results"
 	"paylab/scenarios"
@@ -46,6 +47,7 @@ type Lab struct {
 	notes  []string
 
 	gateways []*gatewayNode
+	redis    map[string]*redisnode.Server // per region, when a gateway mechanism uses Redis
 	dns      *regions.DNSServer
 	health   *regions.HealthChecker
 	signer   *gateway.Signer
@@ -68,17 +70,17 @@ const maxEvents = 10_000
 
 // Build starts every part of the scenario's system and waits until the ledger has a leader and the accounts
 // exist. On error everything already started is stopped.
-func Build(ctx context.Context, s *scenarios.Scenario, opts Options) (l *Lab, err error) {
+func Build(ctx context.Context, s *scenarios.Scenario, opts Options) (_ *Lab, err error) {
 	if opts.Dir == "" {
 		return nil, errors.New("lab: Options.Dir is required")
 	}
 	if opts.Log == nil {
 		opts.Log = io.Discard
 	}
-	l = &Lab{s: s, opts: opts, t0: time.Now(), watchStop: make(chan struct{}), watchDone: make(chan struct{})}
+	l := &Lab{s: s, opts: opts, t0: time.Now(), watchStop: make(chan struct{}), watchDone: make(chan struct{})}
 	defer func() {
 		if err != nil {
-			l.Close()
+			l.Close() // l, not the result (nil on error): a failed build stops what it started
 		}
 	}()
 	l.nw, err = regions.NewNetwork(ctx, s.Topology, regions.NetworkOptions{ToxiproxyURL: opts.ToxiproxyURL})
@@ -86,6 +88,9 @@ func Build(ctx context.Context, s *scenarios.Scenario, opts Options) (l *Lab, er
 		return nil, fmt.Errorf("build network: %w", err)
 	}
 	l.logf("network: toxiproxy at %s, %d regions", l.nw.ToxiproxyAddr(), len(s.Topology.Regions))
+	if err := l.startRedis(ctx); err != nil {
+		return nil, err
+	}
 	if err := l.startLedger(ctx); err != nil {
 		return nil, err
 	}
@@ -361,7 +366,11 @@ func (l *Lab) Close() error {
 					errs = append(errs, err)
 				}
 			}
+			if g.rdb != nil {
+				_ = g.rdb.Close()
+			}
 		}
+		l.closeRedis()
 		if l.dns != nil {
 			if err := l.dns.Close(); err != nil {
 				errs = append(errs, err)

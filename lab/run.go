@@ -292,11 +292,11 @@ func (r *runner) measure(ctx context.Context, op load.OpFunc) (*measurement, err
 		prof = newProfiler(r.l, r.dir, r.opts.Out)
 		prof.start(runCtx, r.plan.steps, s.Duration)
 	}
-	if m.sampler, err = health.Start(runCtx, health.Config{Start: m.t0}); err != nil {
+	if m.sampler, err = health.Start(runCtx, health.Config{Start: m.t0, Children: r.l.ChildPIDs}); err != nil {
 		return nil, setupErr("", err)
 	}
 	defer m.sampler.Stop()
-	cpu0 := health.ProcessCPU()
+	cpu0 := health.ProcessCPU() + health.ChildrenCPU(r.l.ChildPIDs()) // the lab's redis-servers are its own cost
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
@@ -309,7 +309,7 @@ func (r *runner) measure(ctx context.Context, op load.OpFunc) (*measurement, err
 		r.progress(runCtx, m, &printed)
 	}()
 	m.report, m.loadErr = load.Run(runCtx, cfg, op)
-	m.loadCPU = health.ProcessCPU() - cpu0
+	m.loadCPU = health.ProcessCPU() + health.ChildrenCPU(r.l.ChildPIDs()) - cpu0
 	m.sampler.Stop()
 	if prof != nil {
 		m.profiles, m.profileNotes = prof.wait() // captures end within their windows, all inside the load

@@ -48,6 +48,10 @@ type Config struct {
 	// ProcStat is the path of the kernel's CPU counters (default /proc/stat); when unreadable
 	// the machine's CPU is reported as the process's.
 	ProcStat string
+	// Children, when set, returns the process ids of the lab's own child processes (a region's
+	// redis-server): their CPU counts as the lab's, not as a neighbour's. Read from /proc/<pid>/stat
+	// at each window's edges; a child that exits mid-window drops out of that window.
+	Children func() []int
 	// PressureIO is the kernel's IO pressure file (default /proc/pressure/io, Linux PSI); when
 	// unreadable (no PSI in the kernel) the IO stall is not reported.
 	PressureIO string
@@ -119,14 +123,15 @@ func (s *Sampler) Window(i int) (results.Health, bool) {
 
 // counters are the cumulative figures read at a window's edges.
 type counters struct {
-	at      time.Time
-	cpu     time.Duration // process user + system
-	busy    uint64        // machine jiffies not idle nor iowait
-	total   uint64        // machine jiffies
-	machine bool          // busy and total were read
-	gcPause float64       // seconds of GC stop-the-world, cumulative
-	ioStall uint64        // µs in which some task waited for IO (PSI "some" total), cumulative
-	io      bool          // ioStall was read
+	at       time.Time
+	cpu      time.Duration         // process user + system
+	busy     uint64                // machine jiffies not idle nor iowait
+	total    uint64                // machine jiffies
+	machine  bool                  // busy and total were read
+	gcPause  float64               // seconds of GC stop-the-world, cumulative
+	children map[int]time.Duration // CPU of each child process so far, by pid
+	ioStall  uint64                // µs in which some task waited for IO (PSI "some" total), cumulative
+	io       bool                  // ioStall was read
 }
 
 func (s *Sampler) loop(ctx context.Context) {
@@ -137,6 +142,9 @@ func (s *Sampler) loop(ctx context.Context) {
 	statBuf := make([]byte, 0, 4096)
 	read := func(now time.Time) counters {
 		c := counters{at: now, cpu: processCPU()}
+		if s.cfg.Children != nil {
+			c.children = childrenCPU(s.cfg.Children())
+		}
 		c.busy, c.total, c.machine = machineCPU(s.cfg.ProcStat, &statBuf)
 		c.ioStall, c.io = pressureSome(s.cfg.PressureIO, &statBuf)
 		metrics.Read(gc)
@@ -193,6 +201,11 @@ func windowHealth(a, b counters, lags []time.Duration) results.Health {
 		secs = 1e-9
 	}
 	h.CPUSeconds = (b.cpu - a.cpu).Seconds()
+	for pid, cb := range b.children {
+		if ca, ok := a.children[pid]; ok && cb >= ca {
+			h.CPUSeconds += (cb - ca).Seconds()
+		}
+	}
 	h.CPU = h.CPUSeconds / secs
 	h.Machine = h.CPU
 	if a.machine && b.machine && b.total > a.total {
@@ -265,6 +278,33 @@ func machineCPU(path string, buf *[]byte) (busy, total uint64, ok bool) {
 	return busy, total, total > 0
 }
 
+// childrenCPU reads each pid's user + system CPU time from /proc/<pid>/stat (proc(5): fields 14 and 15, in
+// clock ticks of 1/100 s on Linux); unreadable pids are left out.
+func childrenCPU(pids []int) map[int]time.Duration {
+	out := make(map[int]time.Duration, len(pids))
+	for _, pid := range pids {
+		raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			continue
+		}
+		// The command name (field 2) is in parentheses and may hold spaces: fields count after its ')'.
+		i := bytes.LastIndexByte(raw, ')')
+		if i < 0 {
+			continue
+		}
+		f := bytes.Fields(raw[i+1:])
+		if len(f) < 13 {
+			continue
+		}
+		ut, err1 := strconv.ParseUint(string(f[11]), 10, 64)
+		st, err2 := strconv.ParseUint(string(f[12]), 10, 64)
+		if err1 == nil && err2 == nil {
+			out[pid] = time.Duration(ut+st) * 10 * time.Millisecond
+		}
+	}
+	return out
+}
+
 // pressureSome reads the cumulative "some" stall time in µs from a PSI file such as
 // /proc/pressure/io (Documentation/accounting/psi.rst: "some avg10=… avg60=… avg300=… total=…",
 // total in µs during which at least one task was stalled on the resource); ok is false when the
@@ -313,6 +353,16 @@ func histogramSum(v metrics.Value) float64 {
 			mid = (lo + hi) / 2
 		}
 		sum += float64(n) * mid
+	}
+	return sum
+}
+
+// ChildrenCPU is the summed user + system CPU time of the given child processes so far (/proc/<pid>/stat),
+// for callers that add the lab's children to ProcessCPU over a stretch.
+func ChildrenCPU(pids []int) time.Duration {
+	var sum time.Duration
+	for _, d := range childrenCPU(pids) {
+		sum += d
 	}
 	return sum
 }

@@ -146,3 +146,21 @@ func TestPressureSomeReadsPSI(t *testing.T) {
 		t.Fatal("an IO stall was reported from one reading")
 	}
 }
+
+// TestChildrenCPUReadsProcStat: a child process's CPU is read from /proc/<pid>/stat (this process stands in
+// for one); an absent pid is left out.
+func TestChildrenCPUReadsProcStat(t *testing.T) {
+	self := os.Getpid()
+	deadline := time.Now().Add(30 * time.Second)
+	for ChildrenCPU([]int{self}) == 0 { // burn a little CPU until a clock tick is charged
+		if time.Now().After(deadline) {
+			t.Fatal("no CPU time read for this process from /proc/self/stat")
+		}
+		for i := 0; i < 1e6; i++ {
+			_ = i * i
+		}
+	}
+	if got := childrenCPU([]int{-1}); len(got) != 0 {
+		t.Fatalf("an absent pid was read: %v", got)
+	}
+}

@@ -39,6 +39,9 @@ type storedResult struct {
 	R ledger.TransferResult `json:"r"`
 }
 
+// SetPrefix sets what starts every key the store writes (default "idem:"), e.g. a region's name.
+func (s *RedisIdempotency) SetPrefix(p string) { s.prefix = p }
+
 // Claim takes key for a new payment: true when no one holds it (it did not exist, or expired), false when
 // a claim or a result is there. A Redis error is returned as is (the caller's fail policy decides).
 func (s *RedisIdempotency) Claim(ctx context.Context, key string) (bool, error) {

@@ -51,8 +51,8 @@ var ErrNotInstalled = errors.New("redis-server is not installed")
 type Config struct {
 	// Name labels the server in errors and process listings (e.g. "redis:us-east").
 	Name string
-	// Dir is a directory the server may use (redis-server's working directory); removed by Close.
-	// Default: a new temporary directory.
+	// Dir is the server's working directory (created if missing; redis-server writes its log there and it
+	// is kept). Default: a new temporary directory, which Close removes.
 	Dir string
 	// URL, when set, names an external server ("redis://127.0.0.1:6379/0"); its host must be a loopback
 	// address (the lab never targets another machine).
@@ -117,6 +117,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("start %s: temp dir: %w", cfg.Name, err)
 		}
 		s.dir, s.ownDir = d, true
+	} else if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return nil, fmt.Errorf("start %s: %w", cfg.Name, err)
+	}
+	// redis-server changes into --dir before it opens --logfile: both must be absolute.
+	if abs, err := filepath.Abs(s.dir); err == nil {
+		s.dir = abs
 	}
 	var err error
 	if lookErr == nil {
