@@ -127,7 +127,7 @@ func uncompared(live []*Replica, unreadable []string) string {
 // entries. The applied index is not part of it: entries that change nothing (raft's own) move it.
 func sameExport(a, b *Replica) bool {
 	return maps.Equal(a.Accounts, b.Accounts) && maps.Equal(a.Transfers, b.Transfers) &&
-		slices.Equal(a.Writes, b.Writes) && slices.Equal(a.Repeated, b.Repeated)
+		slices.EqualFunc(a.Writes, b.Writes, Write.Equal) && slices.Equal(a.Repeated, b.Repeated)
 }
 
 // hashSplit names the state hashes of replicas whose exports are equal when they are not all
@@ -205,8 +205,8 @@ func diffReplicas(a, b *Replica) []string {
 			d.add(fmt.Sprintf("blind write %d (payment %s on %s at index %d): absent on %s", i+1, a.Writes[i].Payment, a.Writes[i].Account, a.Writes[i].Index, bn), 0)
 		case i >= len(a.Writes):
 			d.add(fmt.Sprintf("blind write %d (payment %s on %s at index %d): only on %s", i+1, b.Writes[i].Payment, b.Writes[i].Account, b.Writes[i].Index, bn), 0)
-		case a.Writes[i] != b.Writes[i]:
-			d.add(fmt.Sprintf("blind write %d: %+v on %s, vs %+v", i+1, b.Writes[i], bn, a.Writes[i]), 0)
+		case !a.Writes[i].Equal(b.Writes[i]):
+			d.add(fmt.Sprintf("blind write %d: %s on %s, vs %s", i+1, b.Writes[i], bn, a.Writes[i]), 0)
 		}
 	}
 	if !slices.Equal(a.Repeated, b.Repeated) {

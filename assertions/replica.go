@@ -97,6 +97,37 @@ type Write struct {
 	ReadVersion *uint64 `json:"read_version,omitempty"`
 }
 
+// Equal reports whether two journal records of a blind write are the same write: every field equal, the
+// optional ones compared by value (two replicas' exports never share pointers, so == on Write compares
+// addresses and called every pair of equal journals different — a false replicas_converge failure).
+func (w Write) Equal(o Write) bool {
+	return w.Payment == o.Payment && w.Account == o.Account && w.Old == o.Old && w.New == o.New && w.Fence == o.Fence &&
+		w.Index == o.Index && eqPtr(w.OldVersion, o.OldVersion) && eqPtr(w.ReadBalance, o.ReadBalance) && eqPtr(w.ReadVersion, o.ReadVersion)
+}
+
+// String shows a write with its optional fields by value.
+func (w Write) String() string {
+	opt := func(name string, v any) string {
+		switch p := v.(type) {
+		case *uint64:
+			if p != nil {
+				return fmt.Sprintf(" %s %d", name, *p)
+			}
+		case *int64:
+			if p != nil {
+				return fmt.Sprintf(" %s %d", name, *p)
+			}
+		}
+		return ""
+	}
+	return fmt.Sprintf("payment %s: %s %d → %d at index %d fence %d%s%s%s", w.Payment, w.Account, w.Old, w.New, w.Index, w.Fence,
+		opt("old version", w.OldVersion), opt("read balance", w.ReadBalance), opt("read version", w.ReadVersion))
+}
+
+func eqPtr[T comparable](a, b *T) bool {
+	return a == nil && b == nil || a != nil && b != nil && *a == *b
+}
+
 // Stale reports whether the write overwrote a balance its writer had not read: the version it read is
 // not the version it overwrote (or, without versions, the balance it read is not the one it overwrote).
 // A write that did not say what it read is never stale by this test.
