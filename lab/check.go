@@ -3,7 +3,6 @@ package lab
 import (
 	"fmt"
 
-	"paylab/nodes/gateway"
 	"paylab/nodes/ledger"
 	"paylab/scenarios"
 )
@@ -34,28 +33,12 @@ func applyLedgerSettings(cfg *ledger.Config, s *scenarios.Scenario) {
 		CommitOtherAmount: s.Ledger.Broken.CommitOtherAmount, AllowNegative: s.Ledger.Broken.AllowNegative}
 }
 
-// Check applies the rules of the parts the lab would build from s — the ledger's and the gateways'
-// configuration checks — without starting anything, so `paylab validate` refuses everything `paylab run`
-// would (a gateway mode or limiter the gateway refuses, raft timeouts the ledger refuses). It is a
+// Check applies the rules of the parts the lab would build from s — the ledger's configuration checks —
+// without starting anything, so `paylab validate` refuses everything `paylab run` would (raft timeouts the
+// ledger refuses). The gateways' mechanisms are checked by the topology's own Validate. It is a
 // scenarios.Extra.
 func Check(s *scenarios.Scenario, _ scenarios.Positions) []scenarios.FieldError {
 	var errs []scenarios.FieldError
-	g := s.Topology.Gateways
-	for _, m := range []struct{ path, mode string }{
-		{"topology.gateways.cache", g.Cache},
-		{"topology.gateways.lock", g.Lock},
-		{"topology.gateways.idempotency", g.Idempotency},
-	} {
-		if err := gateway.Mode(m.mode).Validate(); err != nil {
-			errs = append(errs, scenarios.FieldError{Path: m.path, Msg: err.Error()})
-		}
-	}
-	if lim := g.Limiter; lim != nil {
-		cfg := gateway.LimiterConfig{Rate: lim.Rate, Burst: lim.Burst, GlobalRate: lim.GlobalRate, GlobalBurst: lim.GlobalBurst, OnError: gateway.FailPolicy(lim.OnError)}
-		if err := cfg.Validate(); err != nil {
-			errs = append(errs, scenarios.FieldError{Path: "topology.gateways.limiter", Msg: err.Error()})
-		}
-	}
 	// The ledger node's configuration as startLedger builds it, with placeholders for what only a running
 	// lab has (directory, address). Checked once with the topology's timeouts alone, then with the ledger
 	// settings too, so each problem points at the part of the file that caused it.

@@ -134,7 +134,7 @@ colour: blue
 topology:
   regions: [{name: r1, zones: [a, b, c]}]
   ledger: {nodes: [r1/a, r1/b, r1/c], election_timeout: 200ms, heartbeat_timeout: 50ms}
-  gateways: {lock: naive}
+  gateways: {lock: naive, limiter: {rate: 10}}
 workload: {rate: 100/s}
 timeline:
   - {at: 1s, fault: zone-dwn, target: r1/a}
@@ -156,7 +156,7 @@ assertions:
 	}
 	want := []string{
 		path + `:3:1: colour: unknown field "colour"`,
-		path + `:7:20: topology.gateways.lock: "naive" is not implemented yet`,
+		path + `:7:36: topology.gateways.limiter.burst: 0, want at least 1 with a rate`,
 		path + `:10:21: timeline[0].fault: unknown fault "zone-dwn"`,
 		`did you mean zone-down?`,
 		path + `:12:57: timeline[2].jitterr: latency: unknown parameter "jitterr"`,

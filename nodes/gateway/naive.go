@@ -13,8 +13,9 @@ import (
 )
 
 // claimPayment is the naive idempotency's decision (Config.IdempotencyMode naive): the client's key is
-// claimed in Redis; a held key is a payment in progress (409 in_progress — a decided one was answered from
-// the idempotency cache before this). When the store fails, FailOpen treats the payment as new. It returns
+// claimed in Redis; a held key is a payment in progress (503 in_progress with Retry-After, so a client
+// retries with the same id and finds the decided result; a decided one was answered from the idempotency
+// cache before this — 409 would read as "id reused with another body"). When the store fails, FailOpen treats the payment as new. It returns
 // true when it wrote the answer.
 func (g *Gateway) claimPayment(ctx context.Context, w http.ResponseWriter, t ledger.Transfer, ticket Ticket) bool {
 	ok, err := g.cfg.Claims.Claim(ctx, t.ID)
@@ -30,7 +31,7 @@ func (g *Gateway) claimPayment(ctx context.Context, w http.ResponseWriter, t led
 	case !ok:
 		ticket.Done(time.Now(), Ignored)
 		w.Header().Set("Retry-After", "1")
-		ledger.WriteJSON(w, http.StatusConflict, ErrorBody{Error: ErrorInProgress, Detail: "payment " + t.ID + " is being processed; retry later with the same id"})
+		ledger.WriteJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: ErrorInProgress, Detail: "payment " + t.ID + " is being processed; retry later with the same id"})
 		return true
 	}
 	return false
