@@ -16,8 +16,9 @@ type LockConfig struct {
 	// unconditional DEL, which frees whoever holds the lock by then if this holder outlived its TTL (a GC
 	// pause, a slow ledger call): two holders, a lost update. ModeSafe takes a fencing token from INCR
 	// (Kleppmann, "How to do distributed locking", 2016), stores it as the lock's value, releases only its
-	// own lock (compare-and-delete in Lua), and hands the token to the ledger, which refuses a write with a
-	// token older than one it has seen (ledger.BalanceWrite.Fence).
+	// own lock (compare-and-delete in Lua), and offers the token as Lease.Fence: a blind balance write that
+	// carries it is refused by the ledger when a newer token was seen (ledger.BalanceWrite.Fence). The
+	// gateway's safe lock mode holds it around the ledger's own conditional transfer, which needs no fence.
 	Mode Mode
 	// TTL is how long a lock lives if its holder never releases it (default 3 s).
 	TTL time.Duration

@@ -7,11 +7,11 @@ import (
 	"paylab/nodes/ledger"
 )
 
-// The interfaces below are where the Redis issue plugs in the seed article's mechanisms, each in a "safe" and
-// a "naive" mode (see Mode). Today only the safe, pass-through defaults exist: the ledger already makes every
-// transfer atomic and idempotent by id, so without Redis the gateway needs neither a cache nor a lock to be
-// correct. The gateway treats caches as advisory — an error from one is logged and the ledger is asked — but
-// a lock or limiter error refuses the request.
+// The interfaces below are where the gateway's Redis-backed mechanisms plug in (redis_*.go), each off, safe or
+// naive (see Mode); off is the pass-through default below: the ledger already makes every transfer atomic and
+// idempotent by id, so without Redis the gateway needs neither a cache nor a lock to be correct. The gateway
+// treats caches as advisory — an error from one is logged and the ledger is asked — but a lock or limiter
+// error refuses the request.
 
 // IdempotencyCache remembers decided transfers by id, so a resubmission can be answered without the ledger.
 // The gateway answers from a hit only when the cached transfer equals the new one (same id, other body → 409,
