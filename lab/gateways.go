@@ -36,6 +36,48 @@ type clientGroup struct {
 	cl  *client.Client
 }
 
+// startGateway starts one gateway: its ledger client reaches every ledger node through the gateway's own
+// links, its Redis-backed mechanisms are as topology.gateways sets them (gatewayMechanisms), its breaker
+// changes become events.
+func (l *Lab) startGateway(id regions.NodeID, region string, key []byte) (*gateway.Gateway, error) {
+	urls := map[string]string{}
+	for _, ln := range l.ledgerNodes() {
+		addr, err := l.nw.Addr(regions.LinkID{From: id, To: ln.id})
+		if err != nil {
+			return nil, fmt.Errorf("gateway %s: %w", id, err)
+		}
+		urls[ln.name] = "http://" + addr
+	}
+	cfg := gateway.DefaultConfig()
+	cfg.ID = string(id)
+	cfg.Region = region
+	cfg.Ledger = client.DefaultConfig(urls)
+	// A leader cut off mid-request must cost one short attempt, not the client's whole budget:
+	// the client then tries the next node within the same deadline.
+	cfg.Ledger.AttemptTimeout = max(100*time.Millisecond, l.s.Workload.Timeout/4)
+	cfg.Ledger.Deadline = l.s.Workload.Timeout
+	cfg.SigningKey = key
+	rdb, err := l.gatewayMechanisms(&cfg, id, region)
+	if err != nil {
+		return nil, err
+	}
+	cfg.OnBreakerChange = func(t gateway.BreakerTransition) {
+		l.Record(results.BreakerEvent(l.Since(t.At), string(id), t.From.String(), t.To.String(), t.Reason))
+	}
+	g, err := gateway.Start(cfg)
+	if err != nil {
+		if rdb != nil {
+			_ = rdb.Close()
+		}
+		return nil, fmt.Errorf("start gateway %s: %w", id, err)
+	}
+	cfg.Addr = g.Addr()
+	l.mu.Lock()
+	l.gateways = append(l.gateways, &gatewayNode{id: id, cfg: cfg, gw: g, rdb: rdb})
+	l.mu.Unlock()
+	return g, nil
+}
+
 // startGateways starts every region's gateways, registers them with the network, connects the client and
 // gateway links, starts the lab DNS and its health checker, and builds the client populations.
 func (l *Lab) startGateways(ctx context.Context) error {
@@ -49,42 +91,10 @@ func (l *Lab) startGateways(ctx context.Context) error {
 	l.signer, l.signKey = signer, key
 	for _, r := range topo.Regions {
 		for _, n := range topo.GatewayNodes(r.Name) {
-			urls := map[string]string{}
-			for _, ln := range l.ledgerNodes() {
-				addr, err := l.nw.Addr(regions.LinkID{From: n.ID, To: ln.id})
-				if err != nil {
-					return fmt.Errorf("gateway %s: %w", n.ID, err)
-				}
-				urls[ln.name] = "http://" + addr
-			}
-			cfg := gateway.DefaultConfig()
-			cfg.ID = string(n.ID)
-			cfg.Region = r.Name
-			cfg.Ledger = client.DefaultConfig(urls)
-			// A leader cut off mid-request must cost one short attempt, not the client's whole budget:
-			// the client then tries the next node within the same deadline.
-			cfg.Ledger.AttemptTimeout = max(100*time.Millisecond, l.s.Workload.Timeout/4)
-			cfg.Ledger.Deadline = l.s.Workload.Timeout
-			cfg.SigningKey = key
-			rdb, err := l.gatewayMechanisms(&cfg, n.ID, r.Name)
+			g, err := l.startGateway(n.ID, r.Name, key)
 			if err != nil {
 				return err
 			}
-			id := n.ID
-			cfg.OnBreakerChange = func(t gateway.BreakerTransition) {
-				l.Record(results.BreakerEvent(l.Since(t.At), string(id), t.From.String(), t.To.String(), t.Reason))
-			}
-			g, err := gateway.Start(cfg)
-			if err != nil {
-				if rdb != nil {
-					_ = rdb.Close()
-				}
-				return fmt.Errorf("start gateway %s: %w", n.ID, err)
-			}
-			cfg.Addr = g.Addr()
-			l.mu.Lock()
-			l.gateways = append(l.gateways, &gatewayNode{id: n.ID, cfg: cfg, gw: g, rdb: rdb})
-			l.mu.Unlock()
 			if err := l.nw.Register(n.ID, g.Addr()); err != nil {
 				return err
 			}

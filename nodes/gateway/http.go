@@ -230,30 +230,12 @@ func (g *Gateway) handleTransfer(w http.ResponseWriter, r *http.Request, body []
 	if g.cfg.IdempotencyMode == ModeNaive && g.claimPayment(ctx, w, t, ticket) {
 		return
 	}
-	lease, err := g.locks.Lock(ctx, t.From)
+	res, err := g.forward(ctx, t)
 	if err != nil {
 		ticket.Done(time.Now(), Ignored)
-		ledger.WriteJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: "lock_unavailable", Detail: fmt.Sprintf("lock account %s: %v", t.From, err)})
+		ledger.WriteJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: "lock_unavailable", Detail: err.Error()})
 		return
 	}
-	sent := t
-	switch {
-	case g.cfg.IdempotencyMode == ModeNaive:
-		// Redis decided the payment is new: the ledger gets a transfer id of the gateway's, so it cannot
-		// recognise a payment whose key Redis forgot.
-		sent.ID, sent.Payment = g.ledger.NewID(), t.ID
-	case g.cfg.Broken.NewLedgerIDOnRetry && g.forwardedBefore(t.ID):
-		// Test-only: a retry goes to the ledger as a new transfer serving the same payment.
-		sent.ID, sent.Payment = g.ledger.NewID(), t.ID
-	}
-	var res client.TransferResult
-	if g.cfg.Lock == ModeNaive {
-		res = g.readCheckWrite(ctx, sent, lease)
-	} else {
-		res = g.batcher.transfer(ctx, sent)
-	}
-	res.ID = t.ID
-	lease.Release(context.WithoutCancel(ctx))
 	ticket.Done(time.Now(), ledgerVerdict(ctx, res.Outcome, res.Err))
 	g.met.ledgerCall(res.Outcome)
 	switch {
@@ -278,6 +260,36 @@ func (g *Gateway) handleTransfer(w http.ResponseWriter, r *http.Request, body []
 	default:
 		writeLedgerError(w, fmt.Errorf("transfer %s: %w", t.ID, res.Err))
 	}
+}
+
+// forward sends a payment to the ledger under the debited account's lock: as a transfer (group-committed
+// with others, through the batcher), or — the naive lock — as read-check-write with blind balance writes.
+// The naive idempotency sends it under a fresh transfer id carrying the client's id as its payment key. The
+// error is the lock's (the payment was not sent); the result carries the client's id.
+func (g *Gateway) forward(ctx context.Context, t ledger.Transfer) (client.TransferResult, error) {
+	lease, err := g.locks.Lock(ctx, t.From)
+	if err != nil {
+		return client.TransferResult{}, fmt.Errorf("lock account %s: %w", t.From, err)
+	}
+	defer lease.Release(context.WithoutCancel(ctx))
+	sent := t
+	switch {
+	case g.cfg.IdempotencyMode == ModeNaive:
+		// Redis decided the payment is new: the ledger gets a transfer id of the gateway's, so it cannot
+		// recognise a payment whose key Redis forgot.
+		sent.ID, sent.Payment = g.ledger.NewID(), t.ID
+	case g.cfg.Broken.NewLedgerIDOnRetry && g.forwardedBefore(t.ID):
+		// Test-only: a retry goes to the ledger as a new transfer serving the same payment.
+		sent.ID, sent.Payment = g.ledger.NewID(), t.ID
+	}
+	var res client.TransferResult
+	if g.cfg.Lock == ModeNaive {
+		res = g.readCheckWrite(ctx, sent, lease)
+	} else {
+		res = g.batcher.transfer(ctx, sent)
+	}
+	res.ID = t.ID
+	return res, nil
 }
 
 // handleCreateAccount creates one account: 201, or 409 when it exists. The ledger client creates accounts in
