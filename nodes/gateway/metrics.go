@@ -64,10 +64,44 @@ func newMetrics(g *Gateway) *metrics {
 			Name: "paylab_gateway_in_flight_requests", Help: "Payment requests being served now (bounded by MaxInFlight).",
 		}, func() float64 { return float64(len(g.inFlight)) }),
 	)
+	m.registerMechanisms(g)
 	if s, ok := g.nonces.(interface{ Len() int }); ok {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "paylab_gateway_nonces", Help: "Nonces held by the in-memory nonce store (bounded by MaxNonces).",
 		}, func() float64 { return float64(s.Len()) }))
 	}
 	return m
+}
+
+// registerMechanisms exports the Redis-backed mechanisms' own counts (issue 12): cache hits, misses, stale
+// serves, rebuilds and cached-absence hits; lock acquisitions, waits, timeouts and losses; limiter decisions.
+func (m *metrics) registerMechanisms(g *Gateway) {
+	counter := func(name, help string, f func() uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(f()) })
+	}
+	if c, ok := g.balances.(*RedisBalanceCache); ok {
+		m.reg.MustRegister(
+			counter("paylab_gateway_cache_hits_total", "Balance reads answered from the cache (fresh, or stale while another rebuilds).", func() uint64 { return c.Stats().Hits }),
+			counter("paylab_gateway_cache_misses_total", "Balance reads that found no cached value.", func() uint64 { return c.Stats().Misses }),
+			counter("paylab_gateway_cache_stale_total", "Balance reads that found a value past its TTL (safe mode: served stale or refreshed).", func() uint64 { return c.Stats().Stale }),
+			counter("paylab_gateway_cache_rebuilds_total", "Balance reads sent to the ledger to fill the cache.", func() uint64 { return c.Stats().Rebuilds }),
+			counter("paylab_gateway_cache_negative_hits_total", "Reads of an absent account answered from the cached absence (safe mode).", func() uint64 { return c.Stats().NegativeHits }),
+		)
+	}
+	if l, ok := g.locks.(*RedisLocker); ok {
+		m.reg.MustRegister(
+			counter("paylab_gateway_lock_acquired_total", "Account locks taken.", func() uint64 { return l.Stats().Acquired }),
+			counter("paylab_gateway_lock_waits_total", "Attempts that found the account's lock held.", func() uint64 { return l.Stats().Waits }),
+			counter("paylab_gateway_lock_timeouts_total", "Lock calls that gave up when their deadline ended.", func() uint64 { return l.Stats().Timeouts }),
+			counter("paylab_gateway_lock_lost_total", "Safe releases that found the lock expired while held.", func() uint64 { return l.Stats().Lost }),
+		)
+	}
+	if l, ok := g.limiter.(*RedisLimiter); ok {
+		m.reg.MustRegister(
+			counter("paylab_gateway_limiter_allowed_total", "Requests the rate limiter let through.", func() uint64 { return l.Stats().Allowed }),
+			counter("paylab_gateway_limiter_refused_total", "Requests the rate limiter refused (429).", func() uint64 { return l.Stats().Refused }),
+			counter("paylab_gateway_limiter_failed_open_total", "Redis failures the limiter answered by letting the request through.", func() uint64 { return l.Stats().FailedOpen }),
+			counter("paylab_gateway_limiter_failed_closed_total", "Redis failures the limiter answered by refusing the request (503).", func() uint64 { return l.Stats().FailedClosed }),
+		)
+	}
 }

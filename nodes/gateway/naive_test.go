@@ -98,3 +98,35 @@ func TestNaiveLockReadCheckWrite(t *testing.T) {
 	}
 	l.wantBalances(map[string]int64{"alice": 900, "bob": 100})
 }
+
+// TestMechanismMetrics: a gateway with the Redis cache and lock exports their counts — two stale reads of
+// one account are one rebuild and one hit; a payment takes one lock.
+func TestMechanismMetrics(t *testing.T) {
+	rdb := embeddedRedis(t)
+	cache, err := NewRedisBalanceCache(rdb, CacheConfig{Mode: ModeSafe, TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	locks, err := NewRedisLocker(rdb, LockConfig{Mode: ModeSafe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := startLab(t, func(c *Config) { c.Cache, c.Balances, c.Lock, c.Locks = ModeSafe, cache, ModeSafe, locks })
+	l.createAccount("alice", 1000)
+	l.createAccount("bob", 0)
+	for range 2 {
+		if code, raw := l.call("GET", "/v1/accounts/alice?stale=true", nil); code != http.StatusOK {
+			t.Fatalf("stale read: %d %s", code, raw)
+		}
+	}
+	if code, raw := l.call("POST", "/v1/transfers", ledger.Transfer{ID: "pay-1", From: "alice", To: "bob", Amount: 1}); code != http.StatusOK {
+		t.Fatalf("payment: %d %s", code, raw)
+	}
+	for name, want := range map[string]string{
+		"paylab_gateway_cache_rebuilds_total": "1", "paylab_gateway_cache_hits_total": "1", "paylab_gateway_lock_acquired_total": "1",
+	} {
+		if got := l.metric(name); got != want {
+			t.Errorf("%s = %q, want %s", name, got, want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -107,6 +108,19 @@ type RedisLimiter struct {
 	rdb redis.Scripter
 	cfg LimiterConfig
 	now func() time.Time
+
+	allowed, refused, failedOpen, failedClosed atomic.Uint64
+}
+
+// LimiterStats counts a RedisLimiter's decisions: allowed, refused by a bucket, and Redis failures answered
+// by the fail-open or the fail-closed policy.
+type LimiterStats struct {
+	Allowed, Refused, FailedOpen, FailedClosed uint64
+}
+
+// Stats returns the counts so far.
+func (l *RedisLimiter) Stats() LimiterStats {
+	return LimiterStats{Allowed: l.allowed.Load(), Refused: l.refused.Load(), FailedOpen: l.failedOpen.Load(), FailedClosed: l.failedClosed.Load()}
 }
 
 // NewRedisLimiter returns a limiter on rdb (a *redis.Client); cfg must be valid.
@@ -146,13 +160,17 @@ func (l *RedisLimiter) Allow(ctx context.Context, key string) (bool, time.Durati
 	}
 	if err != nil {
 		if l.cfg.OnError == FailOpen {
+			l.failedOpen.Add(1)
 			return true, 0, nil
 		}
+		l.failedClosed.Add(1)
 		return false, time.Second, fmt.Errorf("rate limit %s: %w: %w", key, ErrLimiterUnavailable, err)
 	}
 	if res[0] == 1 {
+		l.allowed.Add(1)
 		return true, 0, nil
 	}
+	l.refused.Add(1)
 	return false, time.Duration(res[1]) * time.Millisecond, nil
 }
 

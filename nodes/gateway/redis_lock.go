@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -47,6 +48,20 @@ func (c LockConfig) Validate() error {
 type RedisLocker struct {
 	rdb redis.Cmdable
 	cfg LockConfig
+
+	acquired, waits, timeouts, lost atomic.Uint64
+}
+
+// LockStats counts what a RedisLocker did: locks taken, attempts that found the lock held (waits), Lock
+// calls that gave up when their context ended (timeouts), and safe releases that found the lock no longer
+// theirs — it expired while held (lost; the naive release cannot tell, it deletes whatever is there).
+type LockStats struct {
+	Acquired, Waits, Timeouts, Lost uint64
+}
+
+// Stats returns the counts so far.
+func (l *RedisLocker) Stats() LockStats {
+	return LockStats{Acquired: l.acquired.Load(), Waits: l.waits.Load(), Timeouts: l.timeouts.Load(), Lost: l.lost.Load()}
 }
 
 // NewRedisLocker returns a locker on rdb; cfg must be valid.
@@ -88,10 +103,13 @@ func (l *RedisLocker) Lock(ctx context.Context, account string) (Lease, error) {
 			return nil, fmt.Errorf("lock %s: %w", account, err)
 		}
 		if ok {
+			l.acquired.Add(1)
 			return &redisLease{l: l, key: key, value: value, token: token}, nil
 		}
+		l.waits.Add(1)
 		select {
 		case <-ctx.Done():
+			l.timeouts.Add(1)
 			return nil, fmt.Errorf("lock %s: held by another: %w", account, ctx.Err())
 		case <-time.After(l.cfg.Retry):
 		}
@@ -115,7 +133,9 @@ func (r *redisLease) Release(ctx context.Context) {
 		_ = r.l.rdb.Del(ctx, r.key).Err()
 		return
 	}
-	_ = releaseScript.Run(ctx, r.l.rdb, []string{r.key}, r.value).Err()
+	if n, err := releaseScript.Run(ctx, r.l.rdb, []string{r.key}, r.value).Int64(); err == nil && n == 0 {
+		r.l.lost.Add(1)
+	}
 }
 
 var _ AccountLocker = (*RedisLocker)(nil)
