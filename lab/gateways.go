@@ -57,6 +57,7 @@ func (l *Lab) startGateway(id regions.NodeID, region string, key []byte) (*gatew
 	cfg.Ledger.AttemptTimeout = max(100*time.Millisecond, l.s.Workload.Timeout/4)
 	cfg.Ledger.Deadline = l.s.Workload.Timeout
 	cfg.SigningKey = key
+	cfg.Counts = &gateway.Counts{}
 	rdb, err := l.gatewayMechanisms(&cfg, id, region)
 	if err != nil {
 		return nil, err

@@ -263,7 +263,8 @@ type measurement struct {
 	report       *load.Report
 	loadErr      error
 	timelineErr  error
-	loadCPU      time.Duration // the process's CPU time over the load
+	loadCPU      time.Duration     // the process's CPU time over the load
+	backend      []results.Backend // per window: what happened behind the gateways
 	profiles     []results.Profile
 	profileNotes []string
 }
@@ -297,6 +298,8 @@ func (r *runner) measure(ctx context.Context, op load.OpFunc) (*measurement, err
 	}
 	defer m.sampler.Stop()
 	cpu0 := health.ProcessCPU() + health.ChildrenCPU(r.l.ChildPIDs()) // the lab's redis-servers are its own cost
+	backendCtx, stopBackend := context.WithCancel(runCtx)
+	backend := r.l.sampleBackend(backendCtx, m.t0)
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
@@ -311,6 +314,8 @@ func (r *runner) measure(ctx context.Context, op load.OpFunc) (*measurement, err
 	m.report, m.loadErr = load.Run(runCtx, cfg, op)
 	m.loadCPU = health.ProcessCPU() + health.ChildrenCPU(r.l.ChildPIDs()) - cpu0
 	m.sampler.Stop()
+	stopBackend()
+	m.backend = <-backend
 	if prof != nil {
 		m.profiles, m.profileNotes = prof.wait() // captures end within their windows, all inside the load
 	}

@@ -57,6 +57,11 @@ func (r *runner) summarize(m *measurement) (*results.Run, []results.Phase) {
 		Windows:     m.rec.Windows(),
 	}
 	run.LabHealth = judgeHealth(run, m.sampler.Windows(), m.loadCPU, dueIn(m.pacer))
+	for i := range run.Windows {
+		if i < len(m.backend) {
+			run.Windows[i].Backend = &m.backend[i]
+		}
+	}
 	phases := results.StandardPhases(s.Duration, s.Workload.Timeout, r.l.Events())
 	run.Phases = m.rec.Phases(phases)
 	for i := range run.Phases {

@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"image/color"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 
@@ -100,6 +101,22 @@ func reportCharts() []chartSpec {
 	}
 }
 
+// backendChart is the chart of what happened behind the gateways, drawn when any window carries it.
+func backendChart() chartSpec {
+	bv := func(get func(*Backend) uint64) func(Figures) float64 {
+		return func(f Figures) float64 {
+			if f.Backend == nil {
+				return math.NaN()
+			}
+			return rate(f, get(f.Backend))
+		}
+	}
+	return chartSpec{id: "backend", title: "Behind the gateways: balance reads sent to the ledger and answered by the cache (per second)", yLabel: "reads/s", series: []series{
+		{"ledger reads", colErr, false, bv(func(b *Backend) uint64 { return b.LedgerReads })},
+		{"cache hits", colOK, false, bv(func(b *Backend) uint64 { return b.CacheHits })},
+	}}
+}
+
 // healthCharts are the lab-health charts, drawn when any window carries health figures. The
 // saturation limits are drawn only when the run used the default rule, whose numbers are
 // known here; rule is the run's LabHealth.Rule.
@@ -173,6 +190,9 @@ func renderCharts(r *Run) ([]reportChart, error) {
 	}
 
 	specs := reportCharts()
+	if slices.ContainsFunc(r.Windows, func(f Figures) bool { return f.Backend != nil }) {
+		specs = append(specs, backendChart())
+	}
 	if hasHealth(r.Windows) {
 		rule := ""
 		if r.LabHealth != nil {

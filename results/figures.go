@@ -76,6 +76,18 @@ type Figures struct {
 	// Health is the lab's own condition in the span (nil when it was not measured, e.g. `paylab
 	// load` against an outside system or a file written before lab health existed).
 	Health *Health `json:"health,omitempty"`
+
+	// Backend is what the system did behind its gateways in the span (nil when not measured).
+	Backend *Backend `json:"backend,omitempty"`
+}
+
+// Backend counts what happened behind a lab's gateways in a span: LedgerReads, the balance reads the
+// gateways sent to the ledger (linearizable reads, and stale reads their cache did not answer), and
+// CacheHits, the stale reads their balance cache answered. A cache avalanche shows as LedgerReads jumping
+// while CacheHits falls.
+type Backend struct {
+	LedgerReads uint64 `json:"ledger_reads"`
+	CacheHits   uint64 `json:"cache_hits"`
 }
 
 func makeFigures(name string, from, to time.Duration, t *tally, h *hdrhistogram.Histogram) Figures {

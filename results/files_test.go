@@ -44,7 +44,7 @@ func TestRunDirectoryIsWrittenForASyntheticRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 1+len(run.Windows) || len(run.Windows) < 20 || rows[0][0] != "start_s" || len(rows[1]) != len(timeseriesHeader)+len(healthHeader) {
+	if len(rows) != 1+len(run.Windows) || len(run.Windows) < 20 || rows[0][0] != "start_s" || len(rows[1]) != len(timeseriesHeader)+len(healthHeader)+len(backendHeader) {
 		t.Errorf("timeseries.csv has %d rows for %d windows", len(rows), len(run.Windows))
 	}
 
@@ -214,5 +214,34 @@ func TestSaturationRuleNamesEachLimit(t *testing.T) {
 		if len(h.Reasons) != c.want || (h.Saturated == 1) != (c.want > 0) || h.Windows != 1 {
 			t.Errorf("Judge(%+v, %d, %d) = saturated %d, reasons %q; want %d reasons", c.h, c.requests, c.late, h.Saturated, h.Reasons, c.want)
 		}
+	}
+}
+
+// TestTimeseriesKeepsBackendFigures: the figures behind the gateways round-trip through timeseries.csv, a
+// window without them stays without, and a file written before the columns existed still reads.
+func TestTimeseriesKeepsBackendFigures(t *testing.T) {
+	wins := []Figures{
+		{Start: 0, End: time.Second, Requests: 10, Backend: &Backend{LedgerReads: 7, CacheHits: 3}},
+		{Start: time.Second, End: 2 * time.Second, Requests: 10},
+	}
+	var buf bytes.Buffer
+	if err := WriteTimeseries(&buf, wins); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadTimeseries(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(back) != 2 || back[0].Backend == nil || *back[0].Backend != *wins[0].Backend || back[1].Backend != nil {
+		t.Fatalf("read back %+v", back)
+	}
+	// The same file without the backend columns, as written before they existed.
+	var old bytes.Buffer
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		fields := strings.Split(line, ",")
+		old.WriteString(strings.Join(fields[:len(fields)-len(backendHeader)], ",") + "\n")
+	}
+	if back, err := ReadTimeseries(&old); err != nil || len(back) != 2 || back[0].Backend != nil {
+		t.Fatalf("a file without backend columns: %v, %+v", err, back)
 	}
 }

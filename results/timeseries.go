@@ -25,10 +25,14 @@ var healthHeader = []string{
 	"sched_lag_p99_ms", "sched_lag_max_ms", "cpu_cores", "machine_cores", "cores", "gc_pause_ms", "saturated", "saturated_reasons",
 }
 
+// backendHeader are the columns after healthHeader: what happened behind the gateways (see Backend);
+// empty in windows without those figures. Files written before they existed have none.
+var backendHeader = []string{"ledger_reads", "cache_hits"}
+
 // WriteTimeseries writes one CSV row per window.
 func WriteTimeseries(w io.Writer, windows []Figures) error {
 	cw := csv.NewWriter(w)
-	cw.Write(append(append([]string(nil), timeseriesHeader...), healthHeader...))
+	cw.Write(append(append(append([]string(nil), timeseriesHeader...), healthHeader...), backendHeader...))
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
 	ms := func(d time.Duration) string {
@@ -47,6 +51,11 @@ func WriteTimeseries(w io.Writer, windows []Figures) error {
 				strconv.Itoa(h.Saturated), strings.Join(h.Reasons, "; "))
 		} else {
 			row = append(row, make([]string, len(healthHeader))...)
+		}
+		if b := x.Backend; b != nil {
+			row = append(row, u(b.LedgerReads), u(b.CacheHits))
+		} else {
+			row = append(row, make([]string, len(backendHeader))...)
 		}
 		cw.Write(row)
 	}
@@ -100,11 +109,15 @@ func readTimeseriesHeader(cr *csv.Reader) ([]string, error) {
 		return nil, err
 	}
 	want := timeseriesHeader
-	if len(head) == len(timeseriesHeader)+len(healthHeader) {
+	switch len(head) {
+	case len(timeseriesHeader) + len(healthHeader):
 		want = append(append([]string(nil), timeseriesHeader...), healthHeader...)
+	case len(timeseriesHeader) + len(healthHeader) + len(backendHeader):
+		want = append(append(append([]string(nil), timeseriesHeader...), healthHeader...), backendHeader...)
 	}
 	if len(head) != len(want) {
-		return nil, fmt.Errorf("%d columns, want %d (or %d with lab health)", len(head), len(timeseriesHeader), len(timeseriesHeader)+len(healthHeader))
+		return nil, fmt.Errorf("%d columns, want %d (or %d with lab health, %d with backend figures)", len(head), len(timeseriesHeader),
+			len(timeseriesHeader)+len(healthHeader), len(timeseriesHeader)+len(healthHeader)+len(backendHeader))
 	}
 	for i, h := range want {
 		if head[i] != h {
@@ -163,6 +176,9 @@ func (r *timeseriesRow) figures() (Figures, error) {
 		if reasons := r.rec[n+7]; reasons != "" {
 			x.Health.Reasons = strings.Split(reasons, "; ")
 		}
+	}
+	if n := len(timeseriesHeader) + len(healthHeader); len(r.rec) > n && r.rec[n] != "" {
+		x.Backend = &Backend{LedgerReads: r.u(n), CacheHits: r.u(n + 1)}
 	}
 	return x, r.bad
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -101,6 +102,9 @@ type Config struct {
 	// the ledger under a fresh transfer id carrying the client's id as its payment key; safe: the ledger's
 	// own idempotency decides (Idempotency may cache results). Naive needs Claims.
 	IdempotencyMode Mode
+	// Counts, when set, is where the gateway counts its balance reads (ledger reads, cache hits); the lab
+	// keeps one per gateway across restarts and reads it each window (results.Backend).
+	Counts *Counts
 	// Claims is the naive idempotency's key store (a RedisIdempotency).
 	Claims IdempotencyClaims
 	// FailOpen says what the naive idempotency does when Claims fails: true treats the payment as new (the
@@ -168,6 +172,13 @@ func DefaultConfig() Config {
 		IdempotencyMode:  ModeOff,
 		FailOpen:         true,
 	}
+}
+
+// Counts are a gateway's balance reads by where they were answered: LedgerReads went to the ledger
+// (linearizable reads, and stale reads the cache did not answer — the load an avalanche throws at the
+// ledger), CacheHits were answered by the balance cache.
+type Counts struct {
+	LedgerReads, CacheHits atomic.Uint64
 }
 
 // Validate checks every field and the fields against each other; each problem names its field.

@@ -377,6 +377,7 @@ func (g *Gateway) handleGetAccount(w http.ResponseWriter, r *http.Request, _ []b
 			answered = true
 			return ledger.AccountState{}, errBreakerOpen
 		}
+		g.countLedgerRead()
 		acc, err := g.ledger.Account(ctx, id, stale)
 		if err != nil {
 			ticket.Done(time.Now(), ledgerVerdict(ctx, outcome.Failed, err))
@@ -388,7 +389,11 @@ func (g *Gateway) handleGetAccount(w http.ResponseWriter, r *http.Request, _ []b
 	var acc ledger.AccountState
 	var err error
 	if stale {
-		acc, _, err = g.balances.Read(ctx, id, load)
+		var hit bool
+		acc, hit, err = g.balances.Read(ctx, id, load)
+		if hit && g.cfg.Counts != nil {
+			g.cfg.Counts.CacheHits.Add(1)
+		}
 	} else {
 		acc, err = load(ctx)
 	}
@@ -398,6 +403,13 @@ func (g *Gateway) handleGetAccount(w http.ResponseWriter, r *http.Request, _ []b
 		writeLedgerError(w, err)
 	default:
 		ledger.WriteJSON(w, http.StatusOK, acc)
+	}
+}
+
+// countLedgerRead counts one balance read sent to the ledger (Config.Counts).
+func (g *Gateway) countLedgerRead() {
+	if g.cfg.Counts != nil {
+		g.cfg.Counts.LedgerReads.Add(1)
 	}
 }
 

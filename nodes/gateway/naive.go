@@ -57,9 +57,13 @@ func (g *Gateway) readCheckWrite(ctx context.Context, t ledger.Transfer, lease L
 		return client.TransferResult{TransferResult: ledger.TransferResult{ID: t.ID}, Outcome: o, Err: err}
 	}
 	read := func(id string) (ledger.AccountState, error) {
-		acc, _, err := g.balances.Read(ctx, id, func(ctx context.Context) (ledger.AccountState, error) {
+		acc, hit, err := g.balances.Read(ctx, id, func(ctx context.Context) (ledger.AccountState, error) {
+			g.countLedgerRead()
 			return g.ledger.Account(ctx, id, true)
 		})
+		if hit && g.cfg.Counts != nil {
+			g.cfg.Counts.CacheHits.Add(1)
+		}
 		return acc, err
 	}
 	from, err := read(t.From)
