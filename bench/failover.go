@@ -80,7 +80,7 @@ type failoverRun struct {
 func (r *failoverRun) run(ctx context.Context) error {
 	firstTerm := cluster.MaxTerm(r.c)
 	for k := 0; k < r.cfg.Kills && ctx.Err() == nil; k++ {
-		sleepCtx(ctx, r.cfg.Settle)
+		client.Sleep(ctx, r.cfg.Settle)
 		res, killed, err := r.kill(ctx, k)
 		if err != nil {
 			return err

@@ -104,13 +104,3 @@ func callOutcome(o outcome.Kind, reason string, err error, items int) load.Outco
 	}
 	return out
 }
-
-// sleepCtx sleeps d or until ctx ends.
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
-}

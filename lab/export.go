@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"paylab/assertions"
+	"paylab/nodes/ledger/client"
 	"paylab/regions"
 	"paylab/results"
 )
@@ -77,7 +78,7 @@ func (l *Lab) exportConverged(ctx context.Context, within time.Duration) (bool, 
 		if !time.Now().Before(deadline) || ctx.Err() != nil {
 			return false, reps
 		}
-		sleepCtx(ctx, 20*time.Millisecond)
+		client.Sleep(ctx, 20*time.Millisecond)
 	}
 }
 
@@ -110,7 +111,7 @@ func (l *Lab) waitConverged(ctx context.Context, within time.Duration) bool {
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return false
 		}
-		sleepCtx(ctx, 20*time.Millisecond)
+		client.Sleep(ctx, 20*time.Millisecond)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"paylab/faults"
+	"paylab/nodes/ledger/client"
 	"paylab/results"
 )
 
@@ -78,7 +79,7 @@ func (p *profiler) wait() ([]results.Profile, []string) {
 
 func (p *profiler) capture(ctx context.Context, n int, label string, at, span time.Duration) {
 	if wait := at + 100*time.Millisecond - p.l.Elapsed(); wait > 0 {
-		sleepCtx(ctx, wait)
+		client.Sleep(ctx, wait)
 	}
 	if ctx.Err() != nil {
 		return
@@ -88,7 +89,7 @@ func (p *profiler) capture(ctx context.Context, n int, label string, at, span ti
 	// for one while the window still leaves a second for a CPU profile (at least a second in any case).
 	leaderURL, leader := "", ""
 	began := time.Now()
-	for deadline := began.Add(max(time.Second, span-time.Second)); time.Now().Before(deadline) && ctx.Err() == nil; sleepCtx(ctx, 20*time.Millisecond) {
+	for deadline := began.Add(max(time.Second, span-time.Second)); time.Now().Before(deadline) && ctx.Err() == nil; client.Sleep(ctx, 20*time.Millisecond) {
 		if id, ok := p.l.LeaderNode(); ok {
 			leaderURL, leader = p.l.httpURL(id), string(id)
 			break

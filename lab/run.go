@@ -17,6 +17,7 @@ import (
 	"paylab/faults"
 	"paylab/lab/health"
 	"paylab/lab/load"
+	"paylab/nodes/ledger/client"
 	"paylab/regions"
 	"paylab/results"
 	"paylab/scenarios"
@@ -205,7 +206,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		return nil, setupErr("load", m.loadErr)
 	}
 	fmt.Fprintf(r.opts.Out, "drain %v, then check\n", r.s.Drain)
-	sleepCtx(ctx, r.s.Drain)
+	client.Sleep(ctx, r.s.Drain)
 	run, phases := r.summarize(m)
 	restarted := r.l.finalRecovery(ctx, r.opts.Out)
 	replicas := r.export(ctx, restarted)
@@ -446,13 +447,4 @@ func describeRate(rate scenarios.Rate) string {
 		return fmt.Sprintf("%g/s ramping to %g/s over %v", rate.PerSecond, rate.To, rate.Over)
 	}
 	return fmt.Sprintf("%g/s", rate.PerSecond)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
 }

@@ -365,7 +365,7 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte, dec
 				next = apiErr.Leader
 			}
 			if apiErr.Reason == ledger.ErrorOverloaded { // the right node, too busy: back off and ask it again
-				sleepCtx(ctx, backoff)
+				Sleep(ctx, backoff)
 				backoff = min(2*backoff, 8*c.cfg.Backoff)
 				next = node
 			}
@@ -398,7 +398,9 @@ func retryable(code int) bool {
 	return code == http.StatusBadGateway || code == http.StatusServiceUnavailable || code == http.StatusGatewayTimeout
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) {
+// Sleep waits d or until ctx ends, whichever comes first (the client's backoff; the lab's and the
+// benchmarks' polling loops use it too).
+func Sleep(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
