@@ -52,12 +52,10 @@ bench-failover: build
 scenario: build
 	$(BIN) run $(NAME)
 
-## scenarios: the regression suite — every shipped scenario must reach the verdict it expects (exit 0);
-## each run leaves its junit.xml in runs/.
-scenarios: build
-	@failed=0; for s in $$($(BIN) list | cut -d' ' -f1); do \
-	  $(BIN) run $$s > /dev/null 2>&1 && echo "ok   $$s" || { echo "FAIL $$s"; failed=1; }; \
-	done; exit $$failed
+## scenarios (and ci-suite): the regression suite — every shipped scenario must reach the verdict it expects;
+## one exit code, runs/suite-<time>/ holds junit.xml, index.html and a run directory per scenario.
+scenarios ci-suite: build
+	$(BIN) suite
 
 clean:
 	rm -rf bin

@@ -51,6 +51,12 @@ type junitMessage struct {
 // WriteJUnit writes junit.xml: one test suite per run, one test case per assertion. A failed
 // assertion is a <failure> with its evidence; one that could not decide is an <error>.
 func WriteJUnit(w io.Writer, r *Run) error {
+	s := junitSuiteFor(r)
+	return writeJUnitDoc(w, junitSuites{Name: "paylab", Tests: s.Tests, Failures: s.Failures, Errors: s.Errors, Suites: []junitSuite{s}})
+}
+
+// junitSuiteFor is one run's test suite: one test case per assertion.
+func junitSuiteFor(r *Run) junitSuite {
 	name := r.Scenario
 	if name == "" {
 		name = r.ID
@@ -85,7 +91,11 @@ func WriteJUnit(w io.Writer, r *Run) error {
 		s.Cases = append(s.Cases, c)
 	}
 	s.Tests = len(s.Cases)
-	doc := junitSuites{Name: "paylab", Tests: s.Tests, Failures: s.Failures, Errors: s.Errors, Suites: []junitSuite{s}}
+	return s
+}
+
+// writeJUnitDoc writes a junit.xml document.
+func writeJUnitDoc(w io.Writer, doc junitSuites) error {
 	if _, err := io.WriteString(w, xml.Header); err != nil {
 		return fmt.Errorf("write junit.xml: %w", err)
 	}

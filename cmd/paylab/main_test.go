@@ -47,6 +47,8 @@ func TestExitCodes(t *testing.T) {
 		{"validate a library scenario", []string{"validate", "smoke"}, 0, ""},
 		{"run an unknown scenario", []string{"run", "no-such-scenario"}, 2, "no scenario"},
 		{"run without a scenario", []string{"run"}, 2, "one scenario"},
+		{"suite with an unknown scenario", []string{"suite", "--out", filepath.Join(dir, "suite"), "no-such-scenario"}, 2, "could not be set up"},
+		{"suite with a bad pattern", []string{"suite", "[x"}, 2, "pattern"},
 		{"list", []string{"list"}, 0, ""},
 		{"faults", []string{"faults"}, 0, ""},
 		{"assertions", []string{"assertions"}, 0, ""},
