@@ -8,7 +8,7 @@ FUZZTIME    ?= 10s
 COMMIT      := $(shell git rev-parse HEAD 2>/dev/null)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
 LDFLAGS     := -X paylab/lab.buildCommit=$(COMMIT)
 
-.PHONY: all build test test-unit fuzz lint bench bench-go bench-ledger bench-failover scenario scenarios clean
+.PHONY: all build test test-unit fuzz lint bench bench-go bench-ledger bench-failover scenario scenarios ci-suite clean
 
 all: build
 
