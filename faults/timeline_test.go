@@ -26,7 +26,7 @@ type clockLab struct {
 
 var _ Env = (*clockLab)(nil)
 
-func (c *clockLab) Network() *regions.Network          { return nil }
+func (c *clockLab) Network() *regions.Network { return nil }
 func (c *clockLab) Redis(string) (*redis.Client, bool, error) {
 	return nil, false, ErrNoRedis
 }
