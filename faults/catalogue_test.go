@@ -320,7 +320,7 @@ func TestStepForRefusesMalformedSteps(t *testing.T) {
 		params              map[string]any
 		want                string
 	}{
-		{"cache-flush", "", "", nil, `f.yaml:1:1: no fault called "cache-flush" (known: latency, `},
+		{"cache-flood", "", "", nil, `f.yaml:1:1: no fault called "cache-flood" (known: latency, `},
 		{"", "latency", "us-east", map[string]any{"latency": "5ms"}, "f.yaml:1:1: heal latency: a heal step takes no parameters"},
 		{"latency", "latency", "us-east", nil, "f.yaml:1:1: a step has fault or heal, not both"},
 		{"", "", "us-east", nil, "f.yaml:1:1: a step needs fault or heal"},
