@@ -133,7 +133,7 @@ func newRedisPartition(topo regions.Topology, target string) (Fault, error) {
 // cache-avalanche): the data it removes is gone, so it is over when Inject
 // returns and Heal has nothing to undo (the keys refill as gateways miss).
 type cacheFault struct {
-	name, region string
+	name, target, region string
 	// act does the fault on the region's Redis and says what it did.
 	act func(ctx context.Context, rdb *redis.Client, shared bool) (string, error)
 
@@ -142,7 +142,7 @@ type cacheFault struct {
 }
 
 func (f *cacheFault) Name() string   { return f.name }
-func (f *cacheFault) Target() string { return f.region }
+func (f *cacheFault) Target() string { return f.target }
 
 // OneShot marks the fault as over when Inject returns.
 func (f *cacheFault) OneShot() {}
@@ -164,7 +164,7 @@ func (f *cacheFault) Inject(ctx context.Context, env Env) error {
 		f.detail, err = f.act(ctx, rdb, shared)
 	}
 	if err != nil {
-		return fmt.Errorf("inject %s on %q: %w", f.name, f.region, err)
+		return fmt.Errorf("inject %s on %q: %w", f.name, f.target, err)
 	}
 	return nil
 }
@@ -215,7 +215,7 @@ func newCacheFlush(topo regions.Topology, target string) (Fault, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &cacheFault{name: "cache-flush", region: region, act: func(ctx context.Context, rdb *redis.Client, shared bool) (string, error) {
+	return &cacheFault{name: "cache-flush", target: target, region: region, act: func(ctx context.Context, rdb *redis.Client, shared bool) (string, error) {
 		if shared {
 			n, err := deleteMatching(ctx, rdb, region+":*")
 			if err != nil {
@@ -242,7 +242,7 @@ func newCacheAvalanche(topo regions.Topology, target string) (Fault, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &cacheFault{name: "cache-avalanche", region: region, act: func(ctx context.Context, rdb *redis.Client, _ bool) (string, error) {
+	return &cacheFault{name: "cache-avalanche", target: target, region: region, act: func(ctx context.Context, rdb *redis.Client, _ bool) (string, error) {
 		now, err := rdb.Time(ctx).Result()
 		if err != nil {
 			return "", fmt.Errorf("time: %w", err)
