@@ -358,3 +358,28 @@ func TestRedisFaultTargetsAndParameters(t *testing.T) {
 		}
 	}
 }
+
+// TestZoneDownAndCrashTakeTheRegionsRedis: the Redis node is one the Env runs, so zone-down of its zone
+// and crash of its id take it down (links refused) and heal brings it back.
+func TestZoneDownAndCrashTakeTheRegionsRedis(t *testing.T) {
+	l := startRedisLab(t)
+	ctx := testCtx(t, 2*patience)
+	c := viaGateway(t, l, gatewayB)
+	for _, step := range []struct{ kind, target string }{{"zone-down", "us-east/a"}, {"crash", string(redisUS)}} {
+		f := mustNew(t, l.topo, step.kind, step.target, nil)
+		if err := f.Inject(ctx, l); err != nil {
+			t.Fatalf("%s %s: %v", step.kind, step.target, err)
+		}
+		if d := f.(Detailer).Detail(); !strings.Contains(d, "crashed "+string(redisUS)) {
+			t.Errorf("%s %s: detail %q, want %s crashed", step.kind, step.target, d, redisUS)
+		}
+		if !l.nw.IsDown(redisUS) || c.Ping(ctx).Err() == nil {
+			t.Errorf("%s %s: Redis still up (marked down %v)", step.kind, step.target, l.nw.IsDown(redisUS))
+		}
+		heal(t, ctx, l, f)
+		var err error
+		if !waitFor(ctx, patience, func() bool { err = c.Ping(ctx).Err(); return err == nil }) {
+			t.Fatalf("%s %s: Redis does not answer after heal: %v", step.kind, step.target, err)
+		}
+	}
+}
