@@ -312,11 +312,12 @@ func (l *testLab) redisState(t *testing.T, ctx context.Context) string {
 	}
 	srv := l.redis["us-east"]
 	direct, _, _ := l.Redis("us-east")
-	answers := func(c interface {
-		Ping(context.Context) *redis.StatusCmd
-	}) bool {
-	// "no" after 5 s of tries: a healed Redis answers in milliseconds, a down or cut one never does
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second); defer cancel(); return waitFor(pctx, 5*time.Second, func() bool { return c.Ping(pctx).Err() == nil }) }
+	answers := func(c *redis.Client) bool {
+		// "no" after 5 s of tries: a healed Redis answers in milliseconds, a down or cut one never does
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		return waitFor(pctx, 5*time.Second, func() bool { return c.Ping(pctx).Err() == nil })
+	}
 	fmt.Fprintf(&b, "%s down=%v addr=%s answers=%v\n", redisUS, l.nw.IsDown(redisUS), srv.Addr(), answers(direct))
 	for _, g := range []regions.NodeID{gatewayA, gatewayB} {
 		fmt.Fprintf(&b, "via %s answers=%v\n", g, answers(viaGateway(t, l, g)))
