@@ -102,7 +102,7 @@ var (
 )
 
 // Catalogue returns every fault paylab knows, in the order the docs list
-// them: network, partitions, processes, DNS. It builds a new slice each time;
+// them: network, partitions, processes, Redis, DNS. It builds a new slice each time;
 // there is no registry to mutate.
 func Catalogue() []Kind {
 	return []Kind{
@@ -298,6 +298,53 @@ func Catalogue() []Kind {
 					Doc: "crash: the processes die; partition: they live on, unreachable"},
 			},
 			build: newZoneDown,
+		},
+
+		// Redis (the regions' Redis, run when a gateway mechanism is on).
+		{
+			Name:   "redis-down",
+			Doc:    "kill a region's Redis (redis-server: SIGKILL of its process group); its gateways' links refuse; heal starts it again on the same port, empty, as a restarted cache is",
+			Target: targetRedisRegion,
+			build: func(topo regions.Topology, target string, _ values) (Fault, error) {
+				return newRedisDown(topo, target)
+			},
+		},
+		{
+			Name:   "redis-latency",
+			Doc:    "add latency (± jitter) to both directions of every gateway→Redis link of a region; heal removes exactly that",
+			Target: targetRedisRegion,
+			Params: []Param{
+				{Name: "latency", Type: Duration, Required: true, check: wholeMillis(maxLatency),
+					Doc: "added to each direction (a command's round trip grows by twice this), whole ms, at most 10s"},
+				{Name: "jitter", Type: Duration, Default: "0s", check: wholeMillis(maxLatency),
+					Doc: "random ± spread of each delay, whole ms"},
+				paramToxicity,
+			},
+			build: newRedisLatency,
+		},
+		{
+			Name:   "redis-partition",
+			Doc:    "cut one gateway off from its region's Redis (both directions, live connections closed); heal reconnects it",
+			Target: targetGateway,
+			build: func(topo regions.Topology, target string, _ values) (Fault, error) {
+				return newRedisPartition(topo, target)
+			},
+		},
+		{
+			Name:   "cache-flush",
+			Doc:    "FLUSHALL on a region's Redis: cached balances, locks, idempotency keys and rate limits are gone; heal: nothing to undo, keys refill",
+			Target: targetRedisRegion,
+			build: func(topo regions.Topology, target string, _ values) (Fault, error) {
+				return newCacheFlush(topo, target)
+			},
+		},
+		{
+			Name:   "cache-avalanche",
+			Doc:    "every cached balance of a region (<region>:bal:*) expires at one instant, 1 ms after inject; heal: nothing to undo, keys refill",
+			Target: targetRedisRegion,
+			build: func(topo regions.Topology, target string, _ values) (Fault, error) {
+				return newCacheAvalanche(topo, target)
+			},
 		},
 
 		// DNS.

@@ -41,12 +41,13 @@ func TestCatalogueNamesAreUniqueKebabCaseAndDocumented(t *testing.T) {
 	}
 	for _, want := range []string{"latency", "bandwidth", "slicer", "reset-peer", "partition", "asymmetric-partition",
 		"majority-minority", "bridge", "majorities-ring", "leader-isolation", "crash", "restart", "pause",
-		"rolling-restart", "leader-kill", "zone-down", "dns-remove-region", "dns-stale-cache", "dns-servfail", "dns-slow"} {
+		"rolling-restart", "leader-kill", "zone-down", "redis-down", "redis-latency", "redis-partition", "cache-flush",
+		"cache-avalanche", "dns-remove-region", "dns-stale-cache", "dns-servfail", "dns-slow"} {
 		if !seen[want] {
 			t.Errorf("the catalogue has no %q", want)
 		}
 	}
-	if _, ok := Lookup("cache-flush"); ok {
+	if _, ok := Lookup("cache-flood"); ok {
 		t.Error("Lookup of an unknown name succeeded")
 	}
 }
@@ -158,6 +159,8 @@ func TestNewValidatesTargetAndParameters(t *testing.T) {
 		{"dns-stale-cache", "", "{fraction: 0.3}", ""},
 		{"dns-stale-cache", "eu-west", "{fraction: 2}", "parameter fraction: 2, want 0 to 1"},
 		{"dns-servfail", "", "", ""},
+		{"redis-down", "us-east", "", ErrNoRedis.Error()}, // catalogueTopology: every gateway mechanism off
+		{"cache-flush", "eu-west", "", ErrNoRedis.Error()},
 		{"dns-slow", "", "{delay: 300ms}", ""},
 		{"dns-slow", "", "{delay: 0s}", "parameter delay: 0s, must be more than zero"},
 		{"dns-slow", "", "", "parameter delay is required"},
@@ -317,7 +320,7 @@ func TestStepForRefusesMalformedSteps(t *testing.T) {
 		params              map[string]any
 		want                string
 	}{
-		{"cache-flush", "", "", nil, `f.yaml:1:1: no fault called "cache-flush" (known: latency, `},
+		{"cache-flood", "", "", nil, `f.yaml:1:1: no fault called "cache-flood" (known: latency, `},
 		{"", "latency", "us-east", map[string]any{"latency": "5ms"}, "f.yaml:1:1: heal latency: a heal step takes no parameters"},
 		{"latency", "latency", "us-east", nil, "f.yaml:1:1: a step has fault or heal, not both"},
 		{"", "", "us-east", nil, "f.yaml:1:1: a step needs fault or heal"},

@@ -15,10 +15,11 @@
 //
 // Faults act on a running lab only through Env, a small interface the lab
 // implements: the network (regions.Network), the lab DNS, crashing and
-// restarting nodes, the current ledger leader, the clients' DNS caches, and an
-// event sink. Nothing here knows how the lab is built, so the same faults run
+// restarting nodes, a direct client of a region's Redis, the current ledger
+// leader, the clients' DNS caches, and an event sink. Nothing here knows how the lab is built, so the same faults run
 // against the lab, a test harness, or (later) nodes in separate processes.
 //
-// Dependencies: faults → regions, results (for results.Event). The lab
+// Dependencies: faults → regions, results (for results.Event), go-redis
+// (Env.Redis, for cache-flush and cache-avalanche). The lab
 // imports faults, never the other way round.
 package faults

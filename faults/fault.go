@@ -6,6 +6,8 @@ import (
 	"math"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"paylab/regions"
 	"paylab/results"
 )
@@ -58,9 +60,9 @@ type Env interface {
 	// then fail to inject).
 	DNS() *regions.DNSServer
 	// Nodes returns the nodes running as processes that CrashNode and
-	// RestartNode accept (ledger nodes and gateways; Redis once the lab runs
-	// it), up or down, in topology order. zone-down takes every one placed
-	// in its zone.
+	// RestartNode accept (ledger nodes, gateways, and each region's Redis
+	// the lab started), up or down, in topology order. zone-down takes every
+	// one placed in its zone.
 	Nodes() []regions.NodeID
 	// CrashNode stops a node abruptly — no leadership transfer, no clean
 	// shutdown — and returns once it is down; links towards it then refuse
@@ -71,6 +73,14 @@ type Env interface {
 	// old addresses, and returns once it serves (not once it caught up).
 	// A node already up is an error.
 	RestartNode(ctx context.Context, id regions.NodeID) error
+	// Redis returns a client connected straight to region's Redis — not
+	// through a gateway's link, so the fault's own commands cross no fault —
+	// and whether that server is shared by every region (an external
+	// REDIS_URL): a fault then touches only the region's keys ("<region>:").
+	// The client belongs to the Env; callers do not close it. A region
+	// without Redis (every gateway mechanism off): an error wrapping
+	// ErrNoRedis.
+	Redis(region string) (client *redis.Client, shared bool, err error)
 	// LeaderNode is the ledger node that leads now, if one does.
 	LeaderNode() (regions.NodeID, bool)
 	// SetClientsIgnoreTTL makes fraction (0 to 1) of one client region's
@@ -96,6 +106,10 @@ var (
 	ErrNoLinks = errors.New("no proxied link matches the target")
 	// ErrNotRunning: a process fault's target is not a node the lab runs.
 	ErrNotRunning = errors.New("not a node the lab runs as a process")
+	// ErrNoRedis: a Redis fault on a lab or topology without Redis (every
+	// gateway mechanism off: topology.gateways cache, lock, idempotency and
+	// limiter).
+	ErrNoRedis = errors.New("no Redis: every gateway mechanism is off")
 )
 
 // StaleClients is how many of populations client populations a stale-cache fault of fraction (0 to 1)

@@ -14,10 +14,12 @@ import (
 
 	toxiclient "github.com/Shopify/toxiproxy/v2/client"
 	"github.com/hashicorp/raft"
+	"github.com/redis/go-redis/v9"
 
 	"paylab/nodes/ledger"
 	"paylab/nodes/ledger/cluster"
 	"paylab/nodes/ledger/ledgertest"
+	"paylab/nodes/redisnode"
 	"paylab/regions"
 	"paylab/results"
 )
@@ -66,6 +68,8 @@ type testLab struct {
 	events    []results.Event
 	resolvers map[string][]*regions.Resolver
 	stale     map[string]float64
+	redis     map[string]*redisnode.Server // per region, when startRedis ran (redis_test.go)
+	direct    map[string]*redis.Client
 }
 
 var _ Env = (*testLab)(nil)
@@ -141,11 +145,42 @@ func (l *testLab) index(id regions.NodeID) (int, error) {
 
 func (l *testLab) Network() *regions.Network { return l.nw }
 func (l *testLab) DNS() *regions.DNSServer   { return l.dns }
-func (l *testLab) Nodes() []regions.NodeID   { return slices.Clone(l.ids) }
 func (l *testLab) Elapsed() time.Duration    { return time.Since(l.start) }
+
+// Nodes lists the ledger nodes, then each region's Redis the test started, in topology order.
+func (l *testLab) Nodes() []regions.NodeID {
+	out := slices.Clone(l.ids)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, r := range l.topo.Regions {
+		if _, ok := l.redis[r.Name]; ok {
+			n, _ := l.topo.RedisNode(r.Name)
+			out = append(out, n.ID)
+		}
+	}
+	return out
+}
+
+// redisAt returns the Redis server node id stands for, if the test started it.
+func (l *testLab) redisAt(id regions.NodeID) (*redisnode.Server, bool) {
+	n, ok := l.topo.Node(id)
+	if !ok || n.Kind != regions.KindRedis {
+		return nil, false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	srv, ok := l.redis[n.Placement.Region]
+	return srv, ok
+}
 
 // CrashNode marks the node down in the network (its links refuse, as lab.Lab does) and crashes it.
 func (l *testLab) CrashNode(ctx context.Context, id regions.NodeID) error {
+	if srv, ok := l.redisAt(id); ok {
+		if err := l.nw.NodeDown(ctx, id); err != nil {
+			return err
+		}
+		return srv.Kill()
+	}
 	i, err := l.index(id)
 	if err != nil {
 		return err
@@ -156,8 +191,15 @@ func (l *testLab) CrashNode(ctx context.Context, id regions.NodeID) error {
 	return l.cluster.Local().Crash(ctx, l.cluster.ID(i))
 }
 
-// RestartNode starts the node again (a fresh raft layer on its address) and opens its links.
+// RestartNode starts the node again (a fresh raft layer on its address; Redis on its port, empty) and
+// opens its links.
 func (l *testLab) RestartNode(ctx context.Context, id regions.NodeID) error {
+	if srv, ok := l.redisAt(id); ok {
+		if err := srv.Restart(ctx); err != nil {
+			return err
+		}
+		return l.nw.NodeUp(ctx, id)
+	}
 	i, err := l.index(id)
 	if err != nil {
 		return err
@@ -168,7 +210,26 @@ func (l *testLab) RestartNode(ctx context.Context, id regions.NodeID) error {
 	return l.nw.NodeUp(ctx, id)
 }
 
+// Redis returns a client straight to region's Redis, if the test started one.
+func (l *testLab) Redis(region string) (*redis.Client, bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	srv, ok := l.redis[region]
+	if !ok {
+		return nil, false, fmt.Errorf("region %q: %w", region, ErrNoRedis)
+	}
+	c, ok := l.direct[region]
+	if !ok {
+		c = srv.Client("")
+		l.direct[region] = c
+	}
+	return c, false, nil
+}
+
 func (l *testLab) LeaderNode() (regions.NodeID, bool) {
+	if l.cluster == nil {
+		return "", false
+	}
 	i := l.cluster.LeaderIndex()
 	if i < 0 {
 		return "", false

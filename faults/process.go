@@ -392,8 +392,8 @@ func newZoneDown(topo regions.Topology, target string, v values) (Fault, error) 
 	if v.str("mode") == "partition" {
 		return newPartition("zone-down", topo, target)
 	}
-	// Everything the lab runs in the zone goes: ledger node, gateways (and Redis once the lab runs it), in
-	// the order Env.Nodes lists them; heal restarts them in reverse, so a zone's gateways come back first.
+	// Everything the lab runs in the zone goes: ledger node, gateways, the region's Redis (in its first
+	// zone), in the order Env.Nodes lists them; heal restarts them in reverse, so a zone's gateways come back first.
 	// What the network does about it (links refused, the region's entry point when no gateway is left) is
 	// the Env's part of CrashNode.
 	return &processFault{name: "zone-down", target: target, notes: true, pick: func(env Env) ([]regions.NodeID, string, error) {

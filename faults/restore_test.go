@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"paylab/regions"
 	"paylab/results"
 )
@@ -71,10 +73,7 @@ func (l *testLab) probeDNS(t *testing.T) string {
 // nothing.
 func TestEveryFaultHealsToExactlyTheStateBefore(t *testing.T) {
 	lab := startTestLab(t)
-	cases := []struct {
-		kind, target string
-		params       map[string]any
-	}{
+	cases := []restoreCase{
 		{"latency", "us-east", map[string]any{"latency": "5ms", "jitter": "1ms"}},
 		{"bandwidth", "eu-west", map[string]any{"rate": 1000, "direction": "in"}},
 		{"slicer", "ap-south/a", map[string]any{"average_size": 16, "delay": "10us"}},
@@ -98,7 +97,7 @@ func TestEveryFaultHealsToExactlyTheStateBefore(t *testing.T) {
 		{"dns-slow", "", map[string]any{"delay": "60ms"}},
 	}
 	covered := map[string]bool{}
-	for _, c := range cases {
+	for _, c := range append(cases, redisRestoreCases...) {
 		covered[c.kind] = true
 	}
 	for _, k := range Catalogue() {
@@ -284,4 +283,67 @@ func recordedFaults(l *testLab) []results.Event {
 		}
 	}
 	return out
+}
+
+// restoreCase is one fault to inject and heal.
+type restoreCase struct {
+	kind, target string
+	params       map[string]any
+}
+
+// redisRestoreCases are the Redis faults: TestEveryRedisFaultHealsToExactlyTheStateBefore runs them on a
+// lab that runs Redis (startRedisLab), and TestEveryFaultHealsToExactlyTheStateBefore counts them covered.
+var redisRestoreCases = []restoreCase{
+	{"redis-down", "us-east", nil},
+	{"redis-latency", "us-east", map[string]any{"latency": "5ms", "jitter": "1ms"}},
+	{"redis-partition", "gateway:us-east/b", nil},
+	{"cache-flush", "us-east", nil},
+	{"cache-avalanche", "us-east", nil},
+}
+
+// redisState is a Redis lab's fault state: the toxics on every proxy, and whether us-east's Redis is
+// marked down, answers (straight and through each gateway's link, waiting for it), and where it listens.
+// The data is not part of it: cache-flush and cache-avalanche remove data for good (heal: nothing to undo).
+func (l *testLab) redisState(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	var b strings.Builder
+	for _, s := range l.toxics(t) {
+		fmt.Fprintln(&b, s)
+	}
+	srv := l.redis["us-east"]
+	direct, _, _ := l.Redis("us-east")
+	answers := func(c *redis.Client) bool {
+		// "no" after 5 s of tries: a healed Redis answers in milliseconds, a down or cut one never does
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		return waitFor(pctx, 5*time.Second, func() bool { return c.Ping(pctx).Err() == nil })
+	}
+	fmt.Fprintf(&b, "%s down=%v addr=%s answers=%v\n", redisUS, l.nw.IsDown(redisUS), srv.Addr(), answers(direct))
+	for _, g := range []regions.NodeID{gatewayA, gatewayB} {
+		fmt.Fprintf(&b, "via %s answers=%v\n", g, answers(viaGateway(t, l, g)))
+	}
+	return b.String()
+}
+
+// TestEveryRedisFaultHealsToExactlyTheStateBefore: as TestEveryFaultHealsToExactlyTheStateBefore, for the
+// Redis faults on a lab that runs Redis; the one-shot cache faults must change no state (they only remove
+// data) and heal twice as nothing.
+func TestEveryRedisFaultHealsToExactlyTheStateBefore(t *testing.T) {
+	lab := startRedisLab(t)
+	for _, c := range redisRestoreCases {
+		t.Run(c.kind+"/"+c.target, func(t *testing.T) {
+			ctx := testCtx(t, 3*patience)
+			before := lab.redisState(t, ctx)
+			f := mustNew(t, lab.topo, c.kind, c.target, c.params)
+			inject(t, ctx, lab, f)
+			_, oneShot := f.(OneShot)
+			if during := lab.redisState(t, ctx); oneShot != (during == before) {
+				t.Errorf("one-shot %v, yet the inject changed the state: %v\n%s", oneShot, during != before, during)
+			}
+			heal(t, ctx, lab, f) // twice: the second does nothing
+			if after := lab.redisState(t, ctx); after != before {
+				t.Errorf("state after heal differs from before\nbefore:\n%s\nafter:\n%s", before, after)
+			}
+		})
+	}
 }

@@ -9,6 +9,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"paylab/regions"
 	"paylab/results"
 )
@@ -24,7 +26,10 @@ type clockLab struct {
 
 var _ Env = (*clockLab)(nil)
 
-func (c *clockLab) Network() *regions.Network          { return nil }
+func (c *clockLab) Network() *regions.Network { return nil }
+func (c *clockLab) Redis(string) (*redis.Client, bool, error) {
+	return nil, false, ErrNoRedis
+}
 func (c *clockLab) DNS() *regions.DNSServer            { return nil }
 func (c *clockLab) Nodes() []regions.NodeID            { return nil }
 func (c *clockLab) LeaderNode() (regions.NodeID, bool) { return "", false }

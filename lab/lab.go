@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"paylab/nodes/gateway"
 	"paylab/nodes/ledger/client"
 	"paylab/nodes/ledger/cluster"
@@ -48,6 +50,7 @@ type Lab struct {
 
 	gateways []*gatewayNode
 	redis    map[string]*redisnode.Server // per region, when a gateway mechanism uses Redis
+	direct   map[string]*redis.Client     // per region, a client straight to its Redis (Redis; faults)
 	dns      *regions.DNSServer
 	health   *regions.HealthChecker
 	signer   *gateway.Signer
@@ -136,10 +139,9 @@ func (l *Lab) CrashNode(ctx context.Context, id regions.NodeID) error {
 		crash = func() error { return l.crashLedger(ctx, id) }
 	case regions.KindGateway:
 		crash = func() error { return l.crashGateway(id) }
+	case regions.KindRedis:
+		crash = func() error { return l.crashRedis(n.Placement.Region, id) }
 	default:
-		// The seam for Redis (next issue): once the lab runs a region's Redis as a process, Nodes lists it,
-		// a case here crashes it and one in RestartNode restarts it; zone-down then takes it down with its
-		// zone (it picks every node Nodes lists by placement) and the network refuses its links.
 		return fmt.Errorf("crash %s: the lab runs no %s process", id, n.Kind)
 	}
 	region := n.Placement.Region
@@ -172,8 +174,10 @@ func (l *Lab) RestartNode(ctx context.Context, id regions.NodeID) error {
 		err = l.restartLedger(ctx, id)
 	case regions.KindGateway:
 		err = l.restartGateway(id)
+	case regions.KindRedis:
+		err = l.restartRedis(ctx, n.Placement.Region, id)
 	default:
-		return fmt.Errorf("restart %s: the lab runs no %s process", id, n.Kind) // Redis: see CrashNode
+		return fmt.Errorf("restart %s: the lab runs no %s process", id, n.Kind)
 	}
 	if errors.Is(err, errAlreadyUp) && l.nw.IsDown(id) {
 		err = nil
@@ -263,13 +267,20 @@ func (l *Lab) Record(e results.Event) {
 }
 
 // Nodes lists the nodes the lab runs as processes that faults may crash and restart, up or down, in topology
-// order: the ledger nodes, then every region's gateways (Redis joins them when the lab runs it).
+// order: the ledger nodes, then every region's gateways, then every region's Redis the lab started (not an
+// external one, which is not the lab's to stop).
 func (l *Lab) Nodes() []regions.NodeID {
 	out := l.LedgerNodes()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, g := range l.gateways {
 		out = append(out, g.id)
+	}
+	for _, r := range l.s.Topology.Regions {
+		if srv, ok := l.redis[r.Name]; ok && srv.Kind() != redisnode.KindExternal {
+			n, _ := l.s.Topology.RedisNode(r.Name)
+			out = append(out, n.ID)
+		}
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"paylab/faults"
 	"paylab/nodes/gateway"
 	"paylab/nodes/redisnode"
 	"paylab/regions"
@@ -53,15 +55,84 @@ func (l *Lab) startRedis(ctx context.Context) error {
 	return nil
 }
 
-// closeRedis stops the regions' Redis servers (an external one is left running).
+// closeRedis stops the regions' Redis servers (an external one is left running) and closes the direct
+// clients Redis handed out.
 func (l *Lab) closeRedis() {
 	l.mu.Lock()
-	servers := l.redis
-	l.redis = nil
+	servers, direct := l.redis, l.direct
+	l.redis, l.direct = nil, nil
 	l.mu.Unlock()
+	for _, c := range direct {
+		_ = c.Close()
+	}
 	for _, s := range servers {
 		s.Close()
 	}
+}
+
+// redisOf returns a region's Redis server, or an error wrapping faults.ErrNoRedis.
+func (l *Lab) redisOf(region string) (*redisnode.Server, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	srv, ok := l.redis[region]
+	if !ok {
+		return nil, fmt.Errorf("region %q: %w", region, faults.ErrNoRedis)
+	}
+	return srv, nil
+}
+
+// Redis returns a client connected straight to region's Redis (no toxiproxy link, so a fault's own commands
+// are not slowed or cut by the faults on the gateways' links), and whether that server is shared by every
+// region (REDIS_URL): a fault must then touch only the region's keys ("<region>:"). The client is the
+// lab's, closed with it; callers do not close it. Without a Redis for the region (every gateway mechanism
+// off) the error wraps faults.ErrNoRedis.
+func (l *Lab) Redis(region string) (*redis.Client, bool, error) {
+	srv, err := l.redisOf(region)
+	if err != nil {
+		return nil, false, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c, ok := l.direct[region]
+	if !ok {
+		if l.direct == nil {
+			l.direct = map[string]*redis.Client{}
+		}
+		c = redis.NewClient(&redis.Options{Addr: srv.Addr(), DB: srv.DB(), DialTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second})
+		l.direct[region] = c
+	}
+	return c, srv.Kind() == redisnode.KindExternal, nil
+}
+
+// crashRedis kills a region's Redis (a redis-server's process group gets SIGKILL); CrashNode has marked it
+// down in the network first, so the gateways' links to it refuse.
+func (l *Lab) crashRedis(region string, id regions.NodeID) error {
+	srv, err := l.redisOf(region)
+	if err != nil {
+		return fmt.Errorf("crash %s: %w", id, err)
+	}
+	if err := srv.Kill(); err != nil {
+		if errors.Is(err, redisnode.ErrStopped) {
+			return fmt.Errorf("crash %s: %w", id, errors.Join(errAlreadyDown, err))
+		}
+		return fmt.Errorf("crash %s: %w", id, err)
+	}
+	return nil
+}
+
+// restartRedis starts a killed Redis again on its old address, empty as a restarted cache is.
+func (l *Lab) restartRedis(ctx context.Context, region string, id regions.NodeID) error {
+	srv, err := l.redisOf(region)
+	if err != nil {
+		return fmt.Errorf("restart %s: %w", id, err)
+	}
+	if err := srv.Restart(ctx); err != nil {
+		if errors.Is(err, redisnode.ErrRunning) {
+			return fmt.Errorf("restart %s: %w", id, errors.Join(errAlreadyUp, err))
+		}
+		return fmt.Errorf("restart %s: %w", id, err)
+	}
+	return nil
 }
 
 // gatewayMechanisms gives a gateway's config its Redis-backed mechanisms as topology.gateways sets them,

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -44,8 +45,17 @@ const (
 	KindExternal Kind = "external"
 )
 
-// ErrNotInstalled is returned by Start with Config.Require when `redis-server` is not on PATH.
-var ErrNotInstalled = errors.New("redis-server is not installed")
+// Errors of Start, Kill and Restart; match them with errors.Is.
+var (
+	// ErrNotInstalled is returned by Start with Config.Require when `redis-server` is not on PATH.
+	ErrNotInstalled = errors.New("redis-server is not installed")
+	// ErrStopped: Kill of a server that is already down (killed and not restarted, or closed).
+	ErrStopped = errors.New("redis is not running")
+	// ErrRunning: Restart of a server that is up.
+	ErrRunning = errors.New("redis is already running")
+	// ErrExternal: Kill or Restart of an external server, which the lab never stops.
+	ErrExternal = errors.New("an external redis is not the lab's to stop")
+)
 
 // Config describes one server to start.
 type Config struct {
@@ -75,6 +85,10 @@ type Server struct {
 	db   int
 	name string
 
+	path  string // the redis-server binary, for Restart
+	ready time.Duration
+
+	pid     atomic.Int64 // the redis-server process id while it runs, for Pid
 	cmd     *exec.Cmd
 	exited  chan struct{} // closed when cmd has been waited for
 	mini    *miniredis.Miniredis
@@ -82,8 +96,9 @@ type Server struct {
 	wg      sync.WaitGroup
 	dir     string
 	ownDir  bool
-	closeMu sync.Mutex
+	closeMu sync.Mutex // serialises Kill, Restart and Close
 	closed  bool
+	down    bool // killed and not restarted
 }
 
 // Start starts (or, for a URL, connects to) one server and waits until it answers PING. Errors: a bad or
@@ -110,7 +125,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if lookErr != nil && cfg.Require {
 		return nil, fmt.Errorf("start %s: %w (%v)", cfg.Name, ErrNotInstalled, lookErr)
 	}
-	s := &Server{name: cfg.Name, dir: cfg.Dir}
+	s := &Server{name: cfg.Name, dir: cfg.Dir, ready: cfg.Ready}
 	if s.dir == "" {
 		d, err := os.MkdirTemp("", "paylab-redis-")
 		if err != nil {
@@ -126,8 +141,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	var err error
 	if lookErr == nil {
-		s.kind = KindServer
-		err = s.startProcess(ctx, path, cfg)
+		s.kind, s.path = KindServer, path
+		err = s.startProcess(ctx, cfg)
 	} else {
 		s.kind = KindEmbedded
 		err = s.startEmbedded(cfg)
@@ -159,36 +174,45 @@ func external(ctx context.Context, cfg Config) (*Server, error) {
 
 // startProcess runs redis-server on a free loopback port below the ephemeral range (loopback.FreeAddr);
 // a port taken between the probe and redis-server's own bind makes it exit, and another is tried.
-func (s *Server) startProcess(ctx context.Context, path string, cfg Config) error {
+func (s *Server) startProcess(ctx context.Context, cfg Config) error {
 	var lastErr error
 	for range 5 {
 		addr, err := loopback.FreeAddr("127.0.0.1")
 		if err != nil {
 			return err
 		}
-		_, port, _ := net.SplitHostPort(addr)
-		cmd := exec.Command(path,
-			"--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no",
-			"--dir", s.dir, "--daemonize", "no", "--protected-mode", "yes", "--loglevel", "warning",
-			"--logfile", filepath.Join(s.dir, "redis.log"))
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			return fmt.Errorf("run %s: %w", path, err)
-		}
-		s.cmd, s.addr, s.exited = cmd, addr, make(chan struct{})
-		go func(exited chan struct{}) {
-			_ = cmd.Wait()
-			close(exited)
-		}(s.exited)
-		if lastErr = s.waitReady(ctx, cfg.Ready); lastErr == nil {
+		if lastErr = s.spawn(ctx, addr, cfg.Ready); lastErr == nil {
 			return nil
 		}
-		s.killProcess()
 		if ctx.Err() != nil {
 			return lastErr
 		}
 	}
 	return fmt.Errorf("redis-server did not come up after 5 ports (see %s): %w", filepath.Join(s.dir, "redis.log"), lastErr)
+}
+
+// spawn runs redis-server on addr and waits until it answers; on failure nothing is left running.
+func (s *Server) spawn(ctx context.Context, addr string, ready time.Duration) error {
+	_, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command(s.path,
+		"--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no",
+		"--dir", s.dir, "--daemonize", "no", "--protected-mode", "yes", "--loglevel", "warning",
+		"--logfile", filepath.Join(s.dir, "redis.log"))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("run %s: %w", s.path, err)
+	}
+	s.cmd, s.addr, s.exited = cmd, addr, make(chan struct{})
+	s.pid.Store(int64(cmd.Process.Pid))
+	go func(exited chan struct{}) {
+		_ = cmd.Wait()
+		close(exited)
+	}(s.exited)
+	if err := s.waitReady(ctx, ready); err != nil {
+		s.killProcess(syscall.SIGTERM)
+		return err
+	}
+	return nil
 }
 
 // startEmbedded serves miniredis on a loopback port and drives its clock from wall time.
@@ -269,12 +293,7 @@ func (s *Server) Addr() string { return s.addr }
 func (s *Server) DB() int { return s.db }
 
 // Pid is the redis-server process id, 0 for the embedded or an external server.
-func (s *Server) Pid() int {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return 0
-	}
-	return s.cmd.Process.Pid
-}
+func (s *Server) Pid() int { return int(s.pid.Load()) }
 
 // Client returns a go-redis client for this server; the caller closes it. Pass the address of a toxiproxy
 // link in via to reach the server through it ("" dials the server directly).
@@ -291,13 +310,15 @@ func (s *Server) URL() string {
 	return (&url.URL{Scheme: "redis", Host: s.addr, Path: "/" + strconv.Itoa(s.db)}).String()
 }
 
-func (s *Server) killProcess() {
+// killProcess sends the redis-server's whole process group sig (SIGTERM: SIGKILL after 3 s) and waits
+// for it to exit.
+func (s *Server) killProcess(sig syscall.Signal) {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
 	// The whole process group: redis-server forks for nothing when nothing is saved, but a group kill is
 	// what guarantees no child survives.
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
+	_ = syscall.Kill(-s.cmd.Process.Pid, sig)
 	select {
 	case <-s.exited:
 	case <-time.After(3 * time.Second):
@@ -305,6 +326,58 @@ func (s *Server) killProcess() {
 		<-s.exited
 	}
 	s.cmd = nil
+	s.pid.Store(0)
+}
+
+// Kill stops the server abruptly, as a crash does: a redis-server's process group gets SIGKILL (Kill
+// returns once it has exited), the embedded server stops listening and drops its connections. Its address
+// stays the server's, for Restart. Errors: ErrStopped when it is already down, ErrExternal for an external
+// server.
+func (s *Server) Kill() error {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	switch {
+	case s.kind == KindExternal:
+		return fmt.Errorf("kill %s: %w", s.name, ErrExternal)
+	case s.closed || s.down:
+		return fmt.Errorf("kill %s: %w", s.name, ErrStopped)
+	}
+	s.killProcess(syscall.SIGKILL)
+	if s.mini != nil {
+		s.mini.Close()
+	}
+	s.down = true
+	return nil
+}
+
+// Restart starts a killed server again on its old address, empty (nothing was persisted), and returns once
+// it answers PING. Errors: ErrRunning when it is up, ErrExternal, ErrStopped after Close, or a server that
+// does not come up (the address taken meanwhile) — it then stays down and Restart may be called again.
+func (s *Server) Restart(ctx context.Context) error {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	switch {
+	case s.kind == KindExternal:
+		return fmt.Errorf("restart %s: %w", s.name, ErrExternal)
+	case s.closed:
+		return fmt.Errorf("restart %s: %w", s.name, ErrStopped)
+	case !s.down:
+		return fmt.Errorf("restart %s: %w", s.name, ErrRunning)
+	}
+	if s.mini != nil {
+		s.mini.FlushAll() // miniredis keeps its values across Close; a restarted Redis has none
+		if err := s.mini.Restart(); err != nil {
+			return fmt.Errorf("restart %s on %s: %w", s.name, s.addr, err)
+		}
+		if err := s.waitReady(ctx, s.ready); err != nil {
+			s.mini.Close()
+			return fmt.Errorf("restart %s on %s: %w", s.name, s.addr, err)
+		}
+	} else if err := s.spawn(ctx, s.addr, s.ready); err != nil {
+		return fmt.Errorf("restart %s on %s (see %s): %w", s.name, s.addr, filepath.Join(s.dir, "redis.log"), err)
+	}
+	s.down = false
+	return nil
 }
 
 // Close stops the server (a redis-server process: SIGTERM, then SIGKILL after 3 s; the embedded one and its
@@ -316,11 +389,13 @@ func (s *Server) Close() {
 		return
 	}
 	s.closed = true
-	s.killProcess()
+	s.killProcess(syscall.SIGTERM)
 	if s.mini != nil {
 		close(s.stop)
 		s.wg.Wait()
-		s.mini.Close()
+		if !s.down {
+			s.mini.Close()
+		}
 	}
 	if s.ownDir {
 		_ = os.RemoveAll(s.dir)

@@ -127,3 +127,101 @@ func TestExternalURLMustBeLoopbackAndIsLeftRunning(t *testing.T) {
 	ext.Close()
 	evalWorks(t, inner) // still serving: the lab does not stop what it did not start
 }
+
+// killAndRestart: Kill takes the server down (PING fails, a redis-server process is gone), Restart brings
+// it back on the same address, empty; killing twice and restarting a running server are refused.
+func killAndRestart(t *testing.T, s *Server) {
+	t.Helper()
+	c := s.Client("")
+	defer c.Close()
+	if err := c.Set(ctx(t), "before", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	addr, pid := s.Addr(), s.Pid()
+	if err := s.Restart(ctx(t)); !errors.Is(err, ErrRunning) {
+		t.Fatalf("%s: Restart of a running server: %v, want ErrRunning", s.Kind(), err)
+	}
+	if err := s.Kill(); err != nil {
+		t.Fatalf("%s: Kill: %v", s.Kind(), err)
+	}
+	if pid != 0 {
+		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+			t.Fatalf("redis-server %d still exists after Kill: %v", pid, err)
+		}
+	}
+	if s.Pid() != 0 {
+		t.Fatalf("%s: Pid %d after Kill, want 0", s.Kind(), s.Pid())
+	}
+	if err := c.Ping(ctx(t)).Err(); err == nil {
+		t.Fatalf("%s: PING answered after Kill", s.Kind())
+	}
+	if err := s.Kill(); !errors.Is(err, ErrStopped) {
+		t.Fatalf("%s: second Kill: %v, want ErrStopped", s.Kind(), err)
+	}
+	if err := s.Restart(ctx(t)); err != nil {
+		t.Fatalf("%s: Restart: %v", s.Kind(), err)
+	}
+	if s.Addr() != addr {
+		t.Fatalf("%s: restarted on %s, want the old address %s", s.Kind(), s.Addr(), addr)
+	}
+	if pid != 0 && (s.Pid() == 0 || s.Pid() == pid) {
+		t.Fatalf("restarted redis-server has pid %d (before: %d), want a new process", s.Pid(), pid)
+	}
+	n, err := c.Exists(ctx(t), "before").Result()
+	if err != nil || n != 0 {
+		t.Fatalf("%s: after Restart EXISTS before = %d, %v; want 0 (a restarted cache is empty)", s.Kind(), n, err)
+	}
+	expires(t, s)
+	evalWorks(t, s)
+}
+
+func TestRedisServerKillRestartsEmptyOnTheSameAddress(t *testing.T) {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("redis-server is not installed (the embedded one is tested below)")
+	}
+	s, err := Start(ctx(t), Config{Name: "redis:test", Require: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	killAndRestart(t, s)
+	if err := s.Kill(); err != nil { // Close of a killed server leaves nothing behind
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := s.Restart(ctx(t)); !errors.Is(err, ErrStopped) {
+		t.Fatalf("Restart after Close: %v, want ErrStopped", err)
+	}
+}
+
+func TestEmbeddedKillRestartsEmptyOnTheSameAddress(t *testing.T) {
+	s, err := Start(ctx(t), Config{Name: "redis:test", Binary: "/nonexistent/redis-server"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	killAndRestart(t, s)
+	if err := s.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	s.Close() // a killed embedded server closes once
+}
+
+func TestExternalIsNeitherKilledNorRestarted(t *testing.T) {
+	inner, err := Start(ctx(t), Config{Binary: "/nonexistent/redis-server"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inner.Close()
+	ext, err := Start(ctx(t), Config{URL: "redis://" + inner.Addr() + "/0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ext.Kill(); !errors.Is(err, ErrExternal) {
+		t.Fatalf("Kill of an external server: %v, want ErrExternal", err)
+	}
+	if err := ext.Restart(ctx(t)); !errors.Is(err, ErrExternal) {
+		t.Fatalf("Restart of an external server: %v, want ErrExternal", err)
+	}
+	evalWorks(t, inner)
+}
