@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -267,11 +268,11 @@ func (g *Gateway) handleTransfer(w http.ResponseWriter, r *http.Request, body []
 // The naive idempotency sends it under a fresh transfer id carrying the client's id as its payment key. The
 // error is the lock's (the payment was not sent); the result carries the client's id.
 func (g *Gateway) forward(ctx context.Context, t ledger.Transfer) (client.TransferResult, error) {
-	lease, err := g.locks.Lock(ctx, t.From)
+	release, err := g.lockAccounts(ctx, t)
 	if err != nil {
-		return client.TransferResult{}, fmt.Errorf("lock account %s: %w", t.From, err)
+		return client.TransferResult{}, err
 	}
-	defer lease.Release(context.WithoutCancel(ctx))
+	defer release()
 	sent := t
 	switch {
 	case g.cfg.IdempotencyMode == ModeNaive:
@@ -284,12 +285,38 @@ func (g *Gateway) forward(ctx context.Context, t ledger.Transfer) (client.Transf
 	}
 	var res client.TransferResult
 	if g.cfg.Lock == ModeNaive {
-		res = g.readCheckWrite(ctx, sent, lease)
+		res = g.readCheckWrite(ctx, sent)
 	} else {
 		res = g.batcher.transfer(ctx, sent)
 	}
 	res.ID = t.ID
 	return res, nil
+}
+
+// lockAccounts takes the payment's locks: the debited account's around a ledger transfer (which needs no
+// lock to be right); both accounts, in id order so two payments never wait on each other, around the naive
+// read-check-write, which writes both. The returned func releases them, newest first.
+func (g *Gateway) lockAccounts(ctx context.Context, t ledger.Transfer) (func(), error) {
+	ids := []string{t.From}
+	if g.cfg.Lock == ModeNaive && t.To != t.From {
+		ids = append(ids, t.To)
+		slices.Sort(ids)
+	}
+	var leases []Lease
+	release := func() {
+		for i := len(leases) - 1; i >= 0; i-- {
+			leases[i].Release(context.WithoutCancel(ctx))
+		}
+	}
+	for _, id := range ids {
+		l, err := g.locks.Lock(ctx, id)
+		if err != nil {
+			release()
+			return nil, fmt.Errorf("lock account %s: %w", id, err)
+		}
+		leases = append(leases, l)
+	}
+	return release, nil
 }
 
 // handleCreateAccount creates one account: 201, or 409 when it exists. The ledger client creates accounts in
