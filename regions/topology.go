@@ -109,9 +109,9 @@ type Gateways struct {
 	// Cache is the cache-aside of balance reads (nodes/gateway RedisBalanceCache): naive = one fixed
 	// CacheTTL; safe = TTL jitter, one rebuild per key, cached absence, serve-stale.
 	Cache string `yaml:"cache"`
-	// Lock is the per-account lock: naive = SETNX with LockTTL around read-check-write (the ledger's blind
-	// balance writes) and an unconditional DEL; safe = a fenced lock (INCR token, compare-and-delete)
-	// around the ledger's own conditional transfer.
+	// Lock is the per-account lock: naive = SETNX with LockTTL on both accounts around read-check-write (the
+	// ledger's blind balance writes) and an unconditional DEL; safe = a fenced lock (INCR token,
+	// compare-and-delete) on the debited account around the ledger's own conditional transfer.
 	Lock string `yaml:"lock"`
 	// Idempotency: naive = SETNX keys with IdempotencyTTL decide, and a claimed payment goes to the ledger
 	// under a fresh transfer id; safe = the ledger's own idempotency by payment key, results also cached.

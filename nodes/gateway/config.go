@@ -95,8 +95,9 @@ type Config struct {
 	// same mode).
 	Cache Mode
 	// Lock is the per-account lock's mode ("" means off). Safe holds a fenced lock (Locks) around the
-	// ledger's conditional transfer; naive holds Locks' lease around read-check-write: read both balances
-	// through the cache, check, and set each with the ledger's blind balance write. On, Locks must be set.
+	// ledger's conditional transfer; naive holds both accounts' leases around read-check-write: read both
+	// balances (through the cache when it is on), check, and set each with the ledger's blind balance write.
+	// On, Locks must be set.
 	Lock Mode
 	// IdempotencyMode ("" means off) — naive: Claims decides whether a payment is new, and a new one goes to
 	// the ledger under a fresh transfer id carrying the client's id as its payment key; safe: the ledger's

@@ -42,8 +42,8 @@ type BalanceCache interface {
 }
 
 // AccountLocker serialises work on one account across gateways. The gateway holds the debited account's lock
-// around forwarding a transfer. Safe mode (later) fences the ledger write with the lease's token; naive mode
-// reproduces the article's SETNX lock with a fixed TTL.
+// around a ledger transfer, and both accounts' around the naive read-check-write (lockAccounts).
+// RedisLocker implements it: safe (fencing token, compare-and-delete) or naive (SETNX, fixed TTL, DEL).
 type AccountLocker interface {
 	// Lock blocks until the account's lock is held or ctx ends.
 	Lock(ctx context.Context, account string) (Lease, error)
