@@ -40,6 +40,7 @@ func commands() map[string]command {
 		"bench":      {"measure the ledger: throughput (bench ledger) and leader failover (bench failover)", runBench},
 		"run":        {"run a scenario: build the system, load it, inject faults, check, write runs/<id>/", runRun},
 		"validate":   {"check scenario files without running them (errors as file:line:col)", runValidate},
+		"compare":    {"line up two runs' figures with ratios and verdict changes; exit 1 on a --max-ratio regression", runCompare},
 		"suite":      {"run many scenarios (all shipped ones by default) → one junit.xml, index.html and exit code", runSuite},
 		"list":       {"list the shipped scenarios", runList},
 		"lab":        {"lab up: start a topology and print every address to poke it by hand", runLab},
