@@ -29,6 +29,9 @@ type SuiteConfig struct {
 	NoRerun bool
 	// ToxiproxyURL drives an external toxiproxy-server, as RunOptions.ToxiproxyURL.
 	ToxiproxyURL string
+	// Annotate adds a GitHub Actions workflow command (::error::) per assertion not as expected and per
+	// scenario that could not be set up (set when GITHUB_ACTIONS=true).
+	Annotate bool
 }
 
 // suiteOverhead is what a run costs beyond its scenario's warm-up, duration and drain (building the lab,
@@ -70,8 +73,33 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) ([]results.SuiteEntry, error
 		}
 		fmt.Fprintf(cfg.Out, "[%d/%d] %-32s %-7s %5.0fs%s   about %v left\n", i+1, len(cfg.Names), name, e.Verdict(), e.Took.Seconds(),
 			rerunNote(e), left.Round(time.Second))
+		if cfg.Annotate {
+			annotate(cfg.Out, e)
+		}
 	}
 	return entries, nil
+}
+
+// annotate writes GitHub Actions ::error:: lines for an entry (workflow commands: the message's newlines
+// and percent signs escaped as the runner expects).
+func annotate(w io.Writer, e results.SuiteEntry) {
+	esc := strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A")
+	if e.Run == nil {
+		fmt.Fprintf(w, "::error title=paylab %s::%s\n", e.Name, esc.Replace("setup failed: "+e.Err))
+		return
+	}
+	for _, a := range e.Run.Assertions {
+		if !a.Passed() {
+			fmt.Fprintf(w, "::error title=paylab %s: %s::%s\n", e.Name, a.Label(), esc.Replace(fmt.Sprintf("%s (want %s): observed %s, limit %s", a.Verdict, expectedVerdict(a), a.Observed, a.Limit)))
+		}
+	}
+}
+
+func expectedVerdict(a results.AssertionResult) results.Verdict {
+	if a.Expected == "" {
+		return results.Pass
+	}
+	return a.Expected
 }
 
 func rerunNote(e results.SuiteEntry) string {

@@ -36,7 +36,8 @@ func runSuite(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		dir = filepath.Join("runs", "suite-"+time.Now().UTC().Format("20060102T150405Z"))
 	}
 	fmt.Fprintf(stdout, "paylab suite: %d scenarios → %s\n", len(names), dir)
-	entries, runErr := lab.RunSuite(ctx, lab.SuiteConfig{Names: names, Dir: dir, Out: stdout, NoRerun: *noRerun, ToxiproxyURL: os.Getenv("TOXIPROXY_URL")})
+	entries, runErr := lab.RunSuite(ctx, lab.SuiteConfig{Names: names, Dir: dir, Out: stdout, NoRerun: *noRerun, ToxiproxyURL: os.Getenv("TOXIPROXY_URL"),
+		Annotate: os.Getenv("GITHUB_ACTIONS") == "true"})
 	if err := writeSuite(dir, *junit, entries); err != nil {
 		return err
 	}
