@@ -46,10 +46,15 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) ([]results.SuiteEntry, error
 	if err := os.MkdirAll(runs, 0o755); err != nil {
 		return nil, fmt.Errorf("suite directory: %w", err)
 	}
+	// Each scenario is loaded and prepared once for the estimate and its run; a re-run prepares afresh (a
+	// plan's fault steps carry the state of their injection, so each run gets its own, as a sweep's do).
+	plans := make([]*Plan, len(cfg.Names))
+	loadErrs := make([]error, len(cfg.Names))
 	estimate := make([]time.Duration, len(cfg.Names))
 	for i, name := range cfg.Names {
 		estimate[i] = suiteOverhead
-		if s, _, _, err := Load(name); err == nil {
+		if _, _, plans[i], loadErrs[i] = Load(name); loadErrs[i] == nil {
+			s := plans[i].Scenario()
 			estimate[i] += s.Warmup + s.Duration + s.Drain
 		}
 	}
@@ -60,7 +65,10 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) ([]results.SuiteEntry, error
 			return entries, err
 		}
 		start := time.Now()
-		e := runSuiteEntry(ctx, cfg, runs, name)
+		e := results.SuiteEntry{Name: name, Err: errText(loadErrs[i])}
+		if loadErrs[i] == nil {
+			e = runSuiteEntry(ctx, cfg, runs, name, plans[i])
+		}
 		e.Took = time.Since(start)
 		entries = append(entries, e)
 		spent, planned = spent+e.Took, planned+estimate[i]
@@ -109,15 +117,26 @@ func rerunNote(e results.SuiteEntry) string {
 	return "  (re-run once: " + e.Rerun + ")"
 }
 
-// runSuiteEntry loads and runs one scenario, and runs it once more when its verdict is unknown and its lab
-// was saturated (unless cfg.NoRerun): the second run's verdict stands, and the entry says why it was re-run.
-func runSuiteEntry(ctx context.Context, cfg SuiteConfig, runs, name string) results.SuiteEntry {
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// runSuiteEntry runs one scenario's plan, and runs it once more, from a fresh plan, when its verdict is
+// unknown and its lab was saturated (unless cfg.NoRerun): the second run's verdict stands, and the entry
+// says why it was re-run.
+func runSuiteEntry(ctx context.Context, cfg SuiteConfig, runs, name string, plan *Plan) results.SuiteEntry {
 	e := results.SuiteEntry{Name: name}
 	run := func() (*Result, error) {
-		_, _, plan, err := Load(name)
-		if err != nil {
-			return nil, err
+		if plan == nil {
+			var err error
+			if _, _, plan, err = Load(name); err != nil {
+				return nil, err
+			}
 		}
+		defer func() { plan = nil }() // used up: a re-run prepares its own
 		log, err := os.CreateTemp(runs, logName(name)+"-*.log")
 		if err != nil {
 			return nil, fmt.Errorf("run log: %w", err)

@@ -416,11 +416,7 @@ func (g *Gateway) handleGetAccount(w http.ResponseWriter, r *http.Request, _ []b
 	var acc ledger.AccountState
 	var err error
 	if stale {
-		var hit bool
-		acc, hit, err = g.balances.Read(ctx, id, load)
-		if hit && g.cfg.Counts != nil {
-			g.cfg.Counts.CacheHits.Add(1)
-		}
+		acc, err = g.readThroughCache(ctx, id, load)
 	} else {
 		acc, err = load(ctx)
 	}
@@ -438,6 +434,16 @@ func (g *Gateway) countLedgerRead() {
 	if g.cfg.Counts != nil {
 		g.cfg.Counts.LedgerReads.Add(1)
 	}
+}
+
+// readThroughCache reads an account through the balance cache, load asking the ledger on a miss (load
+// counts its own ledger reads), and counts a cache hit (Config.Counts).
+func (g *Gateway) readThroughCache(ctx context.Context, id string, load func(context.Context) (ledger.AccountState, error)) (ledger.AccountState, error) {
+	acc, hit, err := g.balances.Read(ctx, id, load)
+	if hit && g.cfg.Counts != nil {
+		g.cfg.Counts.CacheHits.Add(1)
+	}
+	return acc, err
 }
 
 // errBreakerOpen is load's error when the breaker refused the ledger call (and wrote the answer).

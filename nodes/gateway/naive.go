@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -57,17 +56,13 @@ func (g *Gateway) readCheckWrite(ctx context.Context, t ledger.Transfer) client.
 		return client.TransferResult{TransferResult: ledger.TransferResult{ID: t.ID}, Outcome: o, Err: err}
 	}
 	read := func(id string) (ledger.AccountState, error) {
-		acc, hit, err := g.balances.Read(ctx, id, func(ctx context.Context) (ledger.AccountState, error) {
+		// A linearizable read: with the cache off the lock is the only weak point (a read from a lagging
+		// replica would lose updates with no pause at all); with it on, the cache's staleness is the naive
+		// design's own.
+		return g.readThroughCache(ctx, id, func(ctx context.Context) (ledger.AccountState, error) {
 			g.countLedgerRead()
-			// A linearizable read: with the cache off the lock is the only weak point (a read from a lagging
-			// replica would lose updates with no pause at all); with it on, the cache's staleness is the
-			// naive design's own.
 			return g.ledger.Account(ctx, id, false)
 		})
-		if hit && g.cfg.Counts != nil {
-			g.cfg.Counts.CacheHits.Add(1)
-		}
-		return acc, err
 	}
 	from, err := read(t.From)
 	if err != nil {
@@ -98,8 +93,7 @@ func (g *Gateway) readCheckWrite(ctx context.Context, t ledger.Transfer) client.
 
 // readFailed maps a failed balance read of readCheckWrite: an absent account rejects the payment.
 func (g *Gateway) readFailed(t ledger.Transfer, err error) client.TransferResult {
-	var api *client.APIError
-	if errors.Is(err, ledger.ErrNotFound) || errors.As(err, &api) && api.Reason == ledger.ErrorNotFound {
+	if isAbsent(err) {
 		return client.TransferResult{TransferResult: ledger.TransferResult{ID: t.ID, Status: ledger.StatusRejected, Reason: ledger.ReasonUnknownAccount}, Outcome: outcome.Rejected}
 	}
 	return client.TransferResult{TransferResult: ledger.TransferResult{ID: t.ID}, Outcome: outcome.Failed, Err: fmt.Errorf("read balances for %s: %w", t.ID, err)}

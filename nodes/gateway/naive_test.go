@@ -100,7 +100,7 @@ func TestNaiveLockReadCheckWrite(t *testing.T) {
 }
 
 // TestMechanismMetrics: a gateway with the Redis cache and lock exports their counts — two stale reads of
-// one account are one rebuild and one hit; a payment takes one lock.
+// one account are one rebuild and one hit (in Config.Counts too); a payment takes one lock.
 func TestMechanismMetrics(t *testing.T) {
 	rdb := embeddedRedis(t)
 	cache, err := NewRedisBalanceCache(rdb, CacheConfig{Mode: ModeSafe, TTL: time.Minute})
@@ -111,7 +111,8 @@ func TestMechanismMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := startLab(t, func(c *Config) { c.Cache, c.Balances, c.Lock, c.Locks = ModeSafe, cache, ModeSafe, locks })
+	counts := &Counts{}
+	l := startLab(t, func(c *Config) { c.Cache, c.Balances, c.Lock, c.Locks, c.Counts = ModeSafe, cache, ModeSafe, locks, counts })
 	l.createAccount("alice", 1000)
 	l.createAccount("bob", 0)
 	for range 2 {
@@ -121,6 +122,9 @@ func TestMechanismMetrics(t *testing.T) {
 	}
 	if code, raw := l.call("POST", "/v1/transfers", ledger.Transfer{ID: "pay-1", From: "alice", To: "bob", Amount: 1}); code != http.StatusOK {
 		t.Fatalf("payment: %d %s", code, raw)
+	}
+	if counts.LedgerReads.Load() != 1 || counts.CacheHits.Load() != 1 {
+		t.Errorf("counts: %d ledger reads, %d cache hits; want 1 and 1", counts.LedgerReads.Load(), counts.CacheHits.Load())
 	}
 	for name, want := range map[string]string{
 		"paylab_gateway_cache_rebuilds_total": "1", "paylab_gateway_cache_hits_total": "1", "paylab_gateway_lock_acquired_total": "1",
