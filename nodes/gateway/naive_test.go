@@ -112,7 +112,9 @@ func TestMechanismMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	counts := &Counts{}
-	l := startLab(t, func(c *Config) { c.Cache, c.Balances, c.Lock, c.Locks, c.Counts = ModeSafe, cache, ModeSafe, locks, counts })
+	l := startLab(t, func(c *Config) {
+		c.Cache, c.Balances, c.Lock, c.Locks, c.Counts = ModeSafe, cache, ModeSafe, locks, counts
+	})
 	l.createAccount("alice", 1000)
 	l.createAccount("bob", 0)
 	for range 2 {
